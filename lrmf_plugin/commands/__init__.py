@@ -1,0 +1,27 @@
+"""Subcommands of ``lm-eval-predict``: one module each, each exposing ``register(subparsers)``.
+
+Command modules import heavy libraries (lm-eval, scipy) inside their handlers, so ``--help`` and
+error paths stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+#: modules under ``lrmf_plugin.commands`` whose ``register`` adds a subcommand, in help order
+COMMANDS = ("run", "reference", "fit", "plan", "predict", "estimate", "backtest")
+
+
+def default_reference_dir() -> Path:
+    """``$LRMF_REF``, else ``$XDG_CACHE_HOME/lrmf-plugin/reference`` (``~/.cache`` by default)."""
+    if os.environ.get("LRMF_REF"):
+        return Path(os.environ["LRMF_REF"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "lrmf-plugin" / "reference"
+
+
+def add_ref_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--ref DIR`` option every data command shares."""
+    parser.add_argument("--ref", type=Path, default=None, metavar="DIR",
+                        help="reference directory (default: $LRMF_REF or the user cache, %(default)s)")

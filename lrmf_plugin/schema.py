@@ -1,0 +1,105 @@
+"""The small typed records that flow between the reference, the predictors and the faces.
+
+Every face (CLI, lm-eval runner, bot, Space) speaks in these types, so a change of storage or of
+algorithm never leaks into them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError
+
+#: Lineage relations, in the reference's vocabulary. ``family`` links a model to the leaderboard's
+#: root ancestor when the direct parent is unknown.
+RELATIONS: tuple[str, ...] = ("finetune", "merge", "adapter", "quantized", "family")
+
+_RELATION_ALIASES = {
+    "finetune": "finetune", "finetuned": "finetune", "fine-tune": "finetune", "fine-tuned": "finetune",
+    "merge": "merge", "merged": "merge",
+    "adapter": "adapter", "adapters": "adapter", "lora": "adapter",
+    "quantized": "quantized", "quantised": "quantized", "quantization": "quantized",
+    "family": "family",
+}
+
+
+def normalise_relation(value: str) -> str:
+    """Map the Hub's and the CSVs' spellings (``finetuned``, ``merged`` ...) to :data:`RELATIONS`."""
+    key = str(value).strip().lower()
+    try:
+        return _RELATION_ALIASES[key]
+    except KeyError:
+        raise InputError(f"unknown lineage relation {value!r} (expected one of {', '.join(RELATIONS)})") from None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A directed lineage edge: ``child`` was derived from ``parent`` by ``relation``."""
+
+    parent: str
+    child: str
+    relation: str
+
+
+@dataclass(frozen=True)
+class BenchmarkInfo:
+    """What the reference knows about one benchmark.
+
+    ``suite`` groups benchmarks that are reported together (``v2``, ``v1``, or an lm-eval group).
+    ``items_complete`` says the stored items are the whole benchmark, so its full score is the mean
+    of the item values (x100) and can be predicted item by item; otherwise the items are a subset and
+    the score column is the truth.
+    """
+
+    name: str
+    suite: str = ""
+    has_scores: bool = False
+    n_items: int = 0
+    items_complete: bool = False
+
+
+@dataclass
+class ModelQuery:
+    """Everything known about a model we are asked to predict (it may or may not be in the reference).
+
+    ``parents`` adds lineage on top of what the reference's graph already says about ``model``.
+    ``items`` maps benchmark -> {item id -> value in [0, 1]}; ``scores`` maps benchmark -> known
+    score on the reference's scale.
+    """
+
+    model: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    parents: list[tuple[str, str]] = field(default_factory=list)
+    items: dict[str, dict[str, float]] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def n_items(self) -> int:
+        return sum(len(v) for v in self.items.values())
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted benchmark score with its 90% interval, on the reference's scale."""
+
+    model: str
+    benchmark: str
+    predicted: float
+    lower: float
+    upper: float
+    observed: bool = False  #: the score was given, not predicted
+
+    def as_row(self) -> dict[str, Any]:
+        return {"model": self.model, "benchmark": self.benchmark, "predicted": self.predicted,
+                "lower": self.lower, "upper": self.upper}
+
+
+def check_unit_value(value: Any, where: str) -> float:
+    """Validate one item observation: a finite number in [0, 1]."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: value {value!r} is not a number") from None
+    if math.isnan(v) or not 0.0 <= v <= 1.0:
+        raise InputError(f"{where}: value {value!r} is outside [0, 1]")
+    return v
