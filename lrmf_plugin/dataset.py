@@ -69,7 +69,7 @@ class ReferenceData:
 
     def has_data(self) -> np.ndarray:
         """Boolean per model row: any score or item observed (False for lineage-only ancestors)."""
-        mask = self.scores.notna().any(axis=1).to_numpy()
+        mask = self.scores.notna().any(axis=1).to_numpy().copy()
         for block in self.items.values():
             mask |= ~np.isnan(block.values).all(axis=1)
         return mask

@@ -64,7 +64,7 @@ def _parse_params(value: Any) -> float:
         if not m:
             raise ValueError(value)
         v = float(m.group(1)) * {"": 1.0, "k": 1e-6, "m": 1e-3, "b": 1.0, "t": 1e3}[m.group(2).lower()]
-    if math.isnan(v) or v < 0:
+    if math.isnan(v):
         raise ValueError(value)
     return v
 
@@ -104,6 +104,8 @@ def normalise_metadata(raw: dict[str, Any], where: str = "metadata") -> dict[str
             parsed = _PARSERS[METADATA_FIELDS[name]](value)
         except (ValueError, KeyError):
             raise InputError(f"{where}: column {column!r} has an unreadable value {value!r}") from None
+        if name == "params_b" and parsed <= 0:
+            continue  # the leaderboard writes -1 / 0 for "unknown"
         if name in ("model_type", "precision"):
             parsed = parsed.lower()
         if name in ("upload_date", "submission_date"):

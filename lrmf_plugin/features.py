@@ -1,0 +1,151 @@
+"""Metadata -> numeric features, shared by the LRMF metadata prior and the metadata-regression baseline.
+
+A new model is usually known only by its id and a few card facts, so the featuriser squeezes what it
+can from both: log size, architecture, type, precision, chat template, MoE, merge flag, upload date,
+and the tokens of the model name (``Qwen2.5``, ``72B``, ``Instruct``, ``abliterated`` ... carry much of
+what lineage would tell). Categories and tokens seen fewer than ``min_count`` times are dropped, so a
+rare value maps to "other" rather than to an over-fitted coefficient.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from datetime import date
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+_CATEGORICAL = ("architecture", "model_type", "precision")
+_BOOLEAN = ("chat_template", "moe", "merged")
+_TOKEN_RE = re.compile(r"[a-z]+[0-9.]*[a-z]*|[0-9.]+[a-z]*")
+_SIZE_RE = re.compile(r"(?<![0-9.])([0-9]+(?:\.[0-9]+)?)\s*([bm])(?![a-z])")
+
+
+def name_tokens(model: str) -> set[str]:
+    """Lower-case word tokens of a model id's name part (``org/Llama-3.1-8B-Instruct`` -> llama, 3.1, 8b, instruct)."""
+    name = model.split("/", 1)[-1].lower().replace("_", "-")
+    return {t.strip(".") for t in _TOKEN_RE.findall(name) if len(t.strip(".")) > 1}
+
+
+def size_from_name(model: str) -> float | None:
+    """Billions of parameters written in a model name (``-7B``, ``1.5b``, ``350M``), if any."""
+    m = _SIZE_RE.findall(model.split("/", 1)[-1].lower())
+    if not m:
+        return None
+    value, unit = m[-1]
+    return float(value) * (1.0 if unit == "b" else 1e-3)
+
+
+def _years(value: Any) -> float:
+    try:
+        d = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return math.nan
+    return d.year + (d.timetuple().tm_yday - 1) / 365.25 - 2024.0
+
+
+class MetadataFeaturizer:
+    """Fit on the reference's metadata, then turn any metadata rows into a standardised feature matrix.
+
+    Parameters
+    ----------
+    min_count: a category or name token must occur this often in the fitted data to get a feature.
+    max_tokens: keep at most this many most frequent name tokens.
+    use_names: include name-token features.
+    """
+
+    def __init__(self, min_count: int = 8, max_tokens: int = 400, use_names: bool = True):
+        self.min_count = min_count
+        self.max_tokens = max_tokens
+        self.use_names = use_names
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, metadata: pd.DataFrame, models: Sequence[str] | None = None) -> "MetadataFeaturizer":
+        """Learn vocabularies and scaling from ``metadata`` (index = model id)."""
+        models = list(metadata.index if models is None else models)
+        meta = metadata.reindex(models)
+        self.categories_ = {}
+        for col in _CATEGORICAL:
+            values = meta[col].dropna().astype(str) if col in meta else pd.Series(dtype=str)
+            counts = values.value_counts()
+            self.categories_[col] = sorted(counts[counts >= self.min_count].index)
+        self.tokens_ = []
+        if self.use_names:
+            counts = Counter(t for m in models for t in name_tokens(m))
+            common = [t for t, c in counts.most_common() if c >= self.min_count]
+            self.tokens_ = sorted(common[: self.max_tokens])
+        raw = self._raw(meta, models)
+        self.mean_ = np.nanmean(raw, axis=0)
+        self.mean_ = np.where(np.isnan(self.mean_), 0.0, self.mean_)
+        filled = np.where(np.isnan(raw), self.mean_, raw)
+        std = filled.std(axis=0)
+        self.scale_ = np.where(std > 1e-9, std, 1.0)
+        self.names_ = self._feature_names()
+        return self
+
+    def transform(self, metadata: pd.DataFrame | Iterable[dict[str, Any]], models: Sequence[str] | None = None) -> np.ndarray:
+        """Standardised features, one row per model (missing values become the fitted mean)."""
+        if not isinstance(metadata, pd.DataFrame):
+            rows = list(metadata)
+            metadata = pd.DataFrame(rows, index=list(models) if models is not None else None)
+        models = list(metadata.index if models is None else models)
+        raw = self._raw(metadata.reindex(models), models)
+        filled = np.where(np.isnan(raw), self.mean_, raw)
+        return (filled - self.mean_) / self.scale_
+
+    def fit_transform(self, metadata: pd.DataFrame, models: Sequence[str] | None = None) -> np.ndarray:
+        return self.fit(metadata, models).transform(metadata, models)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _feature_names(self) -> list[str]:
+        names = ["log_params", "log_params_sq", "params_missing", "upload_years", "upload_missing", "no_metadata"]
+        names += list(_BOOLEAN) + [f"{b}_missing" for b in _BOOLEAN]
+        for col in _CATEGORICAL:
+            names += [f"{col}={c}" for c in self.categories_[col]] + [f"{col}=other", f"{col}=missing"]
+        names += [f"name:{t}" for t in self.tokens_]
+        return names
+
+    def _raw(self, meta: pd.DataFrame, models: Sequence[str]) -> np.ndarray:
+        n = len(models)
+        cols: list[np.ndarray] = []
+
+        def column(name: str) -> pd.Series:
+            return meta[name] if name in meta.columns else pd.Series([None] * n, index=meta.index)
+
+        params = pd.to_numeric(column("params_b"), errors="coerce").to_numpy(dtype=float)
+        from_name = np.array([size_from_name(m) or np.nan for m in models], dtype=float)
+        params = np.where(np.isnan(params) | (params <= 0), from_name, params)
+        logp = np.log(np.clip(params, 0.01, None))
+        cols += [logp, logp ** 2, np.isnan(params).astype(float)]
+        up = np.array([_years(v) for v in column("upload_date").to_numpy()], dtype=float)
+        cols += [up, np.isnan(up).astype(float)]
+        present = meta.notna().any(axis=1).to_numpy() if len(meta.columns) else np.zeros(n, bool)
+        cols.append((~present).astype(float))
+        bools = []
+        for b in _BOOLEAN:
+            v = pd.to_numeric(column(b).map(lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else float(bool(x))),
+                              errors="coerce").to_numpy(dtype=float)
+            bools.append(v)
+        cols += [np.nan_to_num(v, nan=0.0) for v in bools] + [np.isnan(v).astype(float) for v in bools]
+        for col in _CATEGORICAL:
+            values = column(col).to_numpy()
+            known = {c: j for j, c in enumerate(self.categories_[col])}
+            block = np.zeros((n, len(known) + 2))
+            for i, v in enumerate(values):
+                if v is None or (isinstance(v, float) and math.isnan(v)):
+                    block[i, -1] = 1.0
+                else:
+                    block[i, known.get(str(v), len(known))] = 1.0
+            cols += list(block.T)
+        if self.tokens_:
+            idx = {t: j for j, t in enumerate(self.tokens_)}
+            block = np.zeros((n, len(idx)))
+            for i, m in enumerate(models):
+                for t in name_tokens(m):
+                    j = idx.get(t)
+                    if j is not None:
+                        block[i, j] = 1.0
+            cols += list(block.T)
+        return np.column_stack(cols) if cols else np.zeros((n, 0))
