@@ -1,0 +1,37 @@
+"""Which relatives of a model the Lineage tab draws.
+
+A popular base model has thousands of descendants; a readable tree keeps the closest ones, so the
+selection is ordered: the model, its ancestors, its siblings (other children of its parents), then
+its descendants, nearest hop first, models with scores before data-less ones.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from lrmf_plugin.lineage import LineageGraph
+from lrmf_plugin.schema import Edge
+
+
+def neighbourhood(graph: LineageGraph, model: str, hops: int, limit: int,
+                  has_data: Callable[[str], bool]) -> tuple[list[str], list[Edge], int]:
+    """Up to ``limit`` models around ``model`` within ``hops``, the edges among them, and how many
+    relatives there were before the cut."""
+    ranked: dict[str, tuple[int, int, int, str]] = {model: (0, 0, 0, model)}
+
+    def offer(node: str, group: int, hop: int) -> None:
+        key = (group, hop, 0 if has_data(node) else 1, node)
+        if node not in ranked or key < ranked[node]:
+            ranked[node] = key
+
+    for node, hop in graph.ancestors(model, max_hops=hops).items():
+        offer(node, 1, hop)
+    for parent_edge in graph.parents(model):
+        for sibling_edge in graph.children(parent_edge.parent):
+            if sibling_edge.child != model:
+                offer(sibling_edge.child, 2, 1)
+    for node, hop in graph.descendants(model, max_hops=hops).items():
+        offer(node, 3, hop)
+    chosen = sorted(ranked, key=ranked.__getitem__)[:limit]
+    keep = set(chosen)
+    edges = [e for n in chosen for e in graph.parents(n) if e.parent in keep]
+    return chosen, edges, len(ranked) - 1

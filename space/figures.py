@@ -1,0 +1,231 @@
+"""Plotly figures of the Space: predictions with intervals, the lineage tree, the track record.
+
+Builders take plain DataFrames and lists (never the app or the reference), so each is tested with
+small hand-made inputs and the app only wires data to them. Every axis names its quantity and unit.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import networkx as nx
+import pandas as pd
+import plotly.graph_objects as go
+
+from lrmf_plugin.schema import Edge
+
+#: Unit of every score the reference holds (v2 normalised and v1 scores are both 0-100).
+SCORE_UNIT = "points, 0-100"
+
+#: One colour per lineage relation, used for edges and the legend.
+RELATION_COLOURS: dict[str, str] = {
+    "finetune": "#1f77b4", "merge": "#d62728", "adapter": "#2ca02c",
+    "quantized": "#9467bd", "family": "#9e9e9e",
+}
+
+_LAYOUT = dict(template="plotly_white", font=dict(size=13), margin=dict(l=10, r=10, t=50, b=10))
+
+
+def _score_range(*columns: pd.Series) -> list[float]:
+    """An axis range covering 0-100 and every value, padded so end points stay visible."""
+    values = pd.concat([c.astype(float) for c in columns]).dropna()
+    lo = min(0.0, float(values.min())) if len(values) else 0.0
+    hi = max(100.0, float(values.max())) if len(values) else 100.0
+    pad = 0.03 * (hi - lo)
+    return [lo - pad, hi + pad]
+
+
+def prediction_figure(frame: pd.DataFrame, title: str) -> go.Figure:
+    """Per-benchmark predicted score with its 90% interval, and the measured score when known.
+
+    ``frame`` is a :func:`tables.prediction_frame`: columns benchmark, predicted, lower, upper,
+    source ("predicted" or "given": a score the visitor supplied) and measured (NaN = unknown);
+    rows are drawn top to bottom in the frame's order.
+    """
+    fig = go.Figure()
+    order = list(frame["benchmark"])[::-1]
+    styles = {"predicted": ("circle", "#1f77b4", "predicted, 90% interval"),
+              "given": ("square", "#ff7f0e", "given (your evaluation)")}
+    for source, (symbol, colour, label) in styles.items():
+        part = frame[frame["source"] == source]
+        if part.empty:
+            continue
+        err_plus = (part["upper"] - part["predicted"]).clip(lower=0).fillna(0)
+        err_minus = (part["predicted"] - part["lower"]).clip(lower=0).fillna(0)
+        fig.add_trace(go.Scatter(
+            x=part["predicted"], y=part["benchmark"], mode="markers", name=label,
+            marker=dict(symbol=symbol, size=12, color=colour),
+            error_x=dict(type="data", symmetric=False, array=err_plus, arrayminus=err_minus,
+                         thickness=2.5, width=6, color=colour),
+            customdata=part[["lower", "upper"]].to_numpy(),
+            hovertemplate="%{y}: %{x:.1f} [%{customdata[0]:.1f}, %{customdata[1]:.1f}]<extra></extra>"))
+    measured = frame.dropna(subset=["measured"])
+    if not measured.empty:
+        fig.add_trace(go.Scatter(
+            x=measured["measured"], y=measured["benchmark"], mode="markers", name="measured (leaderboard)",
+            marker=dict(symbol="x-thin", size=14, line=dict(width=3, color="#2ca02c")),
+            hovertemplate="%{y}: measured %{x:.1f}<extra></extra>"))
+    fig.update_layout(**_LAYOUT, title=title, height=max(260, 90 + 34 * len(frame)),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    fig.update_xaxes(title=f"score ({SCORE_UNIT})",
+                     range=_score_range(frame["lower"], frame["upper"], frame["predicted"], frame["measured"]),
+                     showgrid=True, zeroline=False)
+    fig.update_yaxes(title="benchmark", categoryorder="array", categoryarray=order)
+    return fig
+
+
+def ranking_figure(frame: pd.DataFrame, title: str) -> go.Figure:
+    """Candidate merges ranked by predicted average, with the interval of that average."""
+    frame = frame.sort_values("average")
+    fig = go.Figure(go.Scatter(
+        x=frame["average"], y=frame["candidate"], mode="markers", marker=dict(size=12, color="#d62728"),
+        error_x=dict(type="data", symmetric=False, array=frame["upper"] - frame["average"],
+                     arrayminus=frame["average"] - frame["lower"], thickness=2.5, width=6),
+        hovertemplate="%{y}: %{x:.1f}<extra></extra>", showlegend=False))
+    fig.update_layout(**_LAYOUT, title=title, height=max(240, 80 + 40 * len(frame)))
+    fig.update_xaxes(title=f"predicted average ({SCORE_UNIT}), 90% interval",
+                     range=_score_range(frame["lower"], frame["upper"]))
+    fig.update_yaxes(title="candidate", automargin=True)
+    return fig
+
+
+def _layers(graph: nx.DiGraph) -> dict[str, int]:
+    """Depth of each node below its subgraph's roots (parents left of children)."""
+    depth: dict[str, int] = {}
+    for node in nx.topological_sort(graph):
+        preds = list(graph.predecessors(node))
+        depth[node] = 1 + max(depth[p] for p in preds) if preds else 0
+    return depth
+
+
+def lineage_layout(nodes: Sequence[str], edges: Sequence[Edge]) -> dict[str, tuple[float, float]]:
+    """Left-to-right layered positions: x = generation, y spread within a generation.
+
+    Within a generation nodes are ordered by the mean position of their parents, so families stay
+    together and edges cross less. Edges closing a cycle are ignored (the reference drops them too).
+    """
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    for e in edges:
+        if e.parent in graph and e.child in graph and e.parent != e.child:
+            graph.add_edge(e.parent, e.child)
+            if not nx.is_directed_acyclic_graph(graph):
+                graph.remove_edge(e.parent, e.child)
+    depth = _layers(graph)
+    position: dict[str, tuple[float, float]] = {}
+    for layer in range(max(depth.values(), default=-1) + 1):
+        members = [n for n in nodes if depth[n] == layer]
+        def key(n: str) -> tuple[float, str]:
+            ys = [position[p][1] for p in graph.predecessors(n) if p in position]
+            return (sum(ys) / len(ys) if ys else 0.0, n)
+        members.sort(key=key)
+        for i, n in enumerate(members):
+            position[n] = (float(layer), (len(members) - 1) / 2.0 - i)
+    return position
+
+
+def lineage_figure(nodes: Sequence[str], edges: Sequence[Edge], focus: str,
+                   average: Mapping[str, float], measured: Mapping[str, bool], title: str) -> go.Figure:
+    """The family tree around ``focus``: edges coloured by relation, nodes by average score.
+
+    ``average`` maps a node to its average over the shown suite (missing or NaN = unknown, grey);
+    ``measured`` says whether that average was measured (circle) or predicted (diamond).
+    """
+    pos = lineage_layout(nodes, edges)
+    fig = go.Figure()
+    for relation in sorted({e.relation for e in edges}):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for e in edges:
+            if e.relation == relation and e.parent in pos and e.child in pos:
+                xs += [pos[e.parent][0], pos[e.child][0], None]
+                ys += [pos[e.parent][1], pos[e.child][1], None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=relation, hoverinfo="skip",
+                                 line=dict(width=2, color=RELATION_COLOURS.get(relation, "#555"))))
+    values = [average.get(n, math.nan) for n in nodes]
+    known = [n for n, v in zip(nodes, values) if v == v]
+    unknown = [n for n, v in zip(nodes, values) if v != v]
+    if known:
+        vals = [average[n] for n in known]
+        fig.add_trace(go.Scatter(
+            x=[pos[n][0] for n in known], y=[pos[n][1] for n in known], mode="markers+text",
+            name="model (colour = average)", text=[_short(n) for n in known], textposition="middle right",
+            customdata=[[n, average[n], "measured" if measured.get(n) else "predicted"] for n in known],
+            hovertemplate="%{customdata[0]}<br>average %{customdata[1]:.1f} (%{customdata[2]})<extra></extra>",
+            marker=dict(size=[24 if n == focus else 16 for n in known],
+                        symbol=["circle" if measured.get(n) else "diamond" for n in known],
+                        color=vals, colorscale="Viridis", cmin=min(vals), cmax=max(max(vals), min(vals) + 1e-9),
+                        line=dict(width=[3 if n == focus else 1 for n in known], color="#111"),
+                        colorbar=dict(title=dict(text=f"average<br>({SCORE_UNIT})"), thickness=14))))
+    if unknown:
+        fig.add_trace(go.Scatter(
+            x=[pos[n][0] for n in unknown], y=[pos[n][1] for n in unknown], mode="markers+text",
+            name="no score", text=[_short(n) for n in unknown], textposition="middle right",
+            hovertemplate="%{customdata}<br>no score<extra></extra>", customdata=unknown,
+            marker=dict(size=[24 if n == focus else 14 for n in unknown], color="#cccccc",
+                        line=dict(width=[3 if n == focus else 1 for n in unknown], color="#111"))))
+    n_layers = 1 + max((p[0] for p in pos.values()), default=0)
+    tallest = max(pd.Series([p[0] for p in pos.values()]).value_counts().max() if pos else 1, 1)
+    fig.update_layout(**_LAYOUT, title=title, height=int(min(1400, max(420, 120 + 30 * tallest))),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title="edge: "),
+                      hovermode="closest")
+    fig.update_xaxes(visible=False, range=[-0.3, n_layers - 0.3 + 0.9])
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _short(model: str, width: int = 38) -> str:
+    """Model ids can be long; plots show the tail, hover shows the whole id."""
+    return model if len(model) <= width else "…" + model[-(width - 1):]
+
+
+def scatter_figure(frame: pd.DataFrame, title: str) -> go.Figure:
+    """Predicted vs measured scores (one point per model x benchmark) with the y = x line.
+
+    ``frame`` has columns model, benchmark, predicted, lower, upper, measured.
+    """
+    frame = frame.dropna(subset=["predicted", "measured"])
+    rng = _score_range(frame["measured"], frame["predicted"]) if len(frame) else [0, 100]
+    fig = go.Figure(go.Scatter(x=rng, y=rng, mode="lines", name="y = x (perfect prediction)",
+                               line=dict(color="#888", dash="dash"), hoverinfo="skip"))
+    for bench, part in frame.groupby("benchmark", sort=True):
+        fig.add_trace(go.Scatter(
+            x=part["measured"], y=part["predicted"], mode="markers", name=str(bench),
+            error_y=dict(type="data", symmetric=False, array=(part["upper"] - part["predicted"]).fillna(0),
+                         arrayminus=(part["predicted"] - part["lower"]).fillna(0), thickness=1, width=0),
+            customdata=part[["model"]].to_numpy(), marker=dict(size=9, opacity=0.8),
+            hovertemplate="%{customdata[0]}<br>measured %{x:.1f}, predicted %{y:.1f}<extra>" + str(bench) + "</extra>"))
+    fig.update_layout(**_LAYOUT, title=title, height=520, legend=dict(title="benchmark"))
+    fig.update_xaxes(title=f"measured score ({SCORE_UNIT})", range=rng)
+    fig.update_yaxes(title=f"predicted score ({SCORE_UNIT})", range=rng, scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def curve_figure(frame: pd.DataFrame, x: str, y: str, colour: str, title: str, x_title: str, y_title: str,
+                 reference_line: float | None = None) -> go.Figure:
+    """Lines of ``y`` against ``x``, one per value of ``colour`` (e.g. error vs budget per method).
+
+    ``reference_line`` draws a horizontal target (e.g. the nominal 90% coverage).
+    """
+    fig = go.Figure()
+    for name, part in frame.sort_values(x).groupby(colour, sort=True):
+        fig.add_trace(go.Scatter(x=part[x], y=part[y], mode="lines+markers", name=str(name),
+                                 hovertemplate=f"{name}: %{{y:.2f}} at %{{x}}<extra></extra>"))
+    if reference_line is not None:
+        fig.add_hline(y=reference_line, line=dict(color="#888", dash="dash"),
+                      annotation_text=f"target {reference_line:g}", annotation_position="top left")
+    fig.update_layout(**_LAYOUT, title=title, height=420, legend=dict(title=colour))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, rangemode="tozero")
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank plot carrying a short explanation (no data yet), instead of an empty frame."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=15, color="#666"),
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_layout(**_LAYOUT, height=260)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig

@@ -1,0 +1,202 @@
+"""Tables and summaries the Space shows: predictions, suite averages, leaderboard, track record.
+
+Pure pandas over the library's records (:class:`~lrmf_plugin.schema.Prediction`, the prediction
+log's :meth:`~lrmf_plugin.track_record.PredictionLog.table`), so they are tested without a server.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from lrmf_plugin.schema import BenchmarkInfo, Prediction
+
+#: Sort orders offered on the leaderboard tab.
+LEADERBOARD_SORTS = ("predicted", "measured", "newest", "model")
+
+
+def suites_of(benchmarks: Mapping[str, BenchmarkInfo]) -> dict[str, list[str]]:
+    """Suite name -> its benchmarks, sorted; benchmarks without a suite form the suite ``""``."""
+    out: dict[str, list[str]] = {}
+    for name in sorted(benchmarks):
+        out.setdefault(benchmarks[name].suite, []).append(name)
+    return out
+
+
+def suite_label(suite: str) -> str:
+    return f"{suite} average" if suite else "average"
+
+
+def prediction_frame(predictions: Sequence[Prediction], benchmarks: Mapping[str, BenchmarkInfo],
+                     measured: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """One row per benchmark of one model, ordered by suite then name.
+
+    Columns: benchmark, suite, predicted, lower, upper, source ("given" when the visitor supplied
+    the score, else "predicted"), measured (the reference's score, NaN when unknown).
+    """
+    measured = measured or {}
+    rows = [{"benchmark": p.benchmark, "suite": benchmarks[p.benchmark].suite if p.benchmark in benchmarks else "",
+             "predicted": p.predicted, "lower": p.lower, "upper": p.upper,
+             "source": "given" if p.observed else "predicted",
+             "measured": float(measured.get(p.benchmark, math.nan))} for p in predictions]
+    frame = pd.DataFrame(rows, columns=["benchmark", "suite", "predicted", "lower", "upper", "source", "measured"])
+    return frame.sort_values(["suite", "benchmark"], kind="stable").reset_index(drop=True)
+
+
+def suite_averages(frame: pd.DataFrame, suites: Mapping[str, Sequence[str]]) -> dict[str, dict[str, float]]:
+    """Average predicted score per suite whose every benchmark is in ``frame``.
+
+    The interval of the average is the average of the bounds: exact when the benchmark errors move
+    together, wider than needed when they do not, so it never overstates confidence.
+    """
+    out: dict[str, dict[str, float]] = {}
+    by_name = frame.set_index("benchmark")
+    for suite, names in suites.items():
+        if not names or not set(names) <= set(by_name.index):
+            continue
+        part = by_name.loc[list(names)]
+        entry = {"predicted": float(part["predicted"].mean()), "lower": float(part["lower"].mean()),
+                 "upper": float(part["upper"].mean())}
+        if part["measured"].notna().all():
+            entry["measured"] = float(part["measured"].mean())
+        out[suite] = entry
+    return out
+
+
+def prediction_json(model: str, frame: pd.DataFrame, averages: Mapping[str, Mapping[str, float]],
+                    parents: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The API answer for one model: every benchmark with its predicted score and 90% interval."""
+    def entry(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = {"predicted": _r(row["predicted"]), "lower": _r(row["lower"]), "upper": _r(row["upper"])}
+        if row.get("measured") is not None and row["measured"] == row["measured"]:
+            out["measured"] = _r(row["measured"])
+        if row.get("source") == "given":
+            out["given"] = True
+        return out
+    return {"model": model,
+            "predictions": {r["benchmark"]: entry(r) for r in frame.to_dict("records")},
+            "averages": {suite_label(s): {k: _r(v) for k, v in a.items()} for s, a in averages.items()},
+            "parents": [{"parent": p, "relation": r} for p, r in parents],
+            "interval": "90%"}
+
+
+def display_predictions(frame: pd.DataFrame) -> pd.DataFrame:
+    """The prediction table as visitors read it: rounded, interval as text, measured when known."""
+    return pd.DataFrame({
+        "Benchmark": frame["benchmark"],
+        "Suite": frame["suite"],
+        "Predicted": frame["predicted"].round(1),
+        "90% interval": [_interval(lo, hi) for lo, hi in zip(frame["lower"], frame["upper"])],
+        "Measured": frame["measured"].round(1),
+        "Source": frame["source"],
+    })
+
+
+def _interval(lo: float, hi: float) -> str:
+    return "" if lo != lo or hi != hi else f"{lo:.1f} – {hi:.1f}"
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or x != x else round(float(x), 2)
+
+
+def leaderboard_frame(table: pd.DataFrame, suites: Mapping[str, Sequence[str]], column: str,
+                      search: str = "", measured_only: bool = False, sort: str = "predicted") -> pd.DataFrame:
+    """One row per predicted model from the prediction log's long table.
+
+    ``column`` is a benchmark name or a :func:`suite_label` (average over that suite's benchmarks,
+    shown only when the model has them all). ``search`` matches model or parent ids (case-insensitive).
+    """
+    if sort not in LEADERBOARD_SORTS:
+        raise ValueError(f"unknown sort {sort!r}")
+    averages = {suite_label(s): list(b) for s, b in suites.items()}
+    wanted = averages.get(column, [column])
+    rows = []
+    for model, part in table.groupby("model", sort=False):
+        part = part.set_index("benchmark")
+        if not set(wanted) <= set(part.index):
+            continue
+        sel = part.loc[wanted]
+        measured = float(sel["measured"].mean()) if sel["measured"].notna().all() else math.nan
+        url = part["discussion_url"].dropna()
+        rows.append({
+            "Model": model, "Parents": part["parents"].iloc[0],
+            "Predicted": round(float(sel["predicted"].mean()), 1),
+            "90% interval": _interval(float(sel["lower"].mean()), float(sel["upper"].mean())),
+            "Measured": round(measured, 1) if measured == measured else math.nan,
+            "Error": round(float(sel["predicted"].mean()) - measured, 1) if measured == measured else math.nan,
+            "Predicted at": str(part["created_at"].iloc[0])[:16].replace("T", " "),
+            "Discussion": f"[open]({url.iloc[0]})" if len(url) and url.iloc[0] else "",
+        })
+    cols = ["Model", "Parents", "Predicted", "90% interval", "Measured", "Error", "Predicted at", "Discussion"]
+    out = pd.DataFrame(rows, columns=cols)
+    if search.strip():
+        needle = search.strip().lower()
+        out = out[out["Model"].str.lower().str.contains(needle, regex=False)
+                  | out["Parents"].fillna("").str.lower().str.contains(needle, regex=False)]
+    if measured_only:
+        out = out[out["Measured"].notna()]
+    by = {"predicted": ("Predicted", False), "measured": ("Measured", False),
+          "newest": ("Predicted at", False), "model": ("Model", True)}[sort]
+    return out.sort_values(by[0], ascending=by[1], na_position="last", kind="stable").reset_index(drop=True)
+
+
+def track_record(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the prediction log whose score was measured later, with error and interval hit."""
+    done = table.dropna(subset=["measured", "predicted"]).copy()
+    done["error"] = done["predicted"] - done["measured"]
+    done["covered"] = (done["lower"] <= done["measured"]) & (done["measured"] <= done["upper"])
+    return done.reset_index(drop=True)
+
+
+def track_summary(done: pd.DataFrame) -> pd.DataFrame:
+    """Per benchmark and overall: count, mean absolute error, share inside the 90% interval."""
+    def stats(part: pd.DataFrame, name: str) -> dict[str, Any]:
+        return {"Benchmark": name, "Predictions": int(len(part)),
+                "MAE (points)": round(float(part["error"].abs().mean()), 2),
+                "90% interval coverage": f"{100 * float(part['covered'].mean()):.0f}%"}
+    rows = [stats(part, str(b)) for b, part in done.groupby("benchmark", sort=True)]
+    if len(done):
+        rows.append(stats(done, "all"))
+    return pd.DataFrame(rows, columns=["Benchmark", "Predictions", "MAE (points)", "90% interval coverage"])
+
+
+def parse_candidates(text: str, known: set[str] | None = None) -> list[list[str]]:
+    """Candidate parent sets, one per line, parents joined by ``+`` (or commas).
+
+    Raises ValueError naming the line when it is empty of parents, repeats a parent, or names a
+    model outside ``known``.
+    """
+    candidates = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parents = [p.strip() for p in line.replace(",", "+").split("+") if p.strip()]
+        if len(set(parents)) != len(parents):
+            raise ValueError(f"line {i}: a parent is listed twice")
+        if known is not None:
+            missing = [p for p in parents if p not in known]
+            if missing:
+                raise ValueError(f"line {i}: unknown model {missing[0]!r} (not in the reference)")
+        candidates.append(parents)
+    if not candidates:
+        raise ValueError("no candidates: write one per line, parents joined by '+'")
+    return candidates
+
+
+def ranking_frame(candidates: Sequence[Sequence[str]], frames: Sequence[pd.DataFrame],
+                  benchmarks: Sequence[str]) -> pd.DataFrame:
+    """Candidate merges with their predicted average over ``benchmarks``, best first."""
+    rows = []
+    for parents, frame in zip(candidates, frames):
+        part = frame.set_index("benchmark").loc[list(benchmarks)]
+        row = {"candidate": " + ".join(parents), "average": float(part["predicted"].mean()),
+               "lower": float(part["lower"].mean()), "upper": float(part["upper"].mean())}
+        row.update({b: float(part.loc[b, "predicted"]) for b in benchmarks})
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out = out.sort_values("average", ascending=False, kind="stable").reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.round(1)

@@ -1,0 +1,194 @@
+"""The Space's figure and table builders and its lineage neighbourhood, on small hand-made inputs."""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "space"))
+
+import family  # noqa: E402
+import figures  # noqa: E402
+import tables  # noqa: E402
+from lrmf_plugin.lineage import LineageGraph  # noqa: E402
+from lrmf_plugin.schema import BenchmarkInfo, Edge, Prediction  # noqa: E402
+
+BENCHMARKS = {"a": BenchmarkInfo("a", suite="v2"), "b": BenchmarkInfo("b", suite="v2"),
+              "c": BenchmarkInfo("c", suite="v1")}
+
+
+def _preds(model: str = "org/m", shift: float = 0.0) -> list[Prediction]:
+    return [Prediction(model, "b", 40.0 + shift, 35.0 + shift, 45.0 + shift),
+            Prediction(model, "a", 20.0 + shift, 10.0 + shift, 30.0 + shift),
+            Prediction(model, "c", 70.0 + shift, 70.0 + shift, 70.0 + shift, observed=True)]
+
+
+def test_prediction_frame_orders_by_suite_and_marks_given_and_measured():
+    frame = tables.prediction_frame(_preds(), BENCHMARKS, measured={"a": 22.5})
+    assert list(frame["benchmark"]) == ["c", "a", "b"]  # suite v1 before v2, then by name
+    assert list(frame["source"]) == ["given", "predicted", "predicted"]
+    assert frame.set_index("benchmark").loc["a", "measured"] == 22.5
+    assert math.isnan(frame.set_index("benchmark").loc["b", "measured"])
+
+
+def test_suite_averages_need_every_benchmark_and_report_measured_only_when_complete():
+    frame = tables.prediction_frame(_preds(), BENCHMARKS, measured={"a": 22.0, "b": 42.0})
+    avgs = tables.suite_averages(frame, tables.suites_of(BENCHMARKS))
+    assert avgs["v2"] == {"predicted": 30.0, "lower": 22.5, "upper": 37.5, "measured": 32.0}
+    assert "measured" not in avgs["v1"]
+    partial = frame[frame["benchmark"] != "b"]
+    assert "v2" not in tables.suite_averages(partial, tables.suites_of(BENCHMARKS))
+
+
+def test_prediction_json_names_every_benchmark():
+    frame = tables.prediction_frame(_preds(), BENCHMARKS)
+    out = tables.prediction_json("org/m", frame, tables.suite_averages(frame, tables.suites_of(BENCHMARKS)),
+                                 [("org/base", "finetune")])
+    assert set(out["predictions"]) == {"a", "b", "c"}
+    assert out["predictions"]["b"] == {"predicted": 40.0, "lower": 35.0, "upper": 45.0}
+    assert out["predictions"]["c"]["given"] is True
+    assert out["averages"]["v2 average"]["predicted"] == 30.0
+    assert out["parents"] == [{"parent": "org/base", "relation": "finetune"}]
+
+
+def test_display_predictions_formats_interval_text():
+    shown = tables.display_predictions(tables.prediction_frame(_preds(), BENCHMARKS))
+    assert list(shown.columns) == ["Benchmark", "Suite", "Predicted", "90% interval", "Measured", "Source"]
+    assert shown.loc[shown["Benchmark"] == "a", "90% interval"].item() == "10.0 – 30.0"
+
+
+def _log_table() -> pd.DataFrame:
+    rows = []
+    for model, base, url, measured in [("x/one", 50.0, "http://127.0.0.1/d/1", {"a": 55.0, "b": 45.0}),
+                                       ("x/two", 30.0, None, {}),
+                                       ("y/three", 40.0, "http://127.0.0.1/d/3", {"a": 60.0})]:
+        for bench, off in (("a", 5.0), ("b", -5.0)):
+            rows.append({"model": model, "benchmark": bench, "predicted": base + off, "lower": base + off - 4,
+                         "upper": base + off + 4, "measured": measured.get(bench, math.nan),
+                         "created_at": f"2026-01-0{len(rows) // 2 + 1}T10:00:00+00:00",
+                         "parents": "org/base (finetune)" if model != "y/three" else "org/p (merge); org/q (merge)",
+                         "discussion_url": url})
+    return pd.DataFrame(rows)
+
+
+def test_leaderboard_frame_averages_filters_and_sorts():
+    suites = {"v2": ["a", "b"]}
+    board = tables.leaderboard_frame(_log_table(), suites, "v2 average")
+    assert list(board["Model"]) == ["x/one", "y/three", "x/two"]  # by predicted average, best first
+    one = board.set_index("Model").loc["x/one"]
+    assert one["Predicted"] == 50.0 and one["90% interval"] == "46.0 – 54.0"
+    assert one["Measured"] == 50.0 and one["Error"] == 0.0
+    assert one["Discussion"] == "[open](http://127.0.0.1/d/1)"
+    assert math.isnan(board.set_index("Model").loc["y/three", "Measured"])  # only one of two measured
+
+    by_bench = tables.leaderboard_frame(_log_table(), suites, "a", measured_only=True)
+    assert list(by_bench["Model"]) == ["x/one", "y/three"]
+    assert by_bench.set_index("Model").loc["y/three", "Error"] == -15.0
+
+    found = tables.leaderboard_frame(_log_table(), suites, "a", search="ORG/P")
+    assert list(found["Model"]) == ["y/three"]  # parent ids are searched too
+    newest = tables.leaderboard_frame(_log_table(), suites, "a", sort="newest")
+    assert list(newest["Model"]) == ["y/three", "x/two", "x/one"]
+    with pytest.raises(ValueError):
+        tables.leaderboard_frame(_log_table(), suites, "a", sort="bogus")
+
+
+def test_track_record_counts_errors_and_coverage():
+    done = tables.track_record(_log_table())
+    assert len(done) == 3
+    summary = tables.track_summary(done).set_index("Benchmark")
+    # x/one a: 55 vs 55 (covered), x/one b: 45 vs 45 (covered), y/three a: 45 vs 60 (missed)
+    assert summary.loc["a", "Predictions"] == 2 and summary.loc["a", "MAE (points)"] == 7.5
+    assert summary.loc["all", "90% interval coverage"] == "67%"
+
+
+def test_parse_candidates_and_ranking():
+    assert tables.parse_candidates("a + b\n\n c, d ") == [["a", "b"], ["c", "d"]]
+    with pytest.raises(ValueError, match="line 2: unknown model 'zz'"):
+        tables.parse_candidates("a+b\na+zz", known={"a", "b"})
+    with pytest.raises(ValueError, match="twice"):
+        tables.parse_candidates("a+a")
+    with pytest.raises(ValueError, match="no candidates"):
+        tables.parse_candidates("  \n")
+    low = tables.prediction_frame(_preds("c0"), BENCHMARKS)
+    high = tables.prediction_frame(_preds("c1", shift=10), BENCHMARKS)
+    ranked = tables.ranking_frame([["p", "q"], ["r", "s"]], [low, high], ["a", "b"])
+    assert list(ranked["candidate"]) == ["r + s", "p + q"]
+    assert list(ranked["rank"]) == [1, 2] and ranked.loc[0, "average"] == 40.0
+
+
+def _graph() -> LineageGraph:
+    return LineageGraph([Edge("root", "base", "finetune"), Edge("base", "m", "finetune"),
+                         Edge("base", "sib1", "finetune"), Edge("base", "sib2", "quantized"),
+                         Edge("m", "kid", "adapter"), Edge("m", "merge", "merge"), Edge("other", "merge", "merge"),
+                         Edge("kid", "grandkid", "finetune")])
+
+
+def test_neighbourhood_orders_ancestors_siblings_descendants_and_cuts():
+    nodes, edges, total = family.neighbourhood(_graph(), "m", hops=2, limit=100, has_data=lambda m: m != "sib2")
+    assert nodes[:3] == ["m", "base", "root"]
+    assert nodes[3:5] == ["sib1", "sib2"]  # sibling with data first
+    assert set(nodes[5:]) == {"kid", "merge", "grandkid"} and total == 7
+    assert Edge("m", "kid", "adapter") in edges and all(e.parent in nodes and e.child in nodes for e in edges)
+    cut, cut_edges, total = family.neighbourhood(_graph(), "m", hops=1, limit=3, has_data=lambda m: True)
+    assert cut == ["m", "base", "sib1"] and total == 5
+    assert {(e.parent, e.child) for e in cut_edges} == {("base", "m"), ("base", "sib1")}
+
+
+def test_lineage_layout_puts_parents_left_of_children():
+    g = _graph()
+    nodes = g.nodes
+    pos = figures.lineage_layout(nodes, g.edges)
+    for e in g.edges:
+        assert pos[e.parent][0] < pos[e.child][0]
+    assert pos["merge"][0] == pos["m"][0] + 1  # depth is the longest path from a root
+    # a cycle in the input does not break the layout
+    pos = figures.lineage_layout(["a", "b"], [Edge("a", "b", "finetune"), Edge("b", "a", "finetune")])
+    assert pos["a"][0] != pos["b"][0]
+
+
+def test_lineage_figure_colours_known_nodes_and_greys_unknown():
+    g = _graph()
+    average = {"m": 40.0, "base": 30.0, "kid": 45.0}
+    fig = figures.lineage_figure(g.nodes, g.edges, "m", average, {"m": True, "base": True, "kid": False}, "t")
+    by_name = {t.name: t for t in fig.data}
+    assert {"finetune", "quantized", "adapter", "merge"} <= set(by_name)
+    known = by_name["model (colour = average)"]
+    assert sorted(known.customdata[i][0] for i in range(len(known.x))) == ["base", "kid", "m"]
+    assert list(known.marker.symbol) == ["circle" if n in ("m", "base") else "diamond"
+                                         for n in [c[0] for c in known.customdata]]
+    assert len(by_name["no score"].x) == len(g.nodes) - 3
+    assert "average" in known.marker.colorbar.title.text
+
+
+def test_prediction_figure_draws_intervals_and_measured_with_labelled_axes():
+    frame = tables.prediction_frame(_preds(), BENCHMARKS, measured={"a": 25.0})
+    fig = figures.prediction_figure(frame, "title")
+    by_name = {t.name: t for t in fig.data}
+    pred = by_name["predicted, 90% interval"]
+    assert list(pred.y) == ["a", "b"] and list(pred.error_x.array) == [10.0, 5.0]
+    assert list(by_name["measured (leaderboard)"].x) == [25.0]
+    assert "given (your evaluation)" in by_name
+    assert "0-100" in fig.layout.xaxis.title.text and fig.layout.yaxis.title.text == "benchmark"
+    lo, hi = fig.layout.xaxis.range
+    assert lo < 0 and hi > 100  # end points padded, never on the frame
+
+
+def test_scatter_figure_has_identity_line_and_one_trace_per_benchmark():
+    fig = figures.scatter_figure(_log_table(), "t")
+    assert fig.data[0].name.startswith("y = x") and list(fig.data[0].x) == list(fig.data[0].y)
+    assert [t.name for t in fig.data[1:]] == ["a", "b"]
+    assert sum(len(t.x) for t in fig.data[1:]) == 3  # only measured rows
+    assert "measured" in fig.layout.xaxis.title.text and "predicted" in fig.layout.yaxis.title.text
+
+
+def test_curve_figure_draws_one_line_per_method_and_the_target():
+    frame = pd.DataFrame({"budget": [5, 10, 5, 10], "mae": [3.0, 2.0, 4.0, 3.5], "method": ["ours", "ours", "irt", "irt"]})
+    fig = figures.curve_figure(frame, "budget", "mae", "method", "t", "items per benchmark", "MAE (points)",
+                               reference_line=2.0)
+    assert [t.name for t in fig.data] == ["irt", "ours"]
+    assert list(fig.data[1].y) == [3.0, 2.0]
+    assert fig.layout.shapes[0].y0 == 2.0
