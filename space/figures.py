@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-import networkx as nx
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -89,12 +88,26 @@ def ranking_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
-def _layers(graph: nx.DiGraph) -> dict[str, int]:
-    """Depth of each node below its subgraph's roots (parents left of children)."""
-    depth: dict[str, int] = {}
-    for node in nx.topological_sort(graph):
-        preds = list(graph.predecessors(node))
-        depth[node] = 1 + max(depth[p] for p in preds) if preds else 0
+def _layers(nodes: Sequence[str], edges: Sequence[Edge]) -> dict[str, int]:
+    """Depth of each node: the longest parent chain above it within the drawn subgraph.
+
+    Relaxation bounded by the node count, so a cycle in the input (the reference drops them, a
+    hand-made edge list may not) ends with distinct depths instead of looping.
+    """
+    parents: dict[str, list[str]] = {n: [] for n in nodes}
+    for e in edges:
+        if e.parent in parents and e.child in parents and e.parent != e.child:
+            parents[e.child].append(e.parent)
+    depth = dict.fromkeys(nodes, 0)
+    for _ in range(len(depth)):
+        changed = False
+        for n, ps in parents.items():
+            d = max((depth[p] + 1 for p in ps), default=0)
+            if d != depth[n] and d < len(depth):
+                depth[n] = d
+                changed = True
+        if not changed:
+            break
     return depth
 
 
@@ -102,23 +115,21 @@ def lineage_layout(nodes: Sequence[str], edges: Sequence[Edge]) -> dict[str, tup
     """Left-to-right layered positions: x = generation, y spread within a generation.
 
     Within a generation nodes are ordered by the mean position of their parents, so families stay
-    together and edges cross less. Edges closing a cycle are ignored (the reference drops them too).
+    together and edges cross less.
     """
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
+    depth = _layers(nodes, edges)
+    parents: dict[str, list[str]] = {n: [] for n in nodes}
     for e in edges:
-        if e.parent in graph and e.child in graph and e.parent != e.child:
-            graph.add_edge(e.parent, e.child)
-            if not nx.is_directed_acyclic_graph(graph):
-                graph.remove_edge(e.parent, e.child)
-    depth = _layers(graph)
+        if e.child in parents:
+            parents[e.child].append(e.parent)
     position: dict[str, tuple[float, float]] = {}
     for layer in range(max(depth.values(), default=-1) + 1):
         members = [n for n in nodes if depth[n] == layer]
+
         def key(n: str) -> tuple[float, str]:
-            ys = [position[p][1] for p in graph.predecessors(n) if p in position]
-            return (sum(ys) / len(ys) if ys else 0.0, n)
-        members.sort(key=key)
+            ys = [position[p][1] for p in parents[n] if p in position]
+            return (-sum(ys) / len(ys) if ys else 0.0, n)
+        members.sort(key=key)  # top to bottom, following the parents' order
         for i, n in enumerate(members):
             position[n] = (float(layer), (len(members) - 1) / 2.0 - i)
     return position

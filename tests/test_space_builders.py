@@ -192,3 +192,11 @@ def test_curve_figure_draws_one_line_per_method_and_the_target():
     assert [t.name for t in fig.data] == ["irt", "ours"]
     assert list(fig.data[1].y) == [3.0, 2.0]
     assert fig.layout.shapes[0].y0 == 2.0
+
+
+def test_lineage_layout_keeps_children_in_their_parents_order():
+    edges = [Edge("p1", "c1", "finetune"), Edge("p2", "c2", "finetune"), Edge("p3", "c3", "finetune")]
+    pos = figures.lineage_layout(["p1", "p2", "p3", "c3", "c1", "c2"], edges)
+    parents_top_down = sorted(["p1", "p2", "p3"], key=lambda n: -pos[n][1])
+    children_top_down = sorted(["c1", "c2", "c3"], key=lambda n: -pos[n][1])
+    assert [c[1:] for c in children_top_down] == [p[1:] for p in parents_top_down]  # no crossing edges
