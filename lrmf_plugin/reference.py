@@ -2,21 +2,615 @@
 
 Layout of a reference directory::
 
-    DIR/reference.sqlite      sources, models + metadata, benchmark scores, lineage edges, benchmarks
-    DIR/items/<source_id>.npz item observation blocks (compact: bit-packed 0/1 or uint8), one per source
-    DIR/predictor/            fitted predictor artifacts (see lrmf_plugin.models.lrmf)
+    DIR/reference.sqlite        sources, models + metadata, benchmark scores, lineage edges, benchmarks
+    DIR/items/<source_id>.npz   item observation blocks (bit-packed 0/1 or uint8), one artifact per source
+    DIR/predictor/              fitted predictor artifacts (see lrmf_plugin.models.lrmf)
 
-CONTRACT (implemented by the foundation work; every face relies on these signatures):
-
-- ``Reference(path)`` opens an existing reference (``ReferenceStoreError`` if absent/invalid);
-  ``Reference.create(path)`` opens or creates one.
-- ``import_source(kind, path, **options) -> ImportReport``: atomic, a re-import of the same source
-  replaces it; kinds: ``leaderboard-v2``, ``leaderboard-v1``, ``responses`` (``benchmark=``),
-  ``lineage``, ``lm-eval-output``.
-- reads: ``models()``, ``benchmarks() -> dict[str, BenchmarkInfo]``, ``scores() -> DataFrame``
-  (long: model, benchmark, score), ``edges() -> list[Edge]``, ``metadata() -> DataFrame`` (index
-  model, canonical METADATA_FIELDS columns), ``item_block(benchmark) -> (list[str] models, ItemBlock)``,
-  ``lineage() -> LineageGraph``, ``load_data() -> ReferenceData``, ``fingerprint() -> str``,
-  ``summary() -> ReferenceSummary``, ``sources() -> list[SourceInfo]``.
-- ``predictor_dir`` -> Path where fitted predictors are stored.
+Everything is stored per *source* (one imported file, directory or Hub pull), so re-importing a
+source replaces exactly what it brought and nothing else, and an import is one SQLite transaction:
+the items file is written while the transaction is open and removed if it rolls back, so a failed
+import leaves the reference as it was. Where sources overlap, the newest import wins.
 """
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from . import item_store
+from .dataset import ItemBlock, ReferenceData
+from .errors import InputError, LrmfError, ReferenceStoreError, UnknownBenchmarkError
+from .lineage import LineageGraph
+from .metadata import METADATA_FIELDS
+from .schema import RELATIONS, BenchmarkInfo, Edge
+
+FORMAT = "lrmf-reference"
+VERSION = 1
+DB_NAME = "reference.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+    location TEXT NOT NULL, imported_at TEXT NOT NULL, items_file TEXT,
+    n_models INTEGER NOT NULL, n_scores INTEGER NOT NULL, n_edges INTEGER NOT NULL,
+    n_observations INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE IF NOT EXISTS nodes (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, model TEXT NOT NULL,
+    PRIMARY KEY (source_id, model));
+CREATE TABLE IF NOT EXISTS scores (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, model TEXT NOT NULL,
+    benchmark TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (source_id, model, benchmark));
+CREATE TABLE IF NOT EXISTS metadata (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, model TEXT NOT NULL,
+    field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source_id, model, field));
+CREATE TABLE IF NOT EXISTS edges (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+    parent TEXT NOT NULL, child TEXT NOT NULL, relation TEXT NOT NULL, PRIMARY KEY (source_id, seq));
+CREATE TABLE IF NOT EXISTS benchmarks (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, name TEXT NOT NULL,
+    suite TEXT NOT NULL, has_scores INTEGER NOT NULL, items_complete INTEGER NOT NULL,
+    PRIMARY KEY (source_id, name));
+CREATE TABLE IF NOT EXISTS block_items (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, benchmark TEXT NOT NULL,
+    pos INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (source_id, benchmark, pos));
+CREATE TABLE IF NOT EXISTS block_models (
+    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, benchmark TEXT NOT NULL,
+    model TEXT NOT NULL, PRIMARY KEY (source_id, benchmark, model));
+CREATE INDEX IF NOT EXISTS block_items_by_benchmark ON block_items (benchmark);
+CREATE INDEX IF NOT EXISTS block_models_by_benchmark ON block_models (benchmark);
+"""
+
+
+@dataclass
+class ItemObservations:
+    """Per-item values of one benchmark from one source: ``values[model, item]`` in [0, 1], NaN = missing.
+
+    ``complete`` says ``items`` is the whole benchmark (a full lm-eval run), not a subset.
+    """
+
+    benchmark: str
+    models: list[str]
+    items: list[str]
+    values: np.ndarray
+    complete: bool = False
+
+
+@dataclass
+class SourceData:
+    """Everything one source brings, as an importer returns it and :meth:`Reference.write_source` stores it.
+
+    ``key`` identifies the source: importing a source with the same key replaces the previous one.
+    ``scores`` is long (model, benchmark, score); ``metadata`` has a ``model`` column plus canonical
+    :data:`~lrmf_plugin.metadata.METADATA_FIELDS` columns; ``nodes`` lists models known only by
+    name (e.g. ancestors from a lineage file). ``notes`` are one-line remarks for the import report.
+    """
+
+    key: str
+    kind: str
+    location: str
+    scores: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["model", "benchmark", "score"]))
+    metadata: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["model"]))
+    edges: list[Edge] = field(default_factory=list)
+    items: list[ItemObservations] = field(default_factory=list)
+    benchmarks: dict[str, BenchmarkInfo] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One stored source, as listed by :meth:`Reference.sources`."""
+
+    id: int
+    key: str
+    kind: str
+    location: str
+    imported_at: str
+    n_models: int
+    n_scores: int
+    n_edges: int
+    n_observations: int
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What :meth:`Reference.write_source` stored."""
+
+    source: SourceInfo
+    benchmarks: tuple[str, ...]
+    replaced: bool
+
+    def __str__(self) -> str:
+        s = self.source
+        text = (f"imported {s.kind} from {s.location}: {s.n_models} models, {s.n_scores} scores, "
+                f"{s.n_observations} item observations, {s.n_edges} lineage edges")
+        if self.benchmarks:
+            text += f"; benchmarks: {', '.join(self.benchmarks)}"
+        if self.replaced:
+            text += " (replaced the previous import of this source)"
+        return "\n".join([text, *s.notes])
+
+
+@dataclass(frozen=True)
+class BenchmarkSummary:
+    """Per-benchmark counts for ``reference show``."""
+
+    info: BenchmarkInfo
+    n_scored: int
+    n_with_items: int
+
+
+@dataclass(frozen=True)
+class ReferenceSummary:
+    """What a reference holds, for ``reference show`` and the faces."""
+
+    path: str
+    n_models: int
+    n_with_data: int
+    benchmarks: tuple[BenchmarkSummary, ...]
+    edges_by_relation: dict[str, int]
+    dropped: tuple[tuple[Edge, str], ...]
+    sources: tuple[SourceInfo, ...]
+    fingerprint: str
+
+    def format(self, max_dropped: int = 10) -> str:
+        """Human-readable multi-line text."""
+        lines = [f"reference {self.path} (fingerprint {self.fingerprint})",
+                 f"models: {self.n_models} ({self.n_with_data} with scores or items, "
+                 f"{self.n_models - self.n_with_data} lineage/metadata only)", "benchmarks:"]
+        if not self.benchmarks:
+            lines.append("  (none)")
+        for b in self.benchmarks:
+            i = b.info
+            items = (f"{i.n_items} items ({'complete' if i.items_complete else 'subset'}) x {b.n_with_items} models"
+                     if i.n_items else "no items")
+            lines.append(f"  {i.name:<14} suite {i.suite or '-':<6} scores: {b.n_scored:>6} models   {items}")
+        total = sum(self.edges_by_relation.values())
+        lines.append(f"lineage edges: {total} (" + ", ".join(
+            f"{r} {n}" for r, n in self.edges_by_relation.items()) + ")")
+        by_reason: dict[str, int] = defaultdict(int)
+        for _, reason in self.dropped:
+            by_reason[reason] += 1
+        lines.append(f"dropped edges: {len(self.dropped)}" + (
+            " (" + ", ".join(f"{r}: {n}" for r, n in sorted(by_reason.items())) + ")" if self.dropped else ""))
+        for e, reason in self.dropped[:max_dropped]:
+            lines.append(f"  {e.parent} -> {e.child} [{e.relation}]: {reason}")
+        if len(self.dropped) > max_dropped:
+            lines.append(f"  ... and {len(self.dropped) - max_dropped} more")
+        lines.append("sources:")
+        if not self.sources:
+            lines.append("  (none)")
+        for s in self.sources:
+            lines.append(f"  [{s.id}] {s.kind:<15} {s.imported_at}  {s.location}  ({s.n_models} models, "
+                         f"{s.n_scores} scores, {s.n_observations} observations, {s.n_edges} edges)")
+        return "\n".join(lines)
+
+
+class Reference:
+    """A reference directory. ``Reference(path)`` opens an existing one; :meth:`create` makes one."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        db = self.path / DB_NAME
+        if not db.is_file():
+            raise ReferenceStoreError(f"{self.path}: not a reference directory (no {DB_NAME}); "
+                                      "create one with `lm-eval-predict reference import` or `reference pull`")
+        try:
+            with self._connect() as con:
+                info = dict(con.execute("SELECT key, value FROM info").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise ReferenceStoreError(f"{db}: not a readable reference database ({exc})") from None
+        if info.get("format") != FORMAT:
+            raise ReferenceStoreError(f"{db}: not an lrmf reference (format {info.get('format')!r})")
+        if info.get("version") != str(VERSION):
+            raise ReferenceStoreError(f"{db}: reference version {info.get('version')!r} is not supported "
+                                      f"(this tool reads version {VERSION}); re-import the sources")
+
+    @classmethod
+    def create(cls, path: str | Path) -> "Reference":
+        """Open the reference at ``path``, creating an empty one if the directory has none."""
+        path = Path(path)
+        if (path / DB_NAME).exists():
+            return cls(path)
+        if path.exists() and not path.is_dir():
+            raise ReferenceStoreError(f"{path}: exists and is not a directory")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(path / DB_NAME, isolation_level=None)
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript("BEGIN;" + _SCHEMA +
+                                  f"INSERT INTO info VALUES ('format', '{FORMAT}'), ('version', '{VERSION}');"
+                                  "COMMIT;")
+            finally:
+                con.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise ReferenceStoreError(f"{path}: cannot create a reference ({exc})") from None
+        return cls(path)
+
+    def __repr__(self) -> str:
+        return f"Reference({str(self.path)!r})"
+
+    @property
+    def predictor_dir(self) -> Path:
+        """Where fitted predictors of this reference are stored."""
+        return self.path / "predictor"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path / DB_NAME, isolation_level=None, timeout=60)
+        try:
+            con.execute("PRAGMA foreign_keys=ON")
+            yield con
+        finally:
+            con.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def import_source(self, kind: str, path: str | Path, **options: Any) -> ImportReport:
+        """Read ``path`` with the importer for ``kind`` and store it (see :mod:`lrmf_plugin.importers`)."""
+        from .importers import get_importer
+
+        return self.write_source(get_importer(kind)(Path(path), **options))
+
+    def write_source(self, src: SourceData) -> ImportReport:
+        """Store one source atomically, replacing a previous source with the same key.
+
+        Validates everything first (``InputError``); then one SQLite transaction holds the rows,
+        and the items artifact is written before it commits and deleted if anything fails.
+        """
+        src = _validated(src)
+        models = _source_models(src)
+        n_obs = int(sum(np.count_nonzero(~np.isnan(o.values)) for o in src.items))
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        items_dir = self.path / "items"
+        new_files: list[Path] = []
+        with self._connect() as con:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                old = con.execute("SELECT id, items_file FROM sources WHERE key = ?", (src.key,)).fetchone()
+                if old:
+                    con.execute("DELETE FROM sources WHERE id = ?", (old[0],))
+                cur = con.execute(
+                    "INSERT INTO sources (key, kind, location, imported_at, items_file, n_models, n_scores, "
+                    "n_edges, n_observations, notes) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                    (src.key, src.kind, src.location, now, len(models), len(src.scores), len(src.edges), n_obs,
+                     json.dumps(src.notes)))
+                sid = cur.lastrowid
+                self._insert_rows(con, sid, src, models)
+                if src.items:
+                    stem = items_dir / str(sid)
+                    new_files = item_store.block_files(stem)
+                    item_store.save_blocks(stem, [(o.benchmark, o.models, o.items, o.values) for o in src.items])
+                    con.execute("UPDATE sources SET items_file = ? WHERE id = ?", (stem.name, sid))
+                con.execute("COMMIT")
+            except BaseException as exc:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                for f in new_files:
+                    f.unlink(missing_ok=True)
+                if isinstance(exc, sqlite3.Error):
+                    raise ReferenceStoreError(f"{self.path}: could not store source {src.key!r} ({exc})") from None
+                if isinstance(exc, OSError):
+                    raise ReferenceStoreError(f"{self.path}: could not write item observations ({exc})") from None
+                raise
+        if old and old[1]:
+            for f in item_store.block_files(items_dir / old[1]):
+                f.unlink(missing_ok=True)
+        info = next(s for s in self.sources() if s.id == sid)
+        names = sorted(set(src.benchmarks) | set(src.scores["benchmark"]) | {o.benchmark for o in src.items})
+        return ImportReport(info, tuple(names), replaced=old is not None)
+
+    @staticmethod
+    def _insert_rows(con: sqlite3.Connection, sid: int, src: SourceData, models: list[str]) -> None:
+        con.executemany("INSERT INTO nodes VALUES (?, ?)", ((sid, m) for m in models))
+        con.executemany("INSERT INTO scores VALUES (?, ?, ?, ?)",
+                        ((sid, m, b, float(s)) for m, b, s in src.scores[["model", "benchmark", "score"]].itertuples(index=False)))
+        fields = [c for c in src.metadata.columns if c != "model"]
+        con.executemany("INSERT INTO metadata VALUES (?, ?, ?, ?)", (
+            (sid, row[0], f, json.dumps(_plain(v)))
+            for row in src.metadata[["model", *fields]].itertuples(index=False)
+            for f, v in zip(fields, row[1:]) if not _missing(v)))
+        con.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?)",
+                        ((sid, i, e.parent, e.child, e.relation) for i, e in enumerate(src.edges)))
+        con.executemany("INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?)",
+                        ((sid, b.name, b.suite, int(b.has_scores), int(b.items_complete))
+                         for b in src.benchmarks.values()))
+        for o in src.items:
+            con.executemany("INSERT INTO block_items VALUES (?, ?, ?, ?)",
+                            ((sid, o.benchmark, j, it) for j, it in enumerate(o.items)))
+            con.executemany("INSERT INTO block_models VALUES (?, ?, ?)",
+                            ((sid, o.benchmark, m) for m in o.models))
+
+    # ------------------------------------------------------------------ reading
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._connect() as con:
+            return con.execute(sql, params).fetchall()
+
+    def sources(self) -> list[SourceInfo]:
+        """Every stored source, oldest import first."""
+        rows = self._query("SELECT id, key, kind, location, imported_at, n_models, n_scores, n_edges, "
+                           "n_observations, notes FROM sources ORDER BY id")
+        return [SourceInfo(*r[:9], notes=tuple(json.loads(r[9]))) for r in rows]
+
+    def fingerprint(self) -> str:
+        """Changes whenever a source is added, replaced or removed (a stored predictor checks it)."""
+        h = hashlib.sha256()
+        for s in self.sources():
+            h.update(f"{s.id}\t{s.key}\t{s.imported_at}\t{s.n_models}\t{s.n_scores}\t{s.n_edges}\t{s.n_observations}\n".encode())
+        return h.hexdigest()[:16]
+
+    def models(self) -> list[str]:
+        """Every model id the reference mentions (scored, with items, metadata or only in lineage)."""
+        return [r[0] for r in self._query("SELECT DISTINCT model FROM nodes ORDER BY model")]
+
+    def scores(self) -> pd.DataFrame:
+        """Long table model, benchmark, score; where sources overlap the newest import wins."""
+        rows = self._query("SELECT model, benchmark, score FROM scores ORDER BY source_id")
+        df = pd.DataFrame(rows, columns=["model", "benchmark", "score"])
+        return df.drop_duplicates(["model", "benchmark"], keep="last").sort_values(
+            ["model", "benchmark"]).reset_index(drop=True)
+
+    def metadata(self) -> pd.DataFrame:
+        """Index model (every model of :meth:`models`), one column per canonical metadata field.
+
+        When several sources give a field for a model, the newest import wins.
+        """
+        rows = self._query("SELECT model, field, value FROM metadata ORDER BY source_id")
+        latest: dict[tuple[str, str], Any] = {(m, f): json.loads(v) for m, f, v in rows}
+        out = pd.DataFrame(index=pd.Index(self.models(), name="model"), columns=list(METADATA_FIELDS), dtype=object)
+        by_field: dict[str, dict[str, Any]] = defaultdict(dict)
+        for (m, f), v in latest.items():
+            by_field[f][m] = v
+        for f, values in by_field.items():
+            if f in out.columns:
+                out[f] = pd.Series(values, dtype=object).reindex(out.index)
+        return out
+
+    def edges(self) -> list[Edge]:
+        """Every stored lineage edge in import order (duplicates, self-edges and cycles included)."""
+        return [Edge(p, c, r) for p, c, r in
+                self._query("SELECT parent, child, relation FROM edges ORDER BY source_id, seq")]
+
+    def lineage(self) -> LineageGraph:
+        """The lineage graph over all sources (self-edges, duplicates and cycles dropped and recorded)."""
+        return LineageGraph(self.edges())
+
+    def benchmarks(self) -> dict[str, BenchmarkInfo]:
+        """Every benchmark with scores or items, merged over sources (newest suite name wins)."""
+        suites: dict[str, str] = {}
+        has_scores: dict[str, bool] = defaultdict(bool)
+        for name, suite, scored in self._query(
+                "SELECT name, suite, has_scores FROM benchmarks ORDER BY source_id"):
+            if suite:
+                suites[name] = suite
+            has_scores[name] |= bool(scored)
+        for (name,) in self._query("SELECT DISTINCT benchmark FROM scores"):
+            has_scores[name] = True
+        n_items = dict(self._query("SELECT benchmark, COUNT(DISTINCT item) FROM block_items GROUP BY benchmark"))
+        complete = self._complete_benchmarks(n_items)
+        names = sorted(set(has_scores) | set(n_items))
+        return {n: BenchmarkInfo(name=n, suite=suites.get(n, ""), has_scores=has_scores[n],
+                                 n_items=int(n_items.get(n, 0)), items_complete=n in complete) for n in names}
+
+    def _complete_benchmarks(self, n_items: dict[str, int]) -> set[str]:
+        """Benchmarks whose item union is covered by one source that declared its items complete."""
+        rows = self._query(
+            "SELECT b.name, COUNT(i.item) FROM benchmarks b JOIN block_items i "
+            "ON i.source_id = b.source_id AND i.benchmark = b.name WHERE b.items_complete = 1 "
+            "GROUP BY b.source_id, b.name")
+        return {name for name, n in rows if n == n_items.get(name)}
+
+    def item_block(self, benchmark: str) -> tuple[list[str], ItemBlock]:
+        """All item observations of ``benchmark``, merged over sources (a later source wins on overlap)."""
+        ids = [r[0] for r in self._query(
+            "SELECT DISTINCT source_id FROM block_items WHERE benchmark = ? ORDER BY source_id", (benchmark,))]
+        if not ids:
+            known = sorted(self.benchmarks())
+            raise UnknownBenchmarkError(f"benchmark {benchmark!r} has no item observations in {self.path} "
+                                        f"(benchmarks: {', '.join(known) or 'none'})")
+        blocks = [self._load_blocks(sid)[benchmark] for sid in ids]
+        return _merge_blocks(blocks)
+
+    def _load_blocks(self, sid: int) -> dict[str, tuple[list[str], list[str], np.ndarray]]:
+        row = self._query("SELECT items_file FROM sources WHERE id = ?", (sid,))
+        if not row or not row[0][0]:
+            raise ReferenceStoreError(f"{self.path}: source {sid} has no item file")
+        try:
+            return item_store.load_blocks(self.path / "items" / row[0][0])
+        except LrmfError as exc:
+            raise ReferenceStoreError(f"{self.path}: item observations of source {sid} are unusable: {exc}") from None
+
+    def load_data(self, all_nodes: bool = False) -> ReferenceData:
+        """Everything aligned on one model list, ready to fit.
+
+        Rows are the models with scores or items plus the lineage-only ancestors/relatives that
+        connect to them (they tie siblings together). Lineage components without any data carry no
+        information for prediction and are left out unless ``all_nodes``.
+        """
+        graph = self.lineage()
+        scores_long = self.scores()
+        bench_sources: dict[str, list[int]] = defaultdict(list)
+        for sid, b in self._query("SELECT DISTINCT source_id, benchmark FROM block_items ORDER BY source_id"):
+            bench_sources[b].append(sid)
+        loaded = {sid: self._load_blocks(sid) for sid in sorted({s for ids in bench_sources.values() for s in ids})}
+        merged = {b: _merge_blocks([loaded[s][b] for s in ids]) for b, ids in bench_sources.items()}
+        del loaded
+        with_data = set(scores_long["model"])
+        for block_models, _ in merged.values():
+            with_data.update(block_models)
+        models = self.models() if all_nodes else sorted(with_data | _connected_to(graph, with_data))
+        index = {m: i for i, m in enumerate(models)}
+        scores = scores_long.pivot(index="model", columns="benchmark", values="score") if len(scores_long) else \
+            pd.DataFrame(index=pd.Index([], name="model"))
+        scores = scores.reindex(models).astype(float)
+        scores.columns.name = None
+        items = {}
+        for b, (block_models, block) in merged.items():
+            values = np.full((len(models), len(block.items)), np.nan, dtype=np.float32)
+            rows = np.fromiter((index[m] for m in block_models), dtype=np.int64, count=len(block_models))
+            values[rows] = block.values
+            items[b] = ItemBlock(block.items, values)
+        keep = set(models)
+        edges = [e for e in graph.edges if e.parent in keep and e.child in keep]
+        return ReferenceData(models, scores, items, self.metadata().reindex(models), edges, self.benchmarks())
+
+    def summary(self) -> ReferenceSummary:
+        """Counts for ``reference show``."""
+        benchmarks = self.benchmarks()
+        n_scored = dict(self._query("SELECT benchmark, COUNT(DISTINCT model) FROM scores GROUP BY benchmark"))
+        n_items = dict(self._query("SELECT benchmark, COUNT(DISTINCT model) FROM block_models GROUP BY benchmark"))
+        (n_with_data,) = self._query(
+            "SELECT COUNT(*) FROM (SELECT model FROM scores UNION SELECT model FROM block_models)")[0]
+        graph = self.lineage()
+        return ReferenceSummary(
+            path=str(self.path), n_models=len(self.models()), n_with_data=n_with_data,
+            benchmarks=tuple(BenchmarkSummary(info, n_scored.get(n, 0), n_items.get(n, 0))
+                             for n, info in benchmarks.items()),
+            edges_by_relation=graph.relation_counts(), dropped=tuple(graph.dropped),
+            sources=tuple(self.sources()), fingerprint=self.fingerprint())
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars, so they serialise as JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _source_models(src: SourceData) -> list[str]:
+    """Every model id a source mentions."""
+    models = set(src.scores["model"]) | set(src.metadata["model"]) | set(src.nodes)
+    for e in src.edges:
+        models.update((e.parent, e.child))
+    for o in src.items:
+        models.update(o.models)
+    return sorted(models)
+
+
+def _check_ids(values: Any, what: str, where: str) -> None:
+    for i, v in enumerate(values):
+        if not isinstance(v, str) or not v.strip():
+            raise InputError(f"{where}: {what} #{i + 1} is empty or not text ({v!r})")
+        if "\n" in v or "\r" in v:
+            raise InputError(f"{where}: {what} {v!r} contains a line break")
+
+
+def _validated(src: SourceData) -> SourceData:
+    """Check a source before anything is written; fills in missing :class:`BenchmarkInfo` entries."""
+    where = f"source {src.key!r}"
+    if not src.key or not src.kind:
+        raise InputError(f"{where}: a source needs a key and a kind")
+    missing = {"model", "benchmark", "score"} - set(src.scores.columns)
+    if missing:
+        raise InputError(f"{where}: scores lack columns {', '.join(sorted(missing))}")
+    _check_ids(src.scores["model"], "score model id", where)
+    _check_ids(src.scores["benchmark"], "score benchmark name", where)
+    values = pd.to_numeric(src.scores["score"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        r = src.scores.iloc[bad[0]]
+        raise InputError(f"{where}: score of {r['model']!r} on {r['benchmark']!r} is not a finite number ({r['score']!r})")
+    dup = src.scores.duplicated(["model", "benchmark"])
+    if dup.any():
+        r = src.scores[dup].iloc[0]
+        raise InputError(f"{where}: two scores for {r['model']!r} on {r['benchmark']!r}")
+    if "model" not in src.metadata.columns:
+        raise InputError(f"{where}: metadata lacks the 'model' column")
+    unknown = set(src.metadata.columns) - set(METADATA_FIELDS) - {"model"}
+    if unknown:
+        raise InputError(f"{where}: unknown metadata fields {', '.join(sorted(unknown))}")
+    _check_ids(src.metadata["model"], "metadata model id", where)
+    if src.metadata["model"].duplicated().any():
+        raise InputError(f"{where}: metadata lists {src.metadata['model'][src.metadata['model'].duplicated()].iloc[0]!r} twice")
+    for e in src.edges:
+        _check_ids((e.parent, e.child), "lineage model id", where)
+        if e.relation not in RELATIONS:
+            raise InputError(f"{where}: edge {e.parent} -> {e.child} has unknown relation {e.relation!r}")
+    _check_ids(src.nodes, "node id", where)
+    seen_blocks: set[str] = set()
+    for o in src.items:
+        bw = f"{where}, items of {o.benchmark!r}"
+        _check_ids([o.benchmark], "benchmark name", where)
+        if o.benchmark in seen_blocks:
+            raise InputError(f"{bw}: benchmark given twice (merge the observations into one block)")
+        seen_blocks.add(o.benchmark)
+        _check_ids(o.models, "model id", bw)
+        _check_ids(o.items, "item id", bw)
+        if len(set(o.models)) != len(o.models):
+            raise InputError(f"{bw}: a model appears twice")
+        if len(set(o.items)) != len(o.items):
+            raise InputError(f"{bw}: an item id appears twice")
+        v = np.asarray(o.values, dtype=np.float32)
+        if v.shape != (len(o.models), len(o.items)):
+            raise InputError(f"{bw}: values have shape {v.shape}, expected {(len(o.models), len(o.items))}")
+        bad_cells = np.argwhere(~np.isnan(v) & ((v < 0) | (v > 1)))
+        if len(bad_cells):
+            i, j = bad_cells[0]
+            raise InputError(f"{bw}: value {v[i, j]!r} for model {o.models[i]!r}, item {o.items[j]!r} is outside [0, 1]")
+        o.values = v
+    benchmarks = dict(src.benchmarks)
+    scored = set(src.scores["benchmark"])
+    for name in scored | seen_blocks:
+        info = benchmarks.get(name) or BenchmarkInfo(name=name)
+        block = next((o for o in src.items if o.benchmark == name), None)
+        benchmarks[name] = BenchmarkInfo(name=name, suite=info.suite, has_scores=name in scored or info.has_scores,
+                                         n_items=len(block.items) if block else 0,
+                                         items_complete=bool(block and block.complete))
+    src.benchmarks = benchmarks
+    return src
+
+
+def _merge_blocks(blocks: list[tuple[list[str], list[str], np.ndarray]]) -> tuple[list[str], ItemBlock]:
+    """Union of models (sorted) and items (first-seen order); later blocks overwrite observed cells."""
+    if len(blocks) == 1:
+        models, items, values = blocks[0]
+        order = np.argsort(np.asarray(models, dtype=object), kind="stable")
+        return [models[i] for i in order], ItemBlock(list(items), values[order])
+    models = sorted({m for b in blocks for m in b[0]})
+    items: list[str] = list(dict.fromkeys(it for b in blocks for it in b[1]))
+    mi = {m: i for i, m in enumerate(models)}
+    ii = {it: j for j, it in enumerate(items)}
+    out = np.full((len(models), len(items)), np.nan, dtype=np.float32)
+    for b_models, b_items, values in blocks:
+        rows = np.array([mi[m] for m in b_models])
+        cols = np.array([ii[it] for it in b_items])
+        sub = out[np.ix_(rows, cols)]
+        observed = ~np.isnan(values)
+        sub[observed] = values[observed]
+        out[np.ix_(rows, cols)] = sub
+    return models, ItemBlock(items, out)
+
+
+def _connected_to(graph: LineageGraph, models: set[str]) -> set[str]:
+    """Lineage nodes in a weakly connected component that contains one of ``models``."""
+    neighbours: dict[str, list[str]] = defaultdict(list)
+    for e in graph.edges:
+        neighbours[e.parent].append(e.child)
+        neighbours[e.child].append(e.parent)
+    seen = {m for m in models if m in neighbours}
+    stack = list(seen)
+    while stack:
+        for other in neighbours[stack.pop()]:
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return seen - models

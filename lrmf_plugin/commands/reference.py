@@ -1,0 +1,104 @@
+"""``lm-eval-predict reference``: fill a reference from files or the Hub, and show what is in it."""
+from __future__ import annotations
+
+import argparse
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from . import add_ref_argument, default_reference_dir
+
+if TYPE_CHECKING:
+    from ..reference import Reference
+
+_KINDS = ("leaderboard-v2", "leaderboard-v1", "responses", "lineage", "lm-eval-output")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "reference", help="import data into a reference, pull it from the Hub, or show it",
+        description="A reference is a directory holding what is known about existing models: benchmark scores, "
+                    "per-item results, lineage and metadata. Predictors are fitted on it.")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    imp = sub.add_parser("import", help="import one file or directory (re-importing it replaces it)",
+                         description="Import one source into the reference (created if absent). Importing is "
+                                     "atomic: on any error the reference is left as it was.")
+    add_ref_argument(imp)
+    imp.add_argument("--kind", required=True, choices=_KINDS, help="what PATH holds (see README: Reference data)")
+    imp.add_argument("--benchmark", default=None, metavar="NAME",
+                     help="responses only: the benchmark the item columns belong to")
+    imp.add_argument("path", type=Path, metavar="PATH")
+    imp.set_defaults(func=_import)
+
+    show = sub.add_parser("show", help="print models, benchmarks, items, edges and sources")
+    add_ref_argument(show)
+    show.add_argument("--max-dropped", type=int, default=10, metavar="N",
+                      help="list at most N dropped lineage edges (default %(default)s)")
+    show.set_defaults(func=_show)
+
+    pull = sub.add_parser("pull", help="fetch the Open LLM Leaderboard, details and card lineage from the Hub",
+                          description="Download the leaderboard's contents dataset (and optionally per-model "
+                                      "details and model-card lineage) into the reference (created if absent). "
+                                      "A token is read from the environment (HF_TOKEN) if needed.")
+    add_ref_argument(pull)
+    pull.add_argument("--endpoint", default="https://huggingface.co", metavar="URL",
+                      help="Hub endpoint (default %(default)s)")
+    pull.add_argument("--contents-repo", default="open-llm-leaderboard/contents", metavar="REPO",
+                      help="leaderboard contents dataset (default %(default)s)")
+    pull.add_argument("--details", nargs="+", default=[], metavar="MODEL",
+                      help="also fetch the per-instance details datasets of these models")
+    pull.add_argument("--lineage", action=argparse.BooleanOptionalAction, default=True,
+                      help="read parents from the model cards of the pulled models (default: on)")
+    pull.add_argument("--quiet", action="store_true", help="no progress bars")
+    pull.set_defaults(func=_pull)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..importers import get_importer
+
+    options = {"benchmark": args.benchmark} if args.benchmark is not None else {}
+    source = get_importer(args.kind)(args.path, **options)  # parse fully before touching the reference
+    with _reference(args.ref) as ref:
+        print(ref.write_source(source))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from ..reference import Reference
+
+    print(Reference(args.ref or default_reference_dir()).summary().format(max_dropped=args.max_dropped))
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from ..hub import pull_reference
+
+    with _reference(args.ref) as ref:
+        reports = pull_reference(ref, endpoint=args.endpoint, contents_repo=args.contents_repo,
+                                 details_for=args.details, lineage=args.lineage, progress=not args.quiet)
+    for report in reports:
+        print(report)
+    return 0
+
+
+@contextmanager
+def _reference(path: Path | None) -> Iterator["Reference"]:
+    """Open or create the reference; if this call created it and the work fails, remove it again,
+    so a failed first import or pull leaves nothing behind."""
+    from ..reference import DB_NAME, Reference
+
+    path = path or default_reference_dir()
+    new_dir = not path.exists()
+    new_db = not (path / DB_NAME).exists()
+    ref = Reference.create(path)
+    try:
+        yield ref
+    except BaseException:
+        if new_dir:
+            shutil.rmtree(path, ignore_errors=True)
+        elif new_db:
+            for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
+                (path / name).unlink(missing_ok=True)
+        raise
