@@ -1,0 +1,312 @@
+"""The backtest: every method, the same held-out models, the same evidence, the same metrics.
+
+Protocol (issue "Backtest and report"): models with data are split into ``folds`` seeded folds; for
+each fold every method is fitted on ``data.subset(keep)``, where the held-out models stay in the
+lineage graph as data-less nodes, and then asked about each held-out model under each setting:
+
+* ``zero``: metadata and lineage only;
+* ``known``: the scores of the ``known`` benchmarks are given, the others are predicted;
+* ``random-K`` / ``planned-K``: K items per benchmark with items, chosen uniformly at random (the
+  same items for every method) or by the method's own planner (methods without one get the random
+  plan).
+
+Queries are built from the full data with :meth:`ReferenceData.query`, which reveals only what the
+setting allows, so a method never sees a held-out model's other scores or items. Truth is
+:func:`~lrmf_plugin.models.scores.full_scores` of the full data; a setting is scored only on
+benchmarks with truth (and never on the benchmarks it reveals). :mod:`lrmf_plugin.backtest_report`
+turns the result into tables, targets and plots.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from tqdm.auto import tqdm
+
+from .dataset import ReferenceData
+from .errors import InputError
+from .models.base import Predictor
+from .models.lineage_average import LineageAveragePredictor
+from .models.scores import full_scores
+from .schema import ModelQuery
+
+#: (predictor, query, budget, seed, benchmarks) -> benchmark -> item ids to evaluate
+Planner = Callable[[Predictor, ModelQuery, int, int, Sequence[str]], Mapping[str, Sequence[str]]]
+
+DEFAULT_KNOWN: tuple[str, ...] = ("ifeval", "musr")
+DEFAULT_BUDGETS: tuple[int, ...] = (5, 10, 25, 50)
+DEFAULT_SETTINGS: tuple[str, ...] = ("zero", "known", *(f"random-{k}" for k in DEFAULT_BUDGETS),
+                                     *(f"planned-{k}" for k in DEFAULT_BUDGETS))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One evidence regime: ``kind`` is zero, known, random or planned; ``k`` items per benchmark."""
+
+    name: str
+    kind: str
+    k: int = 0
+
+    @property
+    def uses_items(self) -> bool:
+        return self.kind in ("random", "planned")
+
+
+def parse_setting(text: str) -> Setting:
+    """``zero``, ``known``, ``random-K`` or ``planned-K`` (K a positive integer)."""
+    s = text.strip().lower()
+    if s in ("zero", "known"):
+        return Setting(s, s)
+    m = re.fullmatch(r"(random|planned)-([0-9]+)", s)
+    if not m or int(m.group(2)) <= 0:
+        raise InputError(f"unknown backtest setting {text!r} (expected zero, known, random-K or planned-K with K >= 1)")
+    return Setting(s, m.group(1), int(m.group(2)))
+
+
+def _lazy(module: str, cls: str) -> Callable[[], Predictor]:
+    """A factory importing its class on first use, so a missing optional method fails only if chosen."""
+    def factory() -> Predictor:
+        return getattr(importlib.import_module(module), cls)()
+    factory.__qualname__ = f"{module}.{cls}"
+    return factory
+
+
+def plan_with_planning_module(predictor: Predictor, query: ModelQuery, budget: int, seed: int,
+                              benchmarks: Sequence[str]) -> Mapping[str, Sequence[str]]:
+    """The library's default (adaptive) planner, :func:`lrmf_plugin.planning.plan_items`."""
+    from .planning import plan_items
+    return plan_items(predictor, query, budget, "adaptive", seed, list(benchmarks))
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """How to build a method, and its planner if it can choose its own items."""
+
+    factory: Callable[[], Predictor]
+    planner: Planner | None = None
+
+
+#: Every method the backtest knows, by the name used on the command line and in reports.
+METHODS: dict[str, MethodSpec] = {
+    "global_mean": MethodSpec(_lazy("lrmf_plugin.models.global_mean", "GlobalMeanPredictor")),
+    "lineage_average": MethodSpec(_lazy("lrmf_plugin.models.lineage_average", "LineageAveragePredictor")),
+    "metadata_regression": MethodSpec(_lazy("lrmf_plugin.models.metadata_regression", "MetadataRegressionPredictor")),
+    "mf": MethodSpec(_lazy("lrmf_plugin.models.matrix_factorization", "MatrixFactorizationPredictor")),
+    "irt": MethodSpec(_lazy("lrmf_plugin.models.irt", "IRTPredictor")),
+    "subset_mapping": MethodSpec(_lazy("lrmf_plugin.models.subset_mapping", "SubsetMappingPredictor")),
+    "lrmf": MethodSpec(_lazy("lrmf_plugin.models.lrmf", "LRMFPredictor"), plan_with_planning_module),
+}
+
+
+def resolve_methods(names: Sequence[str] | None) -> dict[str, MethodSpec]:
+    """Registry entries for ``names`` (all when None), refusing unknown names in one line."""
+    if not names:
+        return dict(METHODS)
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise InputError(f"unknown backtest method(s) {', '.join(map(repr, unknown))} (known: {', '.join(METHODS)})")
+    return {n: METHODS[n] for n in dict.fromkeys(names)}
+
+
+# ----------------------------------------------------------------------------------------------
+# metrics
+# ----------------------------------------------------------------------------------------------
+def _corr(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def score_metrics(truth: np.ndarray, predicted: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, Pearson, Spearman; coverage and mean width over predictions that have an interval."""
+    truth, predicted = np.asarray(truth, float), np.asarray(predicted, float)
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    err = predicted - truth
+    has = ~(np.isnan(lower) | np.isnan(upper))
+    return {
+        "n": int(len(truth)),
+        "mae": float(np.mean(np.abs(err))) if len(err) else math.nan,
+        "rmse": float(np.sqrt(np.mean(err ** 2))) if len(err) else math.nan,
+        "pearson": _corr(predicted, truth),
+        "spearman": _corr(rankdata(predicted), rankdata(truth)) if len(truth) else math.nan,
+        "coverage": float(np.mean((truth[has] >= lower[has]) & (truth[has] <= upper[has]))) if has.any() else math.nan,
+        "width": float(np.mean(upper[has] - lower[has])) if has.any() else math.nan,
+    }
+
+
+def item_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """Instance-level AUC (outcomes >= 0.5 count as correct) and Brier score of probabilities ``p``."""
+    y, p = np.asarray(y, float), np.asarray(p, float)
+    pos = y >= 0.5
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    auc = math.nan
+    if n_pos and n_neg:
+        ranks = rankdata(p)
+        auc = float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return {"n_items": int(len(y)), "auc": auc, "brier": float(np.mean((p - y) ** 2)) if len(y) else math.nan}
+
+
+# ----------------------------------------------------------------------------------------------
+# the protocol
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class BacktestResult:
+    """Raw outcome: one row per held-out prediction and per (fold, method, setting, benchmark) item score."""
+
+    predictions: pd.DataFrame   # method, setting, fold, model, benchmark, predicted, lower, upper, truth, with_relative
+    items: pd.DataFrame         # method, setting, fold, benchmark, n_items, auc, brier
+    suites: dict[str, str]      # benchmark -> suite
+    settings: list[str]
+    methods: list[str]
+    notes: list[str] = field(default_factory=list)
+    config: dict[str, object] = field(default_factory=dict)
+
+
+def assign_folds(models: Sequence[str], folds: int, seed: int) -> np.ndarray:
+    """Fold number per model: a seeded permutation cut into ``folds`` nearly equal parts."""
+    if folds < 2 or folds > len(models):
+        raise InputError(f"--folds must be between 2 and the number of evaluated models ({len(models)}), got {folds}")
+    order = np.random.default_rng(seed).permutation(len(models))
+    fold = np.empty(len(models), dtype=int)
+    for f, part in enumerate(np.array_split(order, folds)):
+        fold[part] = f
+    return fold
+
+
+def random_plan(data: ReferenceData, row: int, k: int, rng: np.random.Generator) -> dict[str, list[str]]:
+    """Up to ``k`` items per benchmark, uniformly among the items the model has values for."""
+    plan = {}
+    for b in sorted(data.items):
+        block = data.items[b]
+        have = np.flatnonzero(~np.isnan(block.values[row]))
+        if len(have):
+            pick = rng.choice(have, size=min(k, len(have)), replace=False)
+            plan[b] = [block.items[j] for j in sorted(pick)]
+    return plan
+
+
+def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], settings: Sequence[str] = DEFAULT_SETTINGS,
+                 folds: int = 5, seed: int = 0, max_models: int | None = None,
+                 known: Sequence[str] = DEFAULT_KNOWN, item_metric_models: int = 200,
+                 progress: bool = True) -> BacktestResult:
+    """Run the protocol; ``item_metric_models`` caps the held-out models per fold scored item by item."""
+    parsed = [parse_setting(s) for s in settings]
+    truth = full_scores(data)
+    notes: list[str] = []
+    known = [b for b in known if b in truth.columns]
+    usable = []
+    for s in parsed:
+        if s.kind == "known" and not known:
+            notes.append("setting `known` skipped: none of the known benchmarks are in the reference")
+        elif s.uses_items and not data.items:
+            notes.append(f"setting `{s.name}` skipped: the reference has no item observations")
+        else:
+            usable.append(s)
+    candidates = [m for m, has in zip(data.models, truth.notna().any(axis=1).to_numpy()) if has]
+    rng = np.random.default_rng(seed)
+    if max_models is not None and max_models < len(candidates):
+        candidates = sorted(rng.choice(candidates, size=max_models, replace=False).tolist())
+    fold_of = assign_folds(candidates, folds, seed)
+    index = data.index
+    item_benchmarks = sorted(data.items)
+    pred_parts: list[pd.DataFrame] = []
+    item_rows: list[dict[str, object]] = []
+    steps = folds * len(methods)
+    bar = tqdm(total=steps, desc="backtest", unit="fit", disable=not progress)
+    for f in range(folds):
+        held = [m for m, g in zip(candidates, fold_of) if g == f]
+        keep = data.has_data().copy()
+        keep[[index[m] for m in held]] = False
+        train = data.subset(keep)
+        relatives = LineageAveragePredictor().fit(train)
+        with_relative = np.array([bool(relatives.relatives(ModelQuery(m))) for m in held])
+        frng = np.random.default_rng([seed, f])
+        random_plans = {s.k: [random_plan(data, index[m], s.k, frng) for m in held]
+                        for s in usable if s.uses_items}
+        scored_items = set(frng.choice(len(held), size=min(item_metric_models, len(held)), replace=False).tolist())
+        shared = {s.name: _queries(data, held, s, known, random_plans) for s in usable}
+        for name, spec in methods.items():
+            bar.set_postfix_str(f"fold {f + 1}/{folds} {name}")
+            predictor = spec.factory().fit(train)
+            for s in usable:
+                queries = shared[s.name]
+                if s.kind == "planned" and spec.planner is not None:
+                    queries = _planned_queries(data, held, s.k, predictor, spec.planner, seed, item_benchmarks)
+                frame = predictor.predict_frame(queries)
+                pred_parts.append(_scored(frame, truth, s, known, name, f, held, with_relative))
+                item_rows += _item_scores(predictor, queries, data, s, name, f, held, scored_items, item_benchmarks)
+            bar.update(1)
+    bar.close()
+    predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame(
+        columns=["method", "setting", "fold", "model", "benchmark", "predicted", "lower", "upper", "truth", "with_relative"])
+    items = pd.DataFrame(item_rows, columns=["method", "setting", "fold", "benchmark", "n_items", "auc", "brier"])
+    suites = {b: data.benchmarks[b].suite for b in truth.columns}
+    return BacktestResult(predictions, items, suites, [s.name for s in usable], list(methods), notes,
+                          {"folds": folds, "seed": seed, "models": len(candidates), "known": list(known),
+                           "item_metric_models": item_metric_models})
+
+
+def _queries(data: ReferenceData, held: list[str], s: Setting, known: Sequence[str],
+             random_plans: dict[int, list[dict[str, list[str]]]]) -> list[ModelQuery]:
+    """What each held-out model reveals under setting ``s`` (never more); planned = random here."""
+    if s.kind == "zero":
+        return [data.query(m) for m in held]
+    if s.kind == "known":
+        return [data.query(m, benchmarks_known=tuple(known)) for m in held]
+    return [data.query(m, items=p) for m, p in zip(held, random_plans[s.k])]
+
+
+def _planned_queries(data: ReferenceData, held: list[str], k: int, predictor: Predictor, planner: Planner,
+                     seed: int, item_benchmarks: list[str]) -> list[ModelQuery]:
+    """Each held-out model reveals the items the method's planner chose for it from its zero-evidence query."""
+    out = []
+    for m in held:
+        plan = planner(predictor, data.query(m), k, seed, item_benchmarks)
+        # the planner may only choose: never more than the budget, only benchmarks with items
+        out.append(data.query(m, items={b: list(ids)[:k] for b, ids in plan.items() if b in data.items}))
+    return out
+
+
+def _scored(frame: pd.DataFrame, truth: pd.DataFrame, s: Setting, known: Sequence[str], method: str,
+            fold: int, held: list[str], with_relative: np.ndarray) -> pd.DataFrame:
+    """Predictions joined with truth, restricted to benchmarks the setting did not reveal."""
+    long = truth.loc[held].rename_axis("model").reset_index().melt(id_vars="model", var_name="benchmark",
+                                                                    value_name="truth")
+    out = frame.merge(long, on=["model", "benchmark"], how="inner")
+    out = out[out["truth"].notna()]
+    if s.kind == "known":
+        out = out[~out["benchmark"].isin(list(known))]
+    out = out.assign(method=method, setting=s.name, fold=fold,
+                     with_relative=out["model"].map(dict(zip(held, with_relative))).astype(bool))
+    return out[["method", "setting", "fold", "model", "benchmark", "predicted", "lower", "upper", "truth", "with_relative"]]
+
+
+def _item_scores(predictor: Predictor, queries: list[ModelQuery], data: ReferenceData, s: Setting, method: str,
+                 fold: int, held: list[str], scored: set[int], item_benchmarks: list[str]) -> list[dict[str, object]]:
+    """AUC and Brier over the items each scored held-out model did not reveal, per benchmark."""
+    rows = []
+    index = data.index
+    for b in item_benchmarks:
+        block = data.items[b]
+        ys, ps = [], []
+        for i in sorted(scored):
+            q = queries[i]
+            p = predictor.item_probabilities(q, b)
+            if p is None:
+                break
+            y = block.values[index[held[i]]].astype(float)
+            hidden = ~np.isnan(y)
+            if b in q.items:
+                hidden &= ~np.isin(block.items, list(q.items[b]))
+            ys.append(y[hidden])
+            ps.append(np.asarray(p, float)[hidden])
+        if ys:
+            rows.append({"method": method, "setting": s.name, "fold": fold, "benchmark": b,
+                         **item_metrics(np.concatenate(ys), np.concatenate(ps))})
+    return rows

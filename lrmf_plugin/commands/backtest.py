@@ -1,0 +1,50 @@
+"""``lm-eval-predict backtest``: held-out accuracy of every method on a reference, as a report."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import add_ref_argument, default_reference_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..backtest import DEFAULT_KNOWN, DEFAULT_SETTINGS, METHODS
+
+    p = subparsers.add_parser(
+        "backtest", help="k-fold held-out accuracy of ours and the baselines; writes report.md, results.csv, PNGs",
+        description="Fit every method on all but one fold of the reference's models (held-out models stay in the "
+                    "lineage graph without data), predict them under each setting and write a report.")
+    add_ref_argument(p)
+    p.add_argument("--report", type=Path, required=True, metavar="OUT", help="output directory")
+    p.add_argument("--folds", type=int, default=5, help="folds by model (default %(default)s)")
+    p.add_argument("--methods", nargs="+", metavar="NAME", default=None,
+                   help=f"methods to compare (default: all of {', '.join(METHODS)})")
+    p.add_argument("--settings", nargs="+", metavar="SETTING", default=list(DEFAULT_SETTINGS),
+                   help="zero, known, random-K, planned-K (default: %(default)s)")
+    p.add_argument("--known", nargs="+", metavar="BENCHMARK", default=list(DEFAULT_KNOWN),
+                   help="benchmarks revealed in setting `known` (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="fold and random-plan seed (default %(default)s)")
+    p.add_argument("--max-models", type=int, default=None, metavar="N",
+                   help="hold out at most N (seeded sample of) models in total; training always uses all others")
+    p.add_argument("--title", default=None, help="report title (default: from the reference path)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..backtest import parse_setting, resolve_methods, run_backtest
+    from ..backtest_report import write_report
+    from ..errors import InputError
+    from ..reference import Reference
+
+    if args.max_models is not None and args.max_models < args.folds:
+        raise InputError(f"--max-models {args.max_models} is smaller than --folds {args.folds}")
+    settings = [parse_setting(s).name for s in args.settings]
+    methods = resolve_methods(args.methods)
+    ref = Reference(args.ref or default_reference_dir())
+    data = ref.load_data()
+    result = run_backtest(data, methods, settings, folds=args.folds, seed=args.seed, max_models=args.max_models,
+                          known=args.known, progress=not args.quiet)
+    report = write_report(result, args.report, title=args.title or f"Backtest: {Path(ref.path).name}")
+    print(f"wrote {report} and results.csv ({len(result.predictions)} held-out predictions)")
+    return 0
