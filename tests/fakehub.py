@@ -195,6 +195,11 @@ class FakeHub:
         with self._lock:
             return [json.loads(json.dumps(d)) for d in self.models[repo_id].discussions]
 
+    def add_comment(self, repo_id: str, num: int, *, author: str, text: str) -> None:
+        """Someone replies in a discussion."""
+        with self._lock:
+            self.models[repo_id].discussions[num - 1]["events"].append(self._comment_event(author, text))
+
     def close_discussion(self, repo_id: str, num: int, by: str | None = None) -> None:
         with self._lock:
             d = self.models[repo_id].discussions[num - 1]

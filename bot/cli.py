@@ -1,0 +1,172 @@
+"""The ``lrmf-bot`` console script: ``run`` (scheduled), ``run --once`` (cron, tests) and ``status``."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from lrmf_plugin.commands import default_reference_dir
+from lrmf_plugin.errors import LrmfError, ReferenceStoreError
+
+from .config import DEFAULT_SPACE_URL, BotConfig
+from .state import BotState
+
+log = logging.getLogger("lrmf_bot")
+
+
+def _namespaces(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lrmf-bot", allow_abbrev=False,
+                                     description="Post predicted benchmark scores of new Hub models as one "
+                                                 "discussion per repo (dry run unless --post).")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    defaults = BotConfig(ref=Path("."), state=Path("."))
+
+    run = sub.add_parser("run", help="poll the Hub every --interval-minutes (first poll at once)")
+    run.add_argument("--once", action="store_true", help="poll once and exit (for cron and tests)")
+    run.add_argument("--endpoint", default=None, help="Hub URL (default $HF_ENDPOINT or https://huggingface.co)")
+    run.add_argument("--ref", type=Path, default=None, metavar="DIR",
+                     help="fitted reference directory (default $LRMF_REF or the user cache)")
+    run.add_argument("--state", type=Path, required=True, metavar="PATH",
+                     help="SQLite file for the bot's state and prediction log (shared with the Space)")
+    run.add_argument("--post", action="store_true",
+                     help="really open discussions (needs HF_TOKEN); without it rendered posts go to the outbox")
+    run.add_argument("--outbox", type=Path, default=None, metavar="PATH",
+                     help="dry-run output, JSON lines (default <state>.outbox.jsonl)")
+    run.add_argument("--min-age-minutes", type=float, default=defaults.min_age_minutes,
+                     help="settling delay before a new model is considered (%(default)s)")
+    run.add_argument("--max-posts-per-run", type=int, default=defaults.max_posts_per_run)
+    run.add_argument("--post-interval", type=float, default=defaults.post_interval, metavar="SECONDS",
+                     help="pause between two new discussions (%(default)s)")
+    run.add_argument("--allow", type=_namespaces, action="extend", default=[], metavar="NS[,NS]",
+                     help="only post to these namespaces (repeatable)")
+    run.add_argument("--deny", type=_namespaces, action="extend", default=[], metavar="NS[,NS]",
+                     help="never post to these namespaces (repeatable)")
+    run.add_argument("--max-interval-width", type=float, default=defaults.max_interval_width,
+                     help="post a model without evaluated relatives only if its mean 90%% interval is "
+                          "narrower than this (%(default)s points)")
+    run.add_argument("--interval-minutes", type=float, default=defaults.interval_minutes)
+    run.add_argument("--space-url", default=DEFAULT_SPACE_URL, help="track-record link in every post")
+    run.add_argument("--bot-user", default=None, help="the bot's Hub account (default: whoami)")
+    run.add_argument("--scan-limit", type=int, default=defaults.scan_limit)
+    run.set_defaults(func=_run)
+
+    status = sub.add_parser("status", help="what the bot has seen, posted, skipped and why")
+    status.add_argument("--state", type=Path, required=True, metavar="PATH")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_status)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> BotConfig:
+    ref = args.ref or default_reference_dir()
+    if not (ref / "reference.sqlite").is_file():
+        raise ReferenceStoreError(f"{ref}: no reference there (build one with `lm-eval-predict reference pull` and `fit`)")
+    return BotConfig(ref=ref, state=args.state, endpoint=args.endpoint, post=args.post, outbox=args.outbox,
+                     bot_user=args.bot_user, space_url=args.space_url, min_age_minutes=args.min_age_minutes,
+                     max_posts_per_run=args.max_posts_per_run, post_interval=args.post_interval,
+                     allow=tuple(args.allow), deny=tuple(args.deny), max_interval_width=args.max_interval_width,
+                     scan_limit=args.scan_limit, interval_minutes=args.interval_minutes)
+
+
+def make_scheduler(cfg: BotConfig, job: Callable[[], Any], *, blocking: bool = True) -> Any:
+    """An APScheduler 3.x scheduler running ``job`` every ``cfg.interval_minutes``, first run at once.
+
+    One instance at a time, missed runs coalesced, a late wake-up (pause, GC) still runs within
+    five minutes, and jitter spreads the load on the Hub.
+    """
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    sched = cls(timezone=timezone.utc,
+                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
+    sched.add_job(job, IntervalTrigger(minutes=cfg.interval_minutes, jitter=cfg.jitter_seconds), id="poll-hub",
+                  replace_existing=True, next_run_time=datetime.now(timezone.utc))
+    sched.add_listener(lambda event: log.warning("scheduler: %s", event),
+                       EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+    return sched
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .poller import run_once
+
+    cfg = config_from_args(args)
+    if args.once:
+        report = run_once(cfg)
+        print(json.dumps(report.as_dict(), sort_keys=True))
+        return 0
+
+    def job() -> None:
+        try:
+            run_once(cfg)
+        except LrmfError as exc:  # e.g. the reference was replaced mid-flight: try again next time
+            log.error("run failed: %s", exc)
+
+    sched = make_scheduler(cfg, job)
+    try:
+        sched.start()
+    except (KeyboardInterrupt, SystemExit):
+        sched.shutdown(wait=True)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    state = BotState(args.state, create=False)
+    last = state.last_run()
+    data = {"high_water": state.get_meta("high_water"), "paused_until": state.get_meta("paused_until"),
+            "models": state.counts(),
+            "posts": [{"model": p.model, "discussion": p.discussion_url, "status": p.status,
+                       "posted_at": p.posted_at.isoformat(), "adopted": p.adopted} for p in state.posts()],
+            "optouts": [{"scope": s, "name": n, "reason": r, "since": t} for s, n, r, t in state.optouts()],
+            "last_run": {"started_at": last[0], **last[1]} if last else None}
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    print(f"high-water mark: {data['high_water'] or '-'}" + (
+        f"   paused until {data['paused_until']}" if data["paused_until"] else ""))
+    for st in ("pending", "dry-run", "posted", "skipped"):
+        reasons = data["models"].get(st, {})
+        print(f"{st}: {sum(reasons.values())}")
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            if reason:
+                print(f"  {n:>5}  {reason}")
+    print(f"discussions: {len(data['posts'])}")
+    for p in data["posts"][:20]:
+        print(f"  {p['posted_at'][:16]}  {p['status']:<6} {p['discussion']}" + ("  (found on the Hub)" if p["adopted"] else ""))
+    print(f"opt-outs: {len(data['optouts'])}")
+    for o in data["optouts"]:
+        print(f"  {o['scope']:<9} {o['name']}: {o['reason']}")
+    if last:
+        r = last[1]
+        print(f"last run {last[0]}: listed {r['listed']}, new {r['new']}, posted {r['posted']}, "
+              f"dry-run {r['dry_run']}, errors {r['errors']}" + (f"; stopped: {r['stopped']}" if r["stopped"] else ""))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except LrmfError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
