@@ -528,7 +528,7 @@ def _validated(src: SourceData) -> SourceData:
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         r = src.scores.iloc[bad[0]]
-        raise InputError(f"{where}: score of {r['model']!r} on {r['benchmark']!r} is not a finite number ({r['score']!r})")
+        raise InputError(f"{where}: score of {r['model']!r} on {r['benchmark']!r} is not a finite number ({_plain(r['score'])!r})")
     dup = src.scores.duplicated(["model", "benchmark"])
     if dup.any():
         r = src.scores[dup].iloc[0]
@@ -565,7 +565,7 @@ def _validated(src: SourceData) -> SourceData:
         bad_cells = np.argwhere(~np.isnan(v) & ((v < 0) | (v > 1)))
         if len(bad_cells):
             i, j = bad_cells[0]
-            raise InputError(f"{bw}: value {v[i, j]!r} for model {o.models[i]!r}, item {o.items[j]!r} is outside [0, 1]")
+            raise InputError(f"{bw}: value {float(v[i, j])!r} for model {o.models[i]!r}, item {o.items[j]!r} is outside [0, 1]")
         o.values = v
     benchmarks = dict(src.benchmarks)
     scored = set(src.scores["benchmark"])

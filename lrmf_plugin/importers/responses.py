@@ -41,7 +41,7 @@ def read(path: Path, benchmark: str | None = None, **options: Any):
     bad = np.argwhere(~np.isin(cells, list(_VALUES)))
     if len(bad):
         r, c = bad[0]
-        raise InputError(f"{path}: line {line_of(r)}, column {items[c]!r}: {cells[r, c]!r} is not 0, 1 or empty")
+        raise InputError(f"{path}: line {line_of(r)}, column {items[c]!r}: {str(cells[r, c])!r} is not 0, 1 or empty")
     values = np.full(cells.shape, np.nan, dtype=np.float32)
     values[np.isin(cells, ["1", "1.0"])] = 1.0
     values[np.isin(cells, ["0", "0.0"])] = 0.0
