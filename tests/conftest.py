@@ -29,3 +29,30 @@ def fake_hub(tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     with FakeHub() as hub:
         yield hub
+
+
+@pytest.fixture(scope="session")
+def lmeval_tasks(tmp_path_factory):
+    """Toy lm-eval tasks (see tests/lmeval_toy.py) plus an offline environment for lm-eval subprocesses."""
+    import lmeval_toy
+
+    root = tmp_path_factory.mktemp("lmeval")
+    return {"root": root, "tasks": lmeval_toy.write_tasks(root / "tasks"), "env": lmeval_toy.offline_env(root)}
+
+
+@pytest.fixture(scope="session")
+def lmeval_stock_runs(lmeval_tasks):
+    """Stock lm-eval runs with the dummy model: full runs of the toy reference tasks by 5 "models"
+    (5 seeds) in ``dir``, and one ``--samples`` subset run of ``toy_mc4`` (docs 1, 4, 9) in ``subset``."""
+    import subprocess
+
+    import lmeval_toy
+
+    out, subset = lmeval_tasks["root"] / "stock_runs", lmeval_tasks["root"] / "stock_subset"
+    models = [f"toy-org/model-{k}" for k in range(5)]
+    runs = [{"out": out, "model": m, "tasks": [lmeval_toy.GROUP, "toy_gen", "toy_if"]} for m in models]
+    runs.append({"out": subset, "model": "org/sub", "tasks": ["toy_mc4"], "samples": {"toy_mc4": [1, 4, 9]}})
+    proc = subprocess.run(lmeval_toy.stock_runs_command(lmeval_tasks["tasks"], runs), env=lmeval_tasks["env"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"dir": out, "models": models, "subset": subset}

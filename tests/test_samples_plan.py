@@ -1,0 +1,55 @@
+"""Plans become lm-eval `samples` dicts that never trigger its `--samples` pitfalls."""
+from __future__ import annotations
+
+import pytest
+
+from lrmf_plugin.errors import EvaluationError, InputError
+from lrmf_plugin.samples_plan import budget_count, check_evaluated, parse_budget, samples_dict, share_indices
+
+SIZES = {"a": 20, "b": 5}
+
+
+def test_unsorted_duplicate_and_string_ids_become_sorted_unique_indices():
+    assert samples_dict({"b": ["3", 1, 1, 4], "a": [12, 3, 7, 0]}, SIZES) == {"a": [0, 3, 7, 12], "b": [1, 3, 4]}
+
+
+@pytest.mark.parametrize("plan, message", [
+    ({"a": [1], "group_ab": [0]}, "'group_ab', which is not a leaf task"),   # group keys are ignored by lm-eval
+    ({"a": [1]}, "no planned documents for b"),                              # missing -> full run
+    ({"a": [1], "b": []}, "no planned documents for b"),                     # empty -> full run
+    ({"a": [1], "b": [5]}, "planned document 5 is out of range \\(the task has 5 documents"),
+    ({"a": [1], "b": ["x1"]}, "item id 'x1' is not an lm-eval document index"),
+    ({"a": [1], "b": [-1]}, "planned document -1 is out of range"),
+])
+def test_plans_lm_eval_would_misread_are_refused(plan, message):
+    with pytest.raises(EvaluationError, match=message):
+        samples_dict(plan, SIZES)
+
+
+def test_budget_parsing_and_counts():
+    assert parse_budget("25") == 25 and isinstance(parse_budget("25"), int)
+    assert parse_budget("0.05") == 0.05
+    for bad in ("0", "1.5", "-3", "nan", "inf", "x", "1.0001"):
+        with pytest.raises(InputError, match="--budget"):
+            parse_budget(bad)
+    assert budget_count(25, 10) == 10 and budget_count(3, 10) == 3
+    assert budget_count(0.05, 1192) == 60 and budget_count(0.01, 10) == 1
+
+
+def test_share_is_stable_per_task_and_seed():
+    a = share_indices("t", 100, 0.1, seed=0)
+    assert a == share_indices("t", 100, 0.1, seed=0) and len(a) == 10 and a == sorted(set(a))
+    assert a != share_indices("u", 100, 0.1, seed=0) or a != share_indices("t", 100, 0.1, seed=1)
+    assert all(0 <= i < 100 for i in a)
+
+
+def test_check_evaluated_catches_what_lm_eval_would_do_wrong():
+    plan = {"a": [0, 3], "b": [1]}
+    ok = {"a": {"original": 20, "effective": 2}, "b": {"original": 5, "effective": 1}}
+    check_evaluated(plan, ok, {"a": [0, 3, 0, 3], "b": [1]})  # one record per filter is fine
+    with pytest.raises(EvaluationError, match="evaluated 20 documents, the plan has 2"):
+        check_evaluated(plan, {**ok, "a": {"original": 20, "effective": 20}}, {"a": [0, 3], "b": [1]})
+    with pytest.raises(EvaluationError, match="logged documents"):
+        check_evaluated(plan, ok, {"a": [3, 0], "b": [2]})
+    with pytest.raises(EvaluationError, match="unplanned task"):
+        check_evaluated(plan, {**ok, "c": {"original": 4, "effective": 4}}, {})
