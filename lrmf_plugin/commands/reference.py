@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--kind", required=True, choices=_KINDS, help="what PATH holds (see README: Reference data)")
     imp.add_argument("--benchmark", default=None, metavar="NAME",
                      help="responses only: the benchmark the item columns belong to")
+    imp.add_argument("--model", default=None, metavar="ID",
+                     help="lm-eval-output only: the model id, when the runs' model_args do not name it")
     imp.add_argument("path", type=Path, metavar="PATH")
     imp.set_defaults(func=_import)
 
@@ -58,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _import(args: argparse.Namespace) -> int:
     from ..importers import get_importer
 
-    options = {"benchmark": args.benchmark} if args.benchmark is not None else {}
+    options = {k: v for k, v in (("benchmark", args.benchmark), ("model", args.model)) if v is not None}
     source = get_importer(args.kind)(args.path, **options)  # parse fully before touching the reference
     with _reference(args.ref) as ref:
         print(ref.write_source(source))
