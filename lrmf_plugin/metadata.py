@@ -60,7 +60,7 @@ def _parse_params(value: Any) -> float:
     if isinstance(value, (int, float)):
         v = float(value)
     else:
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMbBtT]?)\s*", str(value))
+        m = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+)\s*([kKmMbBtT]?)\s*", str(value))
         if not m:
             raise ValueError(value)
         v = float(m.group(1)) * {"": 1.0, "k": 1e-6, "m": 1e-3, "b": 1.0, "t": 1e3}[m.group(2).lower()]
