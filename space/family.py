@@ -1,8 +1,9 @@
 """Which relatives of a model the Lineage tab draws.
 
 A popular base model has thousands of descendants; a readable tree keeps the closest ones, so the
-selection is ordered: the model, its ancestors, its siblings (other children of its parents), then
-its descendants, nearest hop first, models with scores before data-less ones.
+selection is ordered: the model, its ancestors, its siblings (other children of its parents), its
+descendants, then the co-parents of merges among them; nearest hop first, models with scores before
+data-less ones.
 """
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def neighbourhood(graph: LineageGraph, model: str, hops: int, limit: int,
                 offer(sibling_edge.child, 2, 1)
     for node, hop in graph.descendants(model, max_hops=hops).items():
         offer(node, 3, hop)
+    # a merge among the relatives is only readable with all its parents
+    for node in list(ranked):
+        for e in graph.parents(node):
+            if e.relation == "merge" and e.parent not in ranked:
+                offer(e.parent, 4, ranked[node][1])
     chosen = sorted(ranked, key=ranked.__getitem__)[:limit]
     keep = set(chosen)
     edges = [e for n in chosen for e in graph.parents(n) if e.parent in keep]

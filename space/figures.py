@@ -22,7 +22,14 @@ RELATION_COLOURS: dict[str, str] = {
     "quantized": "#9467bd", "family": "#9e9e9e",
 }
 
-_LAYOUT = dict(template="plotly_white", font=dict(size=13), margin=dict(l=10, r=10, t=50, b=10))
+_LAYOUT = dict(template="plotly_white", font=dict(size=13), margin=dict(l=10, r=10, t=90, b=10))
+#: Legend in one row between the title and the plot area.
+_TOP_LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, x=0)
+
+
+def _title(text: str) -> dict:
+    """Titles sit at the very top, so a legend row fits between them and the plot."""
+    return dict(text=text, x=0.01, xanchor="left", y=0.98, yanchor="top", font=dict(size=16))
 
 
 def _score_range(*columns: pd.Series) -> list[float]:
@@ -61,11 +68,11 @@ def prediction_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     measured = frame.dropna(subset=["measured"])
     if not measured.empty:
         fig.add_trace(go.Scatter(
-            x=measured["measured"], y=measured["benchmark"], mode="markers", name="measured (leaderboard)",
+            x=measured["measured"], y=measured["benchmark"], mode="markers", name="measured (reference)",
             marker=dict(symbol="x-thin", size=14, line=dict(width=3, color="#2ca02c")),
             hovertemplate="%{y}: measured %{x:.1f}<extra></extra>"))
-    fig.update_layout(**_LAYOUT, title=title, height=max(260, 90 + 34 * len(frame)),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    fig.update_layout(**_LAYOUT, title=_title(title), height=max(300, 150 + 34 * len(frame)),
+                      legend=_TOP_LEGEND)
     fig.update_xaxes(title=f"score ({SCORE_UNIT})",
                      range=_score_range(frame["lower"], frame["upper"], frame["predicted"], frame["measured"]),
                      showgrid=True, zeroline=False)
@@ -81,7 +88,7 @@ def ranking_figure(frame: pd.DataFrame, title: str) -> go.Figure:
         error_x=dict(type="data", symmetric=False, array=frame["upper"] - frame["average"],
                      arrayminus=frame["average"] - frame["lower"], thickness=2.5, width=6),
         hovertemplate="%{y}: %{x:.1f}<extra></extra>", showlegend=False))
-    fig.update_layout(**_LAYOUT, title=title, height=max(240, 80 + 40 * len(frame)))
+    fig.update_layout(**_LAYOUT, title=_title(title), height=max(280, 150 + 40 * len(frame)))
     fig.update_xaxes(title=f"predicted average ({SCORE_UNIT}), 90% interval",
                      range=_score_range(frame["lower"], frame["upper"]))
     fig.update_yaxes(title="candidate", automargin=True)
@@ -143,6 +150,10 @@ def lineage_figure(nodes: Sequence[str], edges: Sequence[Edge], focus: str,
     ``measured`` says whether that average was measured (circle) or predicted (diamond).
     """
     pos = lineage_layout(nodes, edges)
+    has_children = {e.parent for e in edges}
+
+    def label_side(group: Sequence[str]) -> list[str]:
+        return ["top center" if n in has_children else "middle right" for n in group]
     fig = go.Figure()
     for relation in sorted({e.relation for e in edges}):
         xs: list[float | None] = []
@@ -160,7 +171,7 @@ def lineage_figure(nodes: Sequence[str], edges: Sequence[Edge], focus: str,
         vals = [average[n] for n in known]
         fig.add_trace(go.Scatter(
             x=[pos[n][0] for n in known], y=[pos[n][1] for n in known], mode="markers+text",
-            name="model (colour = average)", text=[_short(n) for n in known], textposition="middle right",
+            name="model (colour = average)", text=[_short(n) for n in known], textposition=label_side(known),
             customdata=[[n, average[n], "measured" if measured.get(n) else "predicted"] for n in known],
             hovertemplate="%{customdata[0]}<br>average %{customdata[1]:.1f} (%{customdata[2]})<extra></extra>",
             marker=dict(size=[24 if n == focus else 16 for n in known],
@@ -171,14 +182,14 @@ def lineage_figure(nodes: Sequence[str], edges: Sequence[Edge], focus: str,
     if unknown:
         fig.add_trace(go.Scatter(
             x=[pos[n][0] for n in unknown], y=[pos[n][1] for n in unknown], mode="markers+text",
-            name="no score", text=[_short(n) for n in unknown], textposition="middle right",
+            name="no score", text=[_short(n) for n in unknown], textposition=label_side(unknown),
             hovertemplate="%{customdata}<br>no score<extra></extra>", customdata=unknown,
             marker=dict(size=[24 if n == focus else 14 for n in unknown], color="#cccccc",
                         line=dict(width=[3 if n == focus else 1 for n in unknown], color="#111"))))
     n_layers = 1 + max((p[0] for p in pos.values()), default=0)
     tallest = max(pd.Series([p[0] for p in pos.values()]).value_counts().max() if pos else 1, 1)
-    fig.update_layout(**_LAYOUT, title=title, height=int(min(1400, max(420, 120 + 30 * tallest))),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title="edge: "),
+    fig.update_layout(**_LAYOUT, title=_title(title), height=int(min(1400, max(420, 150 + 34 * tallest))),
+                      legend=dict(_TOP_LEGEND, title="edge: "),
                       hovermode="closest")
     fig.update_xaxes(visible=False, range=[-0.3, n_layers - 0.3 + 0.9])
     fig.update_yaxes(visible=False)
@@ -206,7 +217,7 @@ def scatter_figure(frame: pd.DataFrame, title: str) -> go.Figure:
                          arrayminus=(part["predicted"] - part["lower"]).fillna(0), thickness=1, width=0),
             customdata=part[["model"]].to_numpy(), marker=dict(size=9, opacity=0.8),
             hovertemplate="%{customdata[0]}<br>measured %{x:.1f}, predicted %{y:.1f}<extra>" + str(bench) + "</extra>"))
-    fig.update_layout(**_LAYOUT, title=title, height=520, legend=dict(title="benchmark"))
+    fig.update_layout(**_LAYOUT, title=_title(title), height=520, legend=dict(title="benchmark"))
     fig.update_xaxes(title=f"measured score ({SCORE_UNIT})", range=rng)
     fig.update_yaxes(title=f"predicted score ({SCORE_UNIT})", range=rng, scaleanchor="x", scaleratio=1)
     return fig
@@ -225,7 +236,7 @@ def curve_figure(frame: pd.DataFrame, x: str, y: str, colour: str, title: str, x
     if reference_line is not None:
         fig.add_hline(y=reference_line, line=dict(color="#888", dash="dash"),
                       annotation_text=f"target {reference_line:g}", annotation_position="top left")
-    fig.update_layout(**_LAYOUT, title=title, height=420, legend=dict(title=colour))
+    fig.update_layout(**_LAYOUT, title=_title(title), height=440, legend=dict(title=colour))
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title=y_title, rangemode="tozero")
     return fig
@@ -239,4 +250,23 @@ def empty_figure(message: str) -> go.Figure:
     fig.update_layout(**_LAYOUT, height=260)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
+    return fig
+
+
+def coverage_figure(frame: pd.DataFrame, title: str, band: tuple[float, float] = (0.85, 0.95)) -> go.Figure:
+    """Grouped bars of interval coverage per setting and method, with the target band shaded.
+
+    ``frame`` has columns method, setting, coverage (a share in [0, 1]); shown in percent.
+    """
+    fig = go.Figure()
+    settings = list(dict.fromkeys(frame["setting"]))
+    for method, part in frame.groupby("method", sort=True):
+        part = part.set_index("setting").reindex(settings)
+        fig.add_trace(go.Bar(x=settings, y=100 * part["coverage"], name=str(method),
+                             hovertemplate=f"{method}: %{{y:.0f}}% at %{{x}}<extra></extra>"))
+    fig.add_hrect(y0=100 * band[0], y1=100 * band[1], fillcolor="#2ca02c", opacity=0.15, line_width=0,
+                  annotation_text=f"target {100 * band[0]:.0f}–{100 * band[1]:.0f}%", annotation_position="top left")
+    fig.update_layout(**_LAYOUT, title=_title(title), height=440, barmode="group", legend=dict(title="method"))
+    fig.update_xaxes(title="backtest setting (evidence per held-out model)")
+    fig.update_yaxes(title="share of true scores inside the 90% interval (%)", range=[0, 105])
     return fig

@@ -86,7 +86,6 @@ def display_predictions(frame: pd.DataFrame) -> pd.DataFrame:
     """The prediction table as visitors read it: rounded, interval as text, measured when known."""
     return pd.DataFrame({
         "Benchmark": frame["benchmark"],
-        "Suite": frame["suite"],
         "Predicted": frame["predicted"].round(1),
         "90% interval": [_interval(lo, hi) for lo, hi in zip(frame["lower"], frame["upper"])],
         "Measured": frame["measured"].round(1),
@@ -156,11 +155,11 @@ def track_summary(done: pd.DataFrame) -> pd.DataFrame:
     def stats(part: pd.DataFrame, name: str) -> dict[str, Any]:
         return {"Benchmark": name, "Predictions": int(len(part)),
                 "MAE (points)": round(float(part["error"].abs().mean()), 2),
-                "90% interval coverage": f"{100 * float(part['covered'].mean()):.0f}%"}
+                "In 90% interval": f"{100 * float(part['covered'].mean()):.0f}%"}
     rows = [stats(part, str(b)) for b, part in done.groupby("benchmark", sort=True)]
     if len(done):
         rows.append(stats(done, "all"))
-    return pd.DataFrame(rows, columns=["Benchmark", "Predictions", "MAE (points)", "90% interval coverage"])
+    return pd.DataFrame(rows, columns=["Benchmark", "Predictions", "MAE (points)", "In 90% interval"])
 
 
 def parse_candidates(text: str, known: set[str] | None = None) -> list[list[str]]:
@@ -200,3 +199,42 @@ def ranking_frame(candidates: Sequence[Sequence[str]], frames: Sequence[pd.DataF
     out = out.sort_values("average", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.round(1)
+
+
+#: Columns of the backtest's ``results.csv`` the Track record tab reads.
+BACKTEST_COLUMNS = ("method", "setting", "subset", "benchmark", "mae", "coverage")
+
+
+def backtest_curves(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean absolute error against items per benchmark, one series per method x selection.
+
+    Uses the report's ``mean`` rows (average over benchmarks), as ``report.md`` does; the zero-
+    evaluation setting is each series' point at 0 items.
+    """
+    from lrmf_plugin.backtest import parse_setting
+
+    mean = results[(results["benchmark"] == "mean") & (results["subset"] == "all")]
+    rows = []
+    for r in mean.itertuples(index=False):
+        s = parse_setting(r.setting)
+        kinds = ("random", "planned") if s.kind == "zero" else (s.kind,) if s.kind in ("random", "planned") else ()
+        rows += [{"series": f"{r.method} ({kind})", "items per benchmark": s.k, "mae": float(r.mae)} for kind in kinds]
+    out = pd.DataFrame(rows, columns=["series", "items per benchmark", "mae"])
+    # a series of only its zero point is not a curve (a method without item settings)
+    sizes = out.groupby("series")["items per benchmark"].transform("nunique")
+    return out[sizes > 1].reset_index(drop=True)
+
+
+def backtest_coverage(results: pd.DataFrame) -> pd.DataFrame:
+    """Interval coverage (share, 0-1) per method x setting, from the ``mean`` rows."""
+    mean = results[(results["benchmark"] == "mean") & (results["subset"] == "all")]
+    return mean.dropna(subset=["coverage"])[["method", "setting", "coverage"]].reset_index(drop=True)
+
+
+def backtest_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Setting x method table of MAE (points, mean over benchmarks), in the report's setting order."""
+    mean = results[(results["benchmark"] == "mean") & (results["subset"] == "all")]
+    order = list(dict.fromkeys(mean["setting"]))
+    table = mean.pivot_table(index="setting", columns="method", values="mae", aggfunc="first").reindex(order)
+    table.columns.name = None
+    return table.round(2).reset_index().rename(columns={"setting": "setting (MAE, points)"})

@@ -56,7 +56,7 @@ def test_prediction_json_names_every_benchmark():
 
 def test_display_predictions_formats_interval_text():
     shown = tables.display_predictions(tables.prediction_frame(_preds(), BENCHMARKS))
-    assert list(shown.columns) == ["Benchmark", "Suite", "Predicted", "90% interval", "Measured", "Source"]
+    assert list(shown.columns) == ["Benchmark", "Predicted", "90% interval", "Measured", "Source"]
     assert shown.loc[shown["Benchmark"] == "a", "90% interval"].item() == "10.0 – 30.0"
 
 
@@ -102,7 +102,7 @@ def test_track_record_counts_errors_and_coverage():
     summary = tables.track_summary(done).set_index("Benchmark")
     # x/one a: 55 vs 55 (covered), x/one b: 45 vs 45 (covered), y/three a: 45 vs 60 (missed)
     assert summary.loc["a", "Predictions"] == 2 and summary.loc["a", "MAE (points)"] == 7.5
-    assert summary.loc["all", "90% interval coverage"] == "67%"
+    assert summary.loc["all", "In 90% interval"] == "67%"
 
 
 def test_parse_candidates_and_ranking():
@@ -131,10 +131,11 @@ def test_neighbourhood_orders_ancestors_siblings_descendants_and_cuts():
     nodes, edges, total = family.neighbourhood(_graph(), "m", hops=2, limit=100, has_data=lambda m: m != "sib2")
     assert nodes[:3] == ["m", "base", "root"]
     assert nodes[3:5] == ["sib1", "sib2"]  # sibling with data first
-    assert set(nodes[5:]) == {"kid", "merge", "grandkid"} and total == 7
+    assert set(nodes[5:8]) == {"kid", "merge", "grandkid"}
+    assert nodes[8:] == ["other"] and total == 8  # the merge's other parent comes last
     assert Edge("m", "kid", "adapter") in edges and all(e.parent in nodes and e.child in nodes for e in edges)
     cut, cut_edges, total = family.neighbourhood(_graph(), "m", hops=1, limit=3, has_data=lambda m: True)
-    assert cut == ["m", "base", "sib1"] and total == 5
+    assert cut == ["m", "base", "sib1"] and total == 6
     assert {(e.parent, e.child) for e in cut_edges} == {("base", "m"), ("base", "sib1")}
 
 
@@ -170,7 +171,7 @@ def test_prediction_figure_draws_intervals_and_measured_with_labelled_axes():
     by_name = {t.name: t for t in fig.data}
     pred = by_name["predicted, 90% interval"]
     assert list(pred.y) == ["a", "b"] and list(pred.error_x.array) == [10.0, 5.0]
-    assert list(by_name["measured (leaderboard)"].x) == [25.0]
+    assert list(by_name["measured (reference)"].x) == [25.0]
     assert "given (your evaluation)" in by_name
     assert "0-100" in fig.layout.xaxis.title.text and fig.layout.yaxis.title.text == "benchmark"
     lo, hi = fig.layout.xaxis.range

@@ -1,0 +1,258 @@
+"""What the Space computes, without any Gradio: the handlers in ``app.py`` only translate.
+
+:class:`SpaceService` opens the reference once (the fitted predictor, benchmarks, measured scores,
+lineage graph) and answers every tab's question with library calls. Problems a visitor can cause
+raise :class:`~lrmf_plugin.errors.LrmfError` (or ``ValueError`` for form input) with a message that
+is shown as is.
+"""
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from lrmf_plugin.api import Lrmf
+from lrmf_plugin.errors import InputError, UnknownModelError
+from lrmf_plugin.schema import RELATIONS, ModelQuery, Prediction
+from lrmf_plugin.track_record import PredictionLog
+
+import family
+import tables
+
+#: Hub model ids: ``name`` or ``org/name`` (letters, digits, ``-_.``).
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+#: Most relatives the Lineage tab draws (more is unreadable on a laptop).
+MAX_TREE_NODES = 45
+
+
+@dataclass
+class ModelPrediction:
+    """Everything the Predict tab shows for one model."""
+
+    model: str
+    parents: list[tuple[str, str]]
+    frame: pd.DataFrame                  # tables.prediction_frame
+    averages: dict[str, dict[str, float]]
+    lineage_source: str                  # "reference", "hub", "given" or "none"
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return tables.prediction_json(self.model, self.frame, self.averages, self.parents)
+
+
+class SpaceService:
+    """The reference, its fitted predictor and the optional bot store, opened once per process."""
+
+    def __init__(self, ref_dir: str | Path, bot_state: str | Path | None = None,
+                 hub_endpoint: str | None = None, backtest: str | Path | None = None):
+        self.lrmf = Lrmf(ref_dir)
+        self.lrmf.predictor  # fail at start-up, not on the first visitor, when `fit` never ran
+        reference = self.lrmf.reference
+        self.benchmarks = reference.benchmarks()
+        self.suites = tables.suites_of(self.benchmarks)
+        self.graph = self.lrmf.lineage()
+        self.measured: dict[str, dict[str, float]] = {}
+        for row in reference.scores().itertuples(index=False):
+            if row.score == row.score:
+                self.measured.setdefault(row.model, {})[row.benchmark] = float(row.score)
+        self.models_with_scores = sorted(self.measured)
+        self.bot_state = Path(bot_state) if bot_state else None
+        self.hub_endpoint = hub_endpoint
+        self.backtest = _find_backtest(Path(ref_dir), backtest)
+
+    # -- Predict ---------------------------------------------------------------------------------
+
+    def predict_model(self, model: str) -> ModelPrediction:
+        """Predictions for a model id: lineage from the reference, else from the configured Hub."""
+        model = check_model_id(model)
+        if model in self.graph or model in self.measured:
+            parents = [(e.parent, e.relation) for e in self.graph.parents(model)]
+            return self._predict(ModelQuery(model=model), parents, "reference")
+        if not self.hub_endpoint:
+            raise UnknownModelError(
+                f"model {model!r} is not in the reference ({len(self.models_with_scores)} models with scores) and no "
+                "Hub endpoint is configured: use 'What if' with its parents, or upload an evaluation of it")
+        query = self._query_from_hub(model)
+        unknown = [p for p, _ in query.parents if p not in self.graph and p not in self.measured]
+        query.parents = [(p, r) for p, r in query.parents if p not in unknown]
+        result = self._predict(query, list(query.parents), "hub")
+        if unknown:
+            result.notes.append(f"parents not in the reference, not used: {', '.join(unknown)}")
+        return result
+
+    def _query_from_hub(self, model: str) -> ModelQuery:
+        """Lineage and metadata of a model outside the reference, read from the configured Hub.
+
+        No token is sent: the Space only reads public model info. Parents the reference does not
+        know are left out of the query (they carry no information) and named in a note.
+        """
+        from lrmf_plugin.hub import MODEL_EXPAND, connect, hub_call, lineage_from_model_info, metadata_from_model_info
+
+        api = connect(self.hub_endpoint, token=False, timeout=20.0)
+        with hub_call(f"Hub lookup of {model}"):
+            info = api.model_info(model, expand=MODEL_EXPAND)
+        parents = lineage_from_model_info(info)
+        return ModelQuery(model=model, metadata=metadata_from_model_info(info), parents=parents)
+
+    def what_if(self, parents: Sequence[str], relation: str) -> ModelPrediction:
+        """Predicted scores of a model derived from ``parents`` by ``relation`` (e.g. a merge)."""
+        parents = self._check_parents(parents)
+        relation = check_relation(relation, len(parents))
+        name = f"what-if {relation} of " + " + ".join(parents)
+        query = ModelQuery(model=name, parents=[(p, relation) for p in parents])
+        return self._predict(query, list(query.parents), "given")
+
+    def rank_merges(self, text: str, suite: str) -> pd.DataFrame:
+        """Candidate merges (one per line, parents joined by ``+``) ranked by a suite's predicted average."""
+        if suite not in self.suites:
+            raise InputError(f"unknown suite {suite!r} (choose one of {', '.join(map(repr, self.suites))})")
+        candidates = tables.parse_candidates(text, known=set(self.graph.nodes) | set(self.measured))
+        queries = [ModelQuery(model=f"candidate {i}",
+                              parents=[(p, "merge" if len(c) > 1 else "finetune") for p in c])
+                   for i, c in enumerate(candidates)]
+        predictions = self.lrmf.predict(queries)
+        frames = [tables.prediction_frame([p for p in predictions if p.model == q.model], self.benchmarks)
+                  for q in queries]
+        return tables.ranking_frame(candidates, frames, self.suites[suite])
+
+    def predict_upload(self, paths: Sequence[str | Path], model: str = "") -> ModelPrediction:
+        """Predictions for the full tasks from the files of an lm-eval subset run.
+
+        The files are copied into one directory, since the lm-eval-output reader works on a run
+        directory (``results_*.json`` beside its ``samples_*.jsonl``).
+        """
+        from lrmf_plugin.importers.lm_eval_output import read_run  # the lm-eval face's reader
+
+        if not paths:
+            raise InputError("no files: drop the results_*.json and samples_*.jsonl files of an lm-eval run")
+        with tempfile.TemporaryDirectory(prefix="lrmf-upload-") as tmp:
+            for p in paths:
+                shutil.copy(p, Path(tmp) / Path(p).name)
+            run = read_run(Path(tmp), model=check_model_id(model) if model.strip() else None)
+        items = run.items()
+        known = {b: v for b, v in items.items() if b in self.benchmarks}
+        if not known:
+            raise InputError(f"the run evaluated {', '.join(sorted(items))}: none of these is a benchmark of the "
+                             f"reference ({', '.join(sorted(self.benchmarks))})")
+        query = ModelQuery(model=run.model, items=known)
+        parents = [(e.parent, e.relation) for e in self.graph.parents(run.model)]
+        result = self._predict(query, parents, "reference" if parents else "none")
+        result.notes.insert(0, f"{query.n_items()} evaluated instances on {len(known)} benchmarks")
+        skipped = sorted(set(items) - set(known))
+        if skipped:
+            result.notes.append(f"not in the reference, so not used: {', '.join(skipped)}")
+        return result
+
+    def _check_parents(self, parents: Sequence[str]) -> list[str]:
+        parents = [p.strip() for p in (parents or []) if p and p.strip()]
+        if not parents:
+            raise InputError("choose at least one parent model")
+        if len(set(parents)) != len(parents):
+            raise InputError("a parent is chosen twice")
+        for p in parents:
+            if p not in self.graph and p not in self.measured:
+                raise UnknownModelError(f"parent {p!r} is not in the reference")
+        return parents
+
+    def _predict(self, query: ModelQuery, parents: list[tuple[str, str]], source: str) -> ModelPrediction:
+        predictions: list[Prediction] = self.lrmf.predict([query])
+        frame = tables.prediction_frame(predictions, self.benchmarks, self.measured.get(query.model))
+        evidence = parents or query.items or query.scores or source == "given"
+        notes = [] if evidence else [
+            "no lineage known: the prediction rests on metadata and the reference average, so its interval is wide"]
+        if query.model in self.measured and not (query.items or query.scores):
+            notes.append("predicted from its relatives and metadata as if it were new; "
+                         "its measured scores are shown for comparison")
+        return ModelPrediction(query.model, parents, frame, tables.suite_averages(frame, self.suites), source, notes)
+
+    # -- Lineage ---------------------------------------------------------------------------------
+
+    def family_tree(self, model: str, hops: int, suite: str) -> tuple[list[str], list, dict[str, float], dict[str, bool], int]:
+        """The neighbourhood of ``model`` and each node's suite average (measured, else predicted)."""
+        model = check_model_id(model)
+        if model not in self.graph:
+            raise UnknownModelError(f"model {model!r} has no lineage in the reference")
+        if suite not in self.suites:
+            raise InputError(f"unknown suite {suite!r}")
+        if not 1 <= int(hops) <= 4:
+            raise InputError("hops must be between 1 and 4")
+        nodes, edges, total = family.neighbourhood(self.graph, model, int(hops), MAX_TREE_NODES,
+                                                   has_data=lambda m: m in self.measured)
+        names = self.suites[suite]
+        average: dict[str, float] = {}
+        measured: dict[str, bool] = {}
+        to_predict = []
+        for n in nodes:
+            known = self.measured.get(n, {})
+            if all(b in known for b in names):
+                average[n] = sum(known[b] for b in names) / len(names)
+                measured[n] = True
+            else:
+                to_predict.append(n)
+        if to_predict:
+            frame = pd.DataFrame([p.as_row() for p in self.lrmf.predict([ModelQuery(model=n) for n in to_predict])])
+            means = frame[frame["benchmark"].isin(names)].groupby("model")["predicted"].mean()
+            for n in to_predict:
+                average[n] = float(means.get(n, math.nan))
+                measured[n] = False
+        return nodes, edges, average, measured, total
+
+    # -- Leaderboard and track record ------------------------------------------------------------
+
+    def prediction_log(self) -> pd.DataFrame | None:
+        """The bot's predictions joined with measured scores, re-read on every call (the bot writes)."""
+        if self.bot_state is None:
+            return None
+        return PredictionLog(self.bot_state, create=False).table()
+
+    def backtest_results(self) -> pd.DataFrame | None:
+        """The backtest's ``results.csv`` when one was found, else None."""
+        if self.backtest is None:
+            return None
+        try:
+            frame = pd.read_csv(self.backtest)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{self.backtest}: not a readable CSV ({exc})") from None
+        missing = [c for c in tables.BACKTEST_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(f"{self.backtest}: not a backtest results.csv (missing columns {', '.join(missing)})")
+        if frame.empty:
+            raise InputError(f"{self.backtest}: no rows")
+        return frame
+
+
+def _find_backtest(ref_dir: Path, configured: str | Path | None) -> Path | None:
+    """A configured ``results.csv`` (file or report directory), else one in the reference directory."""
+    for candidate in ([Path(configured)] if configured else []) + [ref_dir / "backtest", ref_dir]:
+        path = candidate / "results.csv" if candidate.is_dir() else candidate
+        if path.is_file():
+            return path
+        if configured and candidate == Path(configured):
+            raise InputError(f"{candidate}: no backtest results.csv there")
+    return None
+
+
+def check_model_id(model: str) -> str:
+    """A stripped Hub-style model id, or InputError saying what is wrong with it."""
+    model = (model or "").strip()
+    if not model:
+        raise InputError("enter a model id, e.g. org/name")
+    if not _MODEL_ID.match(model) or len(model) > 200:
+        raise InputError(f"{model!r} is not a model id (expected org/name)")
+    return model
+
+
+def check_relation(relation: str, n_parents: int) -> str:
+    """A relation from :data:`RELATIONS`; several parents only make sense as a merge."""
+    if relation not in RELATIONS:
+        raise InputError(f"unknown relation {relation!r} (expected one of {', '.join(RELATIONS)})")
+    if n_parents > 1 and relation != "merge":
+        raise InputError(f"{n_parents} parents need the relation 'merge', not {relation!r}")
+    return relation
