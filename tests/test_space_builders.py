@@ -201,3 +201,36 @@ def test_lineage_layout_keeps_children_in_their_parents_order():
     parents_top_down = sorted(["p1", "p2", "p3"], key=lambda n: -pos[n][1])
     children_top_down = sorted(["c1", "c2", "c3"], key=lambda n: -pos[n][1])
     assert [c[1:] for c in children_top_down] == [p[1:] for p in parents_top_down]  # no crossing edges
+
+
+def _backtest_results() -> pd.DataFrame:
+    rows = []
+    for method, off in (("lrmf", 0.0), ("global_mean", 3.0)):
+        for setting, mae, cov in (("zero", 4.0, 0.88), ("known", 2.5, 0.9), ("random-5", 3.0, 0.91),
+                                  ("random-25", 2.0, 0.9), ("planned-5", 2.5, 0.86)):
+            rows.append({"method": method, "setting": setting, "subset": "all", "benchmark": "mean",
+                         "mae": mae + off, "coverage": cov if method == "lrmf" else math.nan})
+            rows.append({"method": method, "setting": setting, "subset": "all", "benchmark": "ifeval",
+                         "mae": 99.0, "coverage": 0.1})
+    rows.append({"method": "lrmf", "setting": "zero", "subset": "with_relative", "benchmark": "mean",
+                 "mae": 1.0, "coverage": 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_backtest_curves_start_at_zero_items_and_use_mean_rows():
+    curves = tables.backtest_curves(_backtest_results())
+    ours = curves[curves["series"] == "lrmf (random)"].sort_values("items per benchmark")
+    assert list(ours["items per benchmark"]) == [0, 5, 25] and list(ours["mae"]) == [4.0, 3.0, 2.0]
+    assert list(curves[curves["series"] == "lrmf (planned)"]["mae"]) == [4.0, 2.5]
+    assert 99.0 not in set(curves["mae"]) and 1.0 not in set(curves["mae"])  # per-benchmark, subset rows out
+
+
+def test_backtest_coverage_and_summary():
+    cov = tables.backtest_coverage(_backtest_results())
+    assert set(cov["method"]) == {"lrmf"} and len(cov) == 5  # methods without intervals drop out
+    fig = figures.coverage_figure(cov, "t")
+    assert list(fig.data[0].y) == pytest.approx([88, 90, 91, 90, 86])
+    assert fig.layout.shapes[0].y0 == pytest.approx(85) and fig.layout.shapes[0].y1 == pytest.approx(95)
+    summary = tables.backtest_summary(_backtest_results())
+    assert list(summary.iloc[:, 0]) == ["zero", "known", "random-5", "random-25", "planned-5"]
+    assert summary.set_index(summary.columns[0]).loc["zero", "global_mean"] == 7.0
