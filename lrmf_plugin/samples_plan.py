@@ -97,13 +97,11 @@ def check_evaluated(samples: Mapping[str, list[int]], n_samples: Mapping[str, Ma
 
 
 def split_tasks(reference: Any, sizes: Mapping[str, int]) -> tuple[list[str], list[str], list[str]]:
-    """(tasks the reference has items for, tasks it has none for, warnings), for the run's leaves."""
+    """(tasks the reference has items for, tasks it has none for, warnings about task versions)."""
     known = reference.benchmarks()
     planned = sorted(t for t in sizes if t in known and known[t].n_items)
     unplanned = sorted(set(sizes) - set(planned))
-    warnings = [f"{t}: the reference has no data for this task; evaluating a budget share at random, "
-                "reported as observed only" for t in unplanned]
-    warnings += [f"{t}: the task has {sizes[t]} documents but the reference {known[t].n_items} items "
+    warnings = [f"{t}: the task has {sizes[t]} documents but the reference {known[t].n_items} items "
                  "(another task version?)" for t in planned if known[t].n_items != sizes[t]]
     return planned, unplanned, warnings
 

@@ -147,3 +147,26 @@ def stock_runs_command(include: Path, runs: list[dict]) -> list[str]:
     """argv that writes stock lm-eval runs with the dummy model, one per ``{"out", "model", "tasks",
     "samples"?}`` entry (seeded by position, so the models answer differently)."""
     return [sys.executable, "-c", _STOCK_RUNS, str(include), json.dumps(runs, default=str)]
+
+
+def build_tiny_gpt2(out: Path) -> Path:
+    """A 2-layer GPT-2 with a byte-level BPE tokenizer trained on a toy corpus (no downloads, ~1 MB)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = ["Question: which colour? Answer: red blue green yellow black white pink grey",
+              "Q: Say something A: lol word Write a reply"] * 50
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=512, special_tokens=["<|endoftext|>"],
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    eos = "<|endoftext|>"
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=eos, eos_token=eos, unk_token=eos, pad_token=eos)
+    fast.save_pretrained(out)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(fast), n_positions=512, n_embd=64, n_layer=2, n_head=2,
+                        bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(out)
+    return out

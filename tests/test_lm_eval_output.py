@@ -9,7 +9,7 @@ import pytest
 
 import lmeval_toy
 from lrmf_plugin.errors import InputError
-from lrmf_plugin.importers.lm_eval_output import read, read_run, read_runs
+from lrmf_plugin.importers.lm_eval_output import read, read_run
 from lrmf_plugin.reference import Reference
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,6 @@ a list-valued metric becomes the fraction of true entries), on the first filter 
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,11 +245,6 @@ def read_run(path: str | Path, model: str | None = None) -> RunObservations:
         raise InputError(f"{path}: holds runs of {len(runs)} models ({', '.join(sorted(runs))}); "
                          "pass one model's directory")
     return next(iter(runs.values()))
-
-
-def mean_score(values: dict[int, float]) -> float:
-    """The observed score (0-100) of a benchmark from its per-instance values."""
-    return 100.0 * math.fsum(values.values()) / len(values) if values else float("nan")
 
 
 def _suites(runs: dict[str, RunObservations]) -> dict[str, str]:

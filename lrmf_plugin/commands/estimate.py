@@ -1,0 +1,49 @@
+"""``lm-eval-predict estimate``: predict full scores from a stock lm-eval run's output directory.
+
+For users who keep their own ``lm_eval`` scripts: run them with ``--samples`` (e.g. a file from
+``lm-eval-predict plan --tasks``) and ``--log_samples``, then point this at ``--output_path``. It reads
+the same per-instance values ``lm-eval-predict run`` reads in memory and predicts through the same
+code, so the same evaluated instances give the same predictions.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from . import add_ref_argument, default_reference_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "estimate", help="predict full scores from a stock `lm_eval --log_samples` output directory",
+        description="Read results_*.json and samples_*.jsonl of one model's lm-eval run(s) under RUN_DIR and "
+                    "predict the full score of every task with a 90%% interval.")
+    add_ref_argument(p)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="lm_eval --output_path (or its model folder)")
+    p.add_argument("--model", default=None, metavar="ID",
+                   help="model id, if RUN_DIR has no results file naming it (pretrained=...)")
+    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+                   help="predictions JSON (default: predictions_<time>.json beside the results file)")
+    p.set_defaults(func=_estimate)
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from ..api import Lrmf
+    from ..files import write_text_atomic
+    from ..importers.lm_eval_output import read_run
+    from ..lm_eval_report import dumps, format_table, predict_run, print_warnings
+
+    run = read_run(args.run_dir, model=args.model)
+    lrmf = Lrmf(args.ref or default_reference_dir())
+    plan = {"source": str(args.run_dir),
+            "samples": {t: sorted(o.values.get(t) or next(iter(o.values.values()))) for t, o in sorted(run.tasks.items())}}
+    block = predict_run(lrmf, run, plan=plan)
+    folder = run.results_files[-1].parent if run.results_files else args.run_dir
+    out = args.out or folder / f"predictions_{datetime.now().isoformat().replace(':', '-')}.json"
+    write_text_atomic(out, dumps(block))
+    print_warnings(block)
+    print(format_table(block))
+    print(f"predictions written to {out}", file=sys.stderr)
+    return 0
