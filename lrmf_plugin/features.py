@@ -77,8 +77,8 @@ class MetadataFeaturizer:
             common = [t for t, c in counts.most_common() if c >= self.min_count]
             self.tokens_ = sorted(common[: self.max_tokens])
         raw = self._raw(meta, models)
-        self.mean_ = np.nanmean(raw, axis=0)
-        self.mean_ = np.where(np.isnan(self.mean_), 0.0, self.mean_)
+        observed = ~np.isnan(raw)
+        self.mean_ = np.where(observed, raw, 0.0).sum(axis=0) / np.maximum(observed.sum(axis=0), 1)
         filled = np.where(np.isnan(raw), self.mean_, raw)
         std = filled.std(axis=0)
         self.scale_ = np.where(std > 1e-9, std, 1.0)
@@ -149,3 +149,20 @@ class MetadataFeaturizer:
                         block[i, j] = 1.0
             cols += list(block.T)
         return np.column_stack(cols) if cols else np.zeros((n, 0))
+
+    # -- persistence (plain JSON-able state, no pickle) -----------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-able fitted state."""
+        return {"min_count": self.min_count, "max_tokens": self.max_tokens, "use_names": self.use_names,
+                "categories": self.categories_, "tokens": self.tokens_,
+                "mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "MetadataFeaturizer":
+        self = cls(state["min_count"], state["max_tokens"], state["use_names"])
+        self.categories_ = {k: list(v) for k, v in state["categories"].items()}
+        self.tokens_ = list(state["tokens"])
+        self.mean_ = np.asarray(state["mean"], dtype=float)
+        self.scale_ = np.asarray(state["scale"], dtype=float)
+        self.names_ = self._feature_names()
+        return self

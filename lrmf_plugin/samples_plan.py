@@ -14,28 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import EvaluationError, InputError
-
-Budget = int | float
-
-
-def parse_budget(text: str | int | float) -> Budget:
-    """``N`` (an integer >= 1: items per benchmark) or ``F`` (a fraction in (0, 1): share of each)."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise InputError(f"--budget {text!r} is not a number (give N items per benchmark or a fraction 0<F<1)") from None
-    if math.isfinite(value) and 0.0 < value < 1.0:
-        return value
-    if math.isfinite(value) and value >= 1.0 and value == int(value):
-        return int(value)
-    raise InputError(f"--budget {text!r} must be an integer >= 1 or a fraction strictly between 0 and 1")
-
-
-def budget_count(budget: Budget, n: int) -> int:
-    """How many of ``n`` instances a budget allows (at least one, at most ``n``)."""
-    count = budget if isinstance(budget, int) else math.ceil(budget * n)
-    return max(1, min(int(count), n))
-
+from .planning import Budget, budget_count, parse_budget
 
 def share_indices(task: str, n: int, budget: Budget, seed: int) -> list[int]:
     """A uniform random share of a task the reference knows nothing about (stable per task and seed)."""
