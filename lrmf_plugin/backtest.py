@@ -8,7 +8,8 @@ lineage graph as data-less nodes, and then asked about each held-out model under
 * ``known``: the scores of the ``known`` benchmarks are given, the others are predicted;
 * ``random-K`` / ``planned-K``: K items per benchmark with items, chosen uniformly at random (the
   same items for every method) or by the method's own planner (methods without one get the random
-  plan).
+  plan). These settings are judged on the held-out models that have items on every benchmark with
+  items (others could not reveal K items, and would only repeat ``zero``).
 
 Queries are built from the full data with :meth:`ReferenceData.query`, which reveals only what the
 setting allows, so a method never sees a held-out model's other scores or items. Truth is
@@ -214,6 +215,9 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
         candidates = sorted(rng.choice(candidates, size=max_models, replace=False).tolist())
     fold_of = assign_folds(candidates, folds, seed)
     index = data.index
+    answers_all = np.ones(len(data.models), dtype=bool)
+    for block in data.items.values():
+        answers_all &= ~np.isnan(block.values).all(axis=1)
     item_benchmarks = sorted(data.items)
     pred_parts: list[pd.DataFrame] = []
     item_rows: list[dict[str, object]] = []
@@ -221,26 +225,31 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
     bar = tqdm(total=steps, desc="backtest", unit="fit", disable=not progress)
     for f in range(folds):
         held = [m for m, g in zip(candidates, fold_of) if g == f]
-        keep = data.has_data().copy()
+        keep = data.has_data()
         keep[[index[m] for m in held]] = False
         train = data.subset(keep)
         relatives = LineageAveragePredictor().fit(train)
-        with_relative = np.array([bool(relatives.relatives(ModelQuery(m))) for m in held])
+        with_relative = {m: bool(relatives.relatives(ModelQuery(m))) for m in held}
         frng = np.random.default_rng([seed, f])
-        random_plans = {s.k: [random_plan(data, index[m], s.k, frng) for m in held]
+        # item settings are judged on the models that can reveal items on every item benchmark
+        evaluated = {s.name: [m for m in held if answers_all[index[m]]] if s.uses_items else held for s in usable}
+        random_plans = {s.k: [random_plan(data, index[m], s.k, frng) for m in evaluated[s.name]]
                         for s in usable if s.uses_items}
-        scored_items = set(frng.choice(len(held), size=min(item_metric_models, len(held)), replace=False).tolist())
-        shared = {s.name: _queries(data, held, s, known, random_plans) for s in usable}
+        shared = {s.name: _queries(data, evaluated[s.name], s, known, random_plans) for s in usable}
+        scored_items = {s.name: set(frng.choice(len(evaluated[s.name]), size=min(item_metric_models, len(evaluated[s.name])),
+                                                replace=False).tolist()) for s in usable}
         for name, spec in methods.items():
             bar.set_postfix_str(f"fold {f + 1}/{folds} {name}")
             predictor = spec.factory().fit(train)
             for s in usable:
+                models = evaluated[s.name]
                 queries = shared[s.name]
                 if s.kind == "planned" and spec.planner is not None:
-                    queries = _planned_queries(data, held, s.k, predictor, spec.planner, seed, item_benchmarks)
+                    queries = _planned_queries(data, models, s.k, predictor, spec.planner, seed, item_benchmarks)
                 frame = predictor.predict_frame(queries)
-                pred_parts.append(_scored(frame, truth, s, known, name, f, held, with_relative))
-                item_rows += _item_scores(predictor, queries, data, s, name, f, held, scored_items, item_benchmarks)
+                pred_parts.append(_scored(frame, truth, s, known, name, f, models, with_relative))
+                item_rows += _item_scores(predictor, queries, data, s, name, f, models, scored_items[s.name],
+                                          item_benchmarks)
             bar.update(1)
     bar.close()
     predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame(
@@ -274,7 +283,7 @@ def _planned_queries(data: ReferenceData, held: list[str], k: int, predictor: Pr
 
 
 def _scored(frame: pd.DataFrame, truth: pd.DataFrame, s: Setting, known: Sequence[str], method: str,
-            fold: int, held: list[str], with_relative: np.ndarray) -> pd.DataFrame:
+            fold: int, held: list[str], with_relative: dict[str, bool]) -> pd.DataFrame:
     """Predictions joined with truth, restricted to benchmarks the setting did not reveal."""
     long = truth.loc[held].rename_axis("model").reset_index().melt(id_vars="model", var_name="benchmark",
                                                                     value_name="truth")
@@ -283,7 +292,7 @@ def _scored(frame: pd.DataFrame, truth: pd.DataFrame, s: Setting, known: Sequenc
     if s.kind == "known":
         out = out[~out["benchmark"].isin(list(known))]
     out = out.assign(method=method, setting=s.name, fold=fold,
-                     with_relative=out["model"].map(dict(zip(held, with_relative))).astype(bool))
+                     with_relative=out["model"].map(with_relative).astype(bool))
     return out[["method", "setting", "fold", "model", "benchmark", "predicted", "lower", "upper", "truth", "with_relative"]]
 
 

@@ -2,7 +2,7 @@
 
 The baseline for a model with no relatives and no evaluations. One ridge regression per benchmark on
 the shared :class:`~lrmf_plugin.features.MetadataFeaturizer` features; the ridge strength is chosen
-per benchmark by exact leave-one-out error (closed form from one SVD), and the same leave-one-out
+per benchmark by exact leave-one-out error (closed form from one eigendecomposition), and the same leave-one-out
 residuals give a natural 90% interval.
 """
 from __future__ import annotations
@@ -36,8 +36,12 @@ class MetadataRegressionPredictor(Predictor):
     def fit(self, data: ReferenceData) -> "MetadataRegressionPredictor":
         scores = full_scores(data)
         self.benchmarks_ = list(scores.columns)
-        self.featurizer_ = MetadataFeaturizer().fit(data.metadata)
-        x = self.featurizer_.transform(data.metadata)
+        # only models with a score teach the regression; lineage-only nodes would just cost time
+        rows_with = scores.notna().any(axis=1).to_numpy()
+        meta = data.metadata[rows_with]
+        self.featurizer_ = MetadataFeaturizer().fit(meta)
+        x = self.featurizer_.transform(meta)
+        scores = scores[rows_with]
         tail = (1.0 - self.coverage) / 2.0
         n_feat = x.shape[1]
         self.coef_ = np.zeros((len(self.benchmarks_), n_feat))
@@ -60,7 +64,11 @@ class MetadataRegressionPredictor(Predictor):
         """Ridge fit whose alpha minimises the exact leave-one-out squared error; returns LOO residuals."""
         xm, ym = x.mean(axis=0), y.mean()
         xc, yc = x - xm, y - ym
-        u, s, vt = np.linalg.svd(xc, full_matrices=False)
+        # thin SVD through the small feature Gram matrix: far cheaper than svd(xc) when rows >> features
+        evals, v = np.linalg.eigh(xc.T @ xc)
+        keep = evals > 1e-9 * max(evals.max(), 1e-300)
+        s, v = np.sqrt(evals[keep]), v[:, keep]
+        u, vt = (xc @ v) / s, v.T
         uty = u.T @ yc
         best = None
         for alpha in self.alphas:

@@ -1,0 +1,213 @@
+"""The backtest protocol: no leakage by construction, metrics right on hand cases, report and CLI files."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lrmf_plugin.backtest import (METHODS, MethodSpec, assign_folds, item_metrics, parse_setting, resolve_methods,
+                                  run_backtest, score_metrics)
+from lrmf_plugin.backtest_report import TARGETS, Target, summarise, target_value, write_report
+from lrmf_plugin.cli import main
+from lrmf_plugin.errors import InputError
+from lrmf_plugin.models.global_mean import GlobalMeanPredictor
+from lrmf_plugin.models.scores import full_scores
+from synthetic_lowrank import make_reference
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_reference(n_families=12, family_size=6, seed=3)[0]
+
+
+class Recorder(GlobalMeanPredictor):
+    """A global mean that remembers what it was fitted on and every query it was asked."""
+
+    def fit(self, data):
+        self.seen_rows_ = set(np.flatnonzero(data.scores.notna().any(axis=1).to_numpy()))
+        for block in data.items.values():
+            self.seen_rows_ |= set(np.flatnonzero(~np.isnan(block.values).all(axis=1)))
+        self.seen_models_ = {data.models[i] for i in self.seen_rows_}
+        self.edges_ = list(data.edges)
+        self.all_models_ = list(data.models)
+        self.queries_ = []
+        return super().fit(data)
+
+    def predict(self, queries):
+        self.queries_ += list(queries)
+        return super().predict(queries)
+
+
+def first_items_planner(predictor, query, budget, seed, benchmarks):
+    """A deterministic 'planner' that asks for more than the budget, to check the backtest trims it."""
+    return {b: list(predictor.data_.items[b].items[: budget + 3]) for b in benchmarks}
+
+
+def test_hand_checked_metrics():
+    m = score_metrics(np.array([0.0, 10.0, 20.0]), np.array([1.0, 10.0, 23.0]),
+                      np.array([0.0, 11.0, 20.0]), np.array([2.0, 12.0, np.nan]))
+    assert m["n"] == 3
+    assert m["mae"] == pytest.approx(4 / 3)
+    assert m["rmse"] == pytest.approx(math.sqrt(10 / 3))
+    assert m["pearson"] == pytest.approx(np.corrcoef([1, 10, 23], [0, 10, 20])[0, 1])
+    assert m["spearman"] == pytest.approx(1.0)
+    assert m["coverage"] == pytest.approx(0.5)  # only two rows have an interval; 0 in [0,2], 10 not in [11,12]
+    assert m["width"] == pytest.approx(1.5)
+    assert math.isnan(score_metrics(np.array([1.0, 2.0]), np.array([5.0, 5.0]), np.full(2, np.nan), np.full(2, np.nan))["pearson"])
+    it = item_metrics(np.array([1, 0, 1, 0]), np.array([0.9, 0.1, 0.4, 0.6]))
+    assert it["auc"] == pytest.approx(0.75) and it["brier"] == pytest.approx(0.185) and it["n_items"] == 4
+
+
+def test_settings_folds_and_methods_validated():
+    assert parse_setting("planned-25").k == 25 and parse_setting("Zero").kind == "zero"
+    for bad in ("random", "random-0", "items-5", "planned-x"):
+        with pytest.raises(InputError, match="setting"):
+            parse_setting(bad)
+    with pytest.raises(InputError, match="nope"):
+        resolve_methods(["mf", "nope"])
+    assert list(resolve_methods(None)) == list(METHODS) and "lrmf" in METHODS
+    folds = assign_folds([f"m{i}" for i in range(11)], 3, seed=1)
+    assert sorted(np.bincount(folds)) == [3, 4, 4]
+    assert (folds == assign_folds([f"m{i}" for i in range(11)], 3, seed=1)).all()
+    with pytest.raises(InputError, match="folds"):
+        assign_folds(["a", "b"], 3, seed=0)
+
+
+def test_protocol_never_leaks_held_out_data(data):
+    made: list[Recorder] = []
+
+    def factory():
+        made.append(Recorder())
+        return made[-1]
+
+    methods = {"rec": MethodSpec(factory), "rec_planner": MethodSpec(factory, first_items_planner)}
+    settings = ["zero", "known", "random-3", "planned-4"]
+    res = run_backtest(data, methods, settings, folds=3, seed=5, known=["alpha", "nope"], progress=False)
+    truth = full_scores(data)
+    evaluated = set(res.predictions["model"])
+    assert evaluated == {m for m in data.models if truth.loc[m].notna().any()}
+    for rec in made:
+        asked = {q.model for q in rec.queries_}
+        # a fold's fit never saw the models it was asked about, yet they stay as lineage nodes
+        assert asked and not asked & rec.seen_models_
+        assert asked <= set(rec.all_models_) and rec.edges_ == data.edges
+        for q in rec.queries_:
+            assert set(q.scores) <= {"alpha"}
+            row = data.index[q.model]
+            for b, obs in q.items.items():
+                block = data.items[b]
+                col = {it: j for j, it in enumerate(block.items)}
+                assert all(v == block.values[row, col[it]] for it, v in obs.items())
+    # each model is predicted exactly once per method and setting
+    counts = res.predictions.groupby(["method", "setting", "model", "benchmark"]).size()
+    assert (counts == 1).all()
+    # what each setting revealed
+    rec = made[0]
+    by_setting = [rec.queries_[i * len(rec.queries_) // 4:(i + 1) * len(rec.queries_) // 4] for i in range(4)]
+    zero, known, rand, planned_as_random = by_setting
+    assert all(not q.items and not q.scores for q in zero)
+    assert all(q.scores.keys() <= {"alpha"} and not q.items for q in known) and any(q.scores for q in known)
+    assert all(0 < len(v) <= 3 for q in rand for v in q.items.values())
+    assert all(0 < len(v) <= 4 for q in planned_as_random for v in q.items.values())
+    planner_rec = made[1]
+    planned = planner_rec.queries_[3 * len(planner_rec.queries_) // 4:]
+    for q in planned:
+        for b, obs in q.items.items():
+            assert list(obs) == [it for it in data.items[b].items[:4] if it in obs]
+            assert len(obs) <= 4
+    # the revealed benchmark is never scored in `known`; every scored row has truth
+    p = res.predictions
+    assert not ((p["setting"] == "known") & (p["benchmark"] == "alpha")).any()
+    assert p["truth"].notna().all()
+    assert (p["truth"].to_numpy() == np.array([truth.at[m, b] for m, b in zip(p["model"], p["benchmark"])])).all()
+
+
+def test_planned_without_planner_equals_random(data):
+    spec = {"gm": MethodSpec(GlobalMeanPredictor), "subset": METHODS["subset_mapping"]}
+    res = run_backtest(data, spec, ["random-5", "planned-5"], folds=2, seed=0, progress=False)
+    p = res.predictions[res.predictions["method"] == "subset"]
+    a = p[p["setting"] == "random-5"].set_index(["model", "benchmark"])["predicted"]
+    b = p[p["setting"] == "planned-5"].set_index(["model", "benchmark"])["predicted"]
+    assert np.allclose(a.sort_index(), b.sort_index())
+
+
+def test_item_settings_judge_only_models_with_items(data):
+    partial = data.subset(np.ones(len(data.models), dtype=bool))
+    lacking = [m for m in partial.models if not m.endswith("/base")][:7]
+    for m in lacking:
+        partial.items["alpha"].values[partial.index[m]] = np.nan
+    res = run_backtest(partial, {"gm": MethodSpec(GlobalMeanPredictor)}, ["zero", "random-2"], folds=2, progress=False)
+    p = res.predictions
+    assert set(lacking) <= set(p[p.setting == "zero"]["model"])
+    assert not set(lacking) & set(p[p.setting == "random-2"]["model"])
+    assert len(set(p[p.setting == "random-2"]["model"])) == len(set(p[p.setting == "zero"]["model"])) - len(lacking)
+
+
+def test_summary_report_and_targets(data, tmp_path):
+    methods = {k: METHODS[k] for k in ("global_mean", "lineage_average", "irt")}
+    res = run_backtest(data, methods, ["zero", "random-5"], folds=2, seed=0, progress=False)
+    table = summarise(res)
+    zero_la = table[(table.method == "lineage_average") & (table.setting == "zero") & (table.subset == "all")]
+    per_bench = zero_la[zero_la.benchmark != "mean"]
+    assert zero_la[zero_la.benchmark == "mean"]["mae"].iloc[0] == pytest.approx(per_bench["mae"].mean())
+    # the MAE in the table is the MAE of the raw predictions
+    raw = res.predictions[(res.predictions.method == "lineage_average") & (res.predictions.setting == "zero")
+                          & (res.predictions.benchmark == "beta")]
+    assert per_bench.set_index("benchmark").at["beta", "mae"] == pytest.approx((raw.predicted - raw.truth).abs().mean())
+    assert set(table[table.setting == "zero"]["subset"]) == {"all", "with_relative"}
+    assert table[(table.method == "irt") & (table.benchmark == "mean") & (table.setting == "random-5")]["auc"].notna().all()
+    # targets judge the suite's mean; coverage targets look at the worst setting
+    goal = Target("t", "syn", "zero", "mae", high=1e9)
+    v, _ = target_value(table, goal, "lineage_average", res.settings)
+    assert v == pytest.approx(per_bench["mae"].mean()) and goal.passes(v) and not goal.passes(math.nan)
+    assert not Target("t", "syn", "zero", "mae", high=0.0).passes(v)
+    assert any(t.suite == "v2" and t.setting == "zero" and t.high == 3.5 for t in TARGETS)
+    out = tmp_path / "rep"
+    write_report(res, out, title="synthetic")
+    files = {f.name for f in out.iterdir()}
+    assert {"report.md", "results.csv", "error_vs_budget.png", "predicted_vs_actual.png", "coverage.png"} <= files
+    assert not [f for f in files if f.startswith(".")]
+    text = (out / "report.md").read_text()
+    assert "# synthetic" in text and "| lineage_average |" in text and "90% interval coverage" in text
+    csv = pd.read_csv(out / "results.csv")
+    assert len(csv) == len(table) and {"mae", "coverage", "auc", "brier"} <= set(csv.columns)
+
+
+def _write_reference(data, path):
+    from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+
+    long = data.scores.rename_axis("model").reset_index().melt(id_vars="model", var_name="benchmark", value_name="score")
+    long = long.dropna()
+    items = []
+    for b, block in data.items.items():
+        rows = ~np.isnan(block.values).all(axis=1)
+        items.append(ItemObservations(b, [m for m, r in zip(data.models, rows) if r], list(block.items),
+                                      block.values[rows], complete=data.benchmarks[b].items_complete))
+    meta = data.metadata.rename_axis("model").reset_index()
+    src = SourceData(key="synthetic", kind="test", location="memory", scores=long, metadata=meta,
+                     edges=list(data.edges), items=items, benchmarks=dict(data.benchmarks), nodes=list(data.models))
+    Reference.create(path).write_source(src)
+
+
+def test_cli_writes_report(data, tmp_path, capsys):
+    ref = tmp_path / "ref"
+    _write_reference(data, ref)
+    out = tmp_path / "report"
+    code = main(["backtest", "--ref", str(ref), "--report", str(out), "--folds", "2", "--methods", "global_mean",
+                 "subset_mapping", "--settings", "zero", "random-5", "--max-models", "30", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert (out / "report.md").exists() and (out / "results.csv").exists()
+    csv = pd.read_csv(out / "results.csv")
+    assert set(csv["method"]) == {"global_mean", "subset_mapping"}
+    assert csv[(csv.benchmark != "mean") & (csv.subset == "all")].groupby("setting")["n"].max().max() <= 30
+    for argv, needle in ((["--settings", "sometimes"], "setting"), (["--methods", "oracle"], "oracle"),
+                         (["--folds", "1"], "folds")):
+        capsys.readouterr()
+        code = main(["backtest", "--ref", str(ref), "--report", str(tmp_path / "bad"), "--quiet", *argv])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error:") and needle in err and "\n" not in err
+    assert not (tmp_path / "bad" / "report.md").exists()
+    code = main(["backtest", "--ref", str(tmp_path / "missing"), "--report", str(out), "--quiet"])
+    assert code == 2
