@@ -82,7 +82,7 @@ def plan_with_planning_module(predictor: Predictor, query: ModelQuery, budget: i
                               benchmarks: Sequence[str]) -> Mapping[str, Sequence[str]]:
     """The library's default (adaptive) planner, :func:`lrmf_plugin.planning.plan_items`."""
     from .planning import plan_items
-    return plan_items(predictor, query, budget, "adaptive", seed, list(benchmarks))
+    return plan_items(predictor, query, budget, selection="adaptive", seed=seed, benchmarks=list(benchmarks))
 
 
 @dataclass(frozen=True)
@@ -194,10 +194,13 @@ def random_plan(data: ReferenceData, row: int, k: int, rng: np.random.Generator)
 
 def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], settings: Sequence[str] = DEFAULT_SETTINGS,
                  folds: int = 5, seed: int = 0, max_models: int | None = None,
-                 known: Sequence[str] = DEFAULT_KNOWN, item_metric_models: int = 200,
+                 known: Sequence[str] = DEFAULT_KNOWN, item_metric_models: int = 200, planning_rounds: int = 2,
                  progress: bool = True) -> BacktestResult:
-    """Run the protocol; ``item_metric_models`` caps the held-out models per fold scored item by item."""
+    """Run the protocol; ``item_metric_models`` caps the held-out models per fold scored item by item,
+    ``planning_rounds`` is how many rounds a planner gets to spend each budget."""
     parsed = [parse_setting(s) for s in settings]
+    if planning_rounds < 1:
+        raise InputError(f"planning rounds must be at least 1, got {planning_rounds}")
     truth = full_scores(data)
     notes: list[str] = []
     known = [b for b in known if b in truth.columns]
@@ -245,7 +248,8 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                 models = evaluated[s.name]
                 queries = shared[s.name]
                 if s.kind == "planned" and spec.planner is not None:
-                    queries = _planned_queries(data, models, s.k, predictor, spec.planner, seed, item_benchmarks)
+                    queries = _planned_queries(data, models, s.k, predictor, spec.planner, seed, item_benchmarks,
+                                               planning_rounds)
                 frame = predictor.predict_frame(queries)
                 pred_parts.append(_scored(frame, truth, s, known, name, f, models, with_relative))
                 item_rows += _item_scores(predictor, queries, data, s, name, f, models, scored_items[s.name],
@@ -258,7 +262,7 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
     suites = {b: data.benchmarks[b].suite for b in truth.columns}
     return BacktestResult(predictions, items, suites, [s.name for s in usable], list(methods), notes,
                           {"folds": folds, "seed": seed, "models": len(candidates), "known": list(known),
-                           "item_metric_models": item_metric_models})
+                           "item_metric_models": item_metric_models, "planning_rounds": planning_rounds})
 
 
 def _queries(data: ReferenceData, held: list[str], s: Setting, known: Sequence[str],
@@ -272,13 +276,26 @@ def _queries(data: ReferenceData, held: list[str], s: Setting, known: Sequence[s
 
 
 def _planned_queries(data: ReferenceData, held: list[str], k: int, predictor: Predictor, planner: Planner,
-                     seed: int, item_benchmarks: list[str]) -> list[ModelQuery]:
-    """Each held-out model reveals the items the method's planner chose for it from its zero-evidence query."""
+                     seed: int, item_benchmarks: list[str], rounds: int) -> list[ModelQuery]:
+    """Each held-out model reveals the items the method's planner chose for it, in ``rounds`` rounds.
+
+    Round ``r`` asks the planner for a total budget of ``ceil(k * r / rounds)`` per benchmark given
+    everything revealed so far, as a user running the plan in rounds would.
+    """
     out = []
     for m in held:
-        plan = planner(predictor, data.query(m), k, seed, item_benchmarks)
-        # the planner may only choose: never more than the budget, only benchmarks with items
-        out.append(data.query(m, items={b: list(ids)[:k] for b, ids in plan.items() if b in data.items}))
+        revealed: dict[str, list[str]] = {}
+        query = data.query(m)
+        for r in range(1, rounds + 1):
+            budget = -(-k * r // rounds)
+            plan = planner(predictor, query, budget, seed, item_benchmarks)
+            for b, ids in plan.items():
+                if b in data.items:
+                    have = revealed.setdefault(b, [])
+                    # the planner may only choose: never more than the budget in total
+                    have += [it for it in ids if it not in have][: max(0, budget - len(have))]
+            query = data.query(m, items=revealed)
+        out.append(query)
     return out
 
 

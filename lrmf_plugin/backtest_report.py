@@ -137,7 +137,8 @@ def render_markdown(result: BacktestResult, table: pd.DataFrame, title: str, plo
              "each fold's models are removed from the fit and stay in the lineage graph without data. "
              f"Setting `known` reveals {', '.join(cfg.get('known') or []) or 'nothing'}; "
              "`random-K`/`planned-K` reveal K items per benchmark with items and are judged on the held-out "
-             "models that have items on every such benchmark (column `models`). "
+             "models that have items on every such benchmark (column `models`); a planner spends each budget "
+             f"in {cfg.get('planning_rounds')} round(s), seeing the earlier answers. "
              "Means are over benchmarks (each benchmark weighs the same). "
              f"Instance-level metrics use up to {cfg.get('item_metric_models')} held-out models per fold.", ""]
     lines += [f"- {n}" for n in result.notes]

@@ -133,6 +133,24 @@ def test_planned_without_planner_equals_random(data):
     assert np.allclose(a.sort_index(), b.sort_index())
 
 
+def test_planner_spends_budget_in_rounds(data):
+    calls = []
+
+    def planner(predictor, query, budget, seed, benchmarks):
+        calls.append((query.model, budget, {b: len(v) for b, v in query.items.items()}))
+        return first_items_planner(predictor, query, budget, seed, benchmarks)
+
+    spec = {"gm": MethodSpec(GlobalMeanPredictor, planner)}
+    res = run_backtest(data, spec, ["planned-5"], folds=2, planning_rounds=2, progress=False)
+    models = set(res.predictions["model"])
+    assert len(calls) == 2 * len(models)
+    first, second = calls[0], calls[1]
+    assert first[0] == second[0] and (first[1], second[1]) == (3, 5)
+    assert first[2] == {} and set(second[2].values()) == {3}
+    with pytest.raises(InputError, match="rounds"):
+        run_backtest(data, spec, ["planned-5"], folds=2, planning_rounds=0, progress=False)
+
+
 def test_item_settings_judge_only_models_with_items(data):
     partial = data.subset(np.ones(len(data.models), dtype=bool))
     lacking = [m for m in partial.models if not m.endswith("/base")][:7]
@@ -211,3 +229,18 @@ def test_cli_writes_report(data, tmp_path, capsys):
     assert not (tmp_path / "bad" / "report.md").exists()
     code = main(["backtest", "--ref", str(tmp_path / "missing"), "--report", str(out), "--quiet"])
     assert code == 2
+
+
+def test_planned_setting_calls_the_library_planner():
+    """The registry's planner is the real :func:`lrmf_plugin.planning.plan_items` (keyword signature)."""
+    from lrmf_plugin.backtest import plan_with_planning_module
+    from lrmf_plugin.models.lrmf import LRMFPredictor
+
+    small = make_reference(n_families=5, family_size=4, seed=2)[0]
+    pred = LRMFPredictor(n_sweeps=3, calibrate=False).fit(small)
+    model = small.models[1]
+    plan = plan_with_planning_module(pred, small.query(model), 3, 0, ["alpha", "beta"])
+    assert set(plan) == {"alpha", "beta"}
+    for b, ids in plan.items():
+        assert 0 < len(ids) <= 3 and set(ids) <= set(small.items[b].items)
+    assert METHODS["lrmf"].planner is plan_with_planning_module

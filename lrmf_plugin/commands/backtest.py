@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="fold and random-plan seed (default %(default)s)")
     p.add_argument("--max-models", type=int, default=None, metavar="N",
                    help="hold out at most N (seeded sample of) models in total; training always uses all others")
+    p.add_argument("--planning-rounds", type=int, default=2, metavar="R",
+                   help="planned settings: the planner spends each budget in R rounds, seeing earlier answers "
+                        "(default %(default)s)")
     p.add_argument("--title", default=None, help="report title (default: from the reference path)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     ref = Reference(args.ref or default_reference_dir())
     data = ref.load_data()
     result = run_backtest(data, methods, settings, folds=args.folds, seed=args.seed, max_models=args.max_models,
-                          known=args.known, progress=not args.quiet)
+                          known=args.known, planning_rounds=args.planning_rounds, progress=not args.quiet)
     report = write_report(result, args.report, title=args.title or f"Backtest: {Path(ref.path).name}")
     print(f"wrote {report} and results.csv ({len(result.predictions)} held-out predictions)")
     return 0
