@@ -74,7 +74,7 @@ class SpaceService:
         model = check_model_id(model)
         if model in self.graph or model in self.measured:
             parents = [(e.parent, e.relation) for e in self.graph.parents(model)]
-            return self._predict(ModelQuery(model=model), parents, "reference")
+            return self._predict(self.lrmf.query(model), parents, "reference")
         if not self.hub_endpoint:
             raise UnknownModelError(
                 f"model {model!r} is not in the reference ({len(self.models_with_scores)} models with scores) and no "
@@ -98,15 +98,14 @@ class SpaceService:
         api = connect(self.hub_endpoint, token=False, timeout=20.0)
         with hub_call(f"Hub lookup of {model}"):
             info = api.model_info(model, expand=MODEL_EXPAND)
-        parents = lineage_from_model_info(info)
-        return ModelQuery(model=model, metadata=metadata_from_model_info(info), parents=parents)
+        return self.lrmf.query(model, metadata=metadata_from_model_info(info), parents=lineage_from_model_info(info))
 
     def what_if(self, parents: Sequence[str], relation: str) -> ModelPrediction:
         """Predicted scores of a model derived from ``parents`` by ``relation`` (e.g. a merge)."""
         parents = self._check_parents(parents)
         relation = check_relation(relation, len(parents))
         name = f"what-if {relation} of " + " + ".join(parents)
-        query = ModelQuery(model=name, parents=[(p, relation) for p in parents])
+        query = self.lrmf.query(name, parents=[(p, relation) for p in parents])
         return self._predict(query, list(query.parents), "given")
 
     def rank_merges(self, text: str, suite: str) -> pd.DataFrame:
@@ -114,8 +113,7 @@ class SpaceService:
         if suite not in self.suites:
             raise InputError(f"unknown suite {suite!r} (choose one of {', '.join(map(repr, self.suites))})")
         candidates = tables.parse_candidates(text, known=set(self.graph.nodes) | set(self.measured))
-        queries = [ModelQuery(model=f"candidate {i}",
-                              parents=[(p, "merge" if len(c) > 1 else "finetune") for p in c])
+        queries = [self.lrmf.query(f"candidate {i}", parents=[(p, "merge" if len(c) > 1 else "finetune") for p in c])
                    for i, c in enumerate(candidates)]
         predictions = self.lrmf.predict(queries)
         frames = [tables.prediction_frame([p for p in predictions if p.model == q.model], self.benchmarks)
@@ -128,7 +126,8 @@ class SpaceService:
         The files are copied into one directory, since the lm-eval-output reader works on a run
         directory (``results_*.json`` beside its ``samples_*.jsonl``).
         """
-        from lrmf_plugin.importers.lm_eval_output import read_run  # the lm-eval face's reader
+        from lrmf_plugin.importers.lm_eval_output import read_run  # the lm-eval face's reader and query
+        from lrmf_plugin.lm_eval_report import query_for
 
         if not paths:
             raise InputError("no files: drop the results_*.json and samples_*.jsonl files of an lm-eval run")
@@ -136,16 +135,15 @@ class SpaceService:
             for p in paths:
                 shutil.copy(p, Path(tmp) / Path(p).name)
             run = read_run(Path(tmp), model=check_model_id(model) if model.strip() else None)
-        items = run.items()
-        known = {b: v for b, v in items.items() if b in self.benchmarks}
-        if not known:
-            raise InputError(f"the run evaluated {', '.join(sorted(items))}: none of these is a benchmark of the "
-                             f"reference ({', '.join(sorted(self.benchmarks))})")
-        query = ModelQuery(model=run.model, items=known)
+        found, warnings = query_for(run, self.lrmf.reference)
+        query = self.lrmf.query(found.model, items=found.items)  # with the metadata the reference holds
+        if not query.items:
+            raise InputError(f"the run evaluated {', '.join(sorted(run.items()))}: none of these has item data in "
+                             "the reference, so the run cannot inform a prediction")
         parents = [(e.parent, e.relation) for e in self.graph.parents(run.model)]
         result = self._predict(query, parents, "reference" if parents else "none")
-        result.notes.insert(0, f"{query.n_items()} evaluated instances on {len(known)} benchmarks")
-        skipped = sorted(set(items) - set(known))
+        result.notes[:0] = [f"{query.n_items()} evaluated instances on {len(query.items)} benchmarks"] + warnings
+        skipped = sorted(set(run.items()) - set(query.items))
         if skipped:
             result.notes.append(f"not in the reference, so not used: {', '.join(skipped)}")
         return result
@@ -197,7 +195,7 @@ class SpaceService:
             else:
                 to_predict.append(n)
         if to_predict:
-            frame = pd.DataFrame([p.as_row() for p in self.lrmf.predict([ModelQuery(model=n) for n in to_predict])])
+            frame = pd.DataFrame([p.as_row() for p in self.lrmf.predict([self.lrmf.query(n) for n in to_predict])])
             means = frame[frame["benchmark"].isin(names)].groupby("model")["predicted"].mean()
             for n in to_predict:
                 average[n] = float(means.get(n, math.nan))
