@@ -142,7 +142,9 @@ class SpaceService:
                              "the reference, so the run cannot inform a prediction")
         parents = [(e.parent, e.relation) for e in self.graph.parents(run.model)]
         result = self._predict(query, parents, "reference" if parents else "none")
-        result.notes[:0] = [f"{query.n_items()} evaluated instances on {len(query.items)} benchmarks"] + warnings
+        n_bench = len(query.items)
+        result.notes[:0] = [f"{query.n_items()} evaluated instances on {n_bench} benchmark{'s' if n_bench > 1 else ''}"
+                            ] + warnings
         skipped = sorted(set(run.items()) - set(query.items))
         if skipped:
             result.notes.append(f"not in the reference, so not used: {', '.join(skipped)}")
@@ -161,7 +163,8 @@ class SpaceService:
 
     def _predict(self, query: ModelQuery, parents: list[tuple[str, str]], source: str) -> ModelPrediction:
         predictions: list[Prediction] = self.lrmf.predict([query])
-        frame = tables.prediction_frame(predictions, self.benchmarks, self.measured.get(query.model))
+        frame = tables.prediction_frame(predictions, self.benchmarks, self.measured.get(query.model),
+                                        {b: len(v) for b, v in query.items.items()})
         evidence = parents or query.items or query.scores or source == "given"
         notes = [] if evidence else [
             "no lineage known: the prediction rests on metadata and the reference average, so its interval is wide"]

@@ -30,18 +30,23 @@ def suite_label(suite: str) -> str:
 
 
 def prediction_frame(predictions: Sequence[Prediction], benchmarks: Mapping[str, BenchmarkInfo],
-                     measured: Mapping[str, float] | None = None) -> pd.DataFrame:
+                     measured: Mapping[str, float] | None = None,
+                     evaluated: Mapping[str, int] | None = None) -> pd.DataFrame:
     """One row per benchmark of one model, ordered by suite then name.
 
     Columns: benchmark, suite, predicted, lower, upper, source ("given" when the visitor supplied
-    the score, else "predicted"), measured (the reference's score, NaN when unknown).
+    the score, else "predicted"), measured (the reference's score, NaN when unknown) and evaluated
+    (instances of the benchmark the visitor's run evaluated, 0 when none).
     """
     measured = measured or {}
+    evaluated = evaluated or {}
     rows = [{"benchmark": p.benchmark, "suite": benchmarks[p.benchmark].suite if p.benchmark in benchmarks else "",
              "predicted": p.predicted, "lower": p.lower, "upper": p.upper,
              "source": "given" if p.observed else "predicted",
-             "measured": float(measured.get(p.benchmark, math.nan))} for p in predictions]
-    frame = pd.DataFrame(rows, columns=["benchmark", "suite", "predicted", "lower", "upper", "source", "measured"])
+             "measured": float(measured.get(p.benchmark, math.nan)),
+             "evaluated": int(evaluated.get(p.benchmark, 0))} for p in predictions]
+    frame = pd.DataFrame(rows, columns=["benchmark", "suite", "predicted", "lower", "upper", "source", "measured",
+                                        "evaluated"])
     return frame.sort_values(["suite", "benchmark"], kind="stable").reset_index(drop=True)
 
 
@@ -83,14 +88,22 @@ def prediction_json(model: str, frame: pd.DataFrame, averages: Mapping[str, Mapp
 
 
 def display_predictions(frame: pd.DataFrame) -> pd.DataFrame:
-    """The prediction table as visitors read it: rounded, interval as text, measured when known."""
-    return pd.DataFrame({
+    """The prediction table as visitors read it: rounded, interval as text, measured when known.
+
+    Columns that say nothing for this prediction (no score given, no instance evaluated) are left
+    out, so the table fits beside its chart on a laptop.
+    """
+    out = pd.DataFrame({
         "Benchmark": frame["benchmark"],
         "Predicted": frame["predicted"].round(1),
         "90% interval": [_interval(lo, hi) for lo, hi in zip(frame["lower"], frame["upper"])],
         "Measured": frame["measured"].round(1),
-        "Source": frame["source"],
     })
+    if (frame["evaluated"] > 0).any():
+        out["Evaluated"] = [str(n) if n else "" for n in frame["evaluated"]]
+    if (frame["source"] == "given").any():
+        out["Source"] = frame["source"]
+    return out
 
 
 def _interval(lo: float, hi: float) -> str:

@@ -130,7 +130,8 @@ def test_upload_of_a_subset_run_moves_the_quiz_prediction(service, tmp_path):
     strong = service.predict_upload([str(p) for p in right])
     weak = service.predict_upload([str(p) for p in wrong])
     assert strong.model == "new/strong" and weak.model == "new/weak"  # from the run's model_args
-    assert "20 evaluated instances" in strong.notes[0]
+    assert strong.notes[0] == "20 evaluated instances on 1 benchmark"
+    assert strong.frame.set_index("benchmark")["evaluated"].to_dict() == {QUIZ: 20, **{b: 0 for b in SCORED}}
     quiz = lambda r: r.frame.set_index("benchmark").loc[QUIZ, "predicted"]  # noqa: E731
     assert quiz(strong) > quiz(weak) + 10
     renamed = service.predict_upload([str(p) for p in right], model="org/renamed")

@@ -54,10 +54,13 @@ def test_prediction_json_names_every_benchmark():
     assert out["parents"] == [{"parent": "org/base", "relation": "finetune"}]
 
 
-def test_display_predictions_formats_interval_text():
+def test_display_predictions_formats_interval_text_and_shows_only_informative_columns():
     shown = tables.display_predictions(tables.prediction_frame(_preds(), BENCHMARKS))
     assert list(shown.columns) == ["Benchmark", "Predicted", "90% interval", "Measured", "Source"]
     assert shown.loc[shown["Benchmark"] == "a", "90% interval"].item() == "10.0 – 30.0"
+    plain = tables.display_predictions(tables.prediction_frame(_preds()[:2], BENCHMARKS, evaluated={"b": 12}))
+    assert list(plain.columns) == ["Benchmark", "Predicted", "90% interval", "Measured", "Evaluated"]
+    assert list(plain["Evaluated"]) == ["", "12"]
 
 
 def _log_table() -> pd.DataFrame:
