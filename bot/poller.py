@@ -356,7 +356,7 @@ class Poller:
     def comment_if_changed(self, model: str, info: Any, post: Any) -> None:
         parents = lineage_from_model_info(info)
         old = self.log.latest(model)
-        predictions, relatives, pid = self.predict(model, info, parents)
+        predictions, _, pid = self.predict(model, info, parents)
         self.state.set_post(model, self.now, sha=info.sha)
         before = {p.benchmark: p.predicted for p in (old.scores if old else [])}
         moved = max((abs(p.predicted - before.get(p.benchmark, p.predicted)) for p in predictions), default=0.0)
@@ -391,7 +391,7 @@ def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime
         from lrmf_plugin.api import Lrmf
 
         lrmf = Lrmf(cfg.ref)
-        lrmf.predictor  # fail early (NotFittedError) before touching the Hub
+        _ = lrmf.predictor  # load it now: NotFittedError before any Hub request
     api = api or connect(cfg.endpoint, timeout=cfg.timeout)
     poller = Poller(cfg, api, lrmf, now, sleep)
     report = poller.report

@@ -57,8 +57,10 @@ def table(predictions: Sequence[Prediction]) -> str:
     preds = sorted(predictions, key=lambda p: (BENCHMARKS.index(p.benchmark) if p.benchmark in BENCHMARKS
                                                else len(BENCHMARKS), p.benchmark))
     for p in preds:
+        # scores live on 0-100: an interval reaching past the ends covers the same outcomes clipped
+        lo, hi = max(p.lower, 0.0), min(p.upper, 100.0)
         rows.append(f"| {_DISPLAY.get(p.benchmark) or escape(p.benchmark)} | {p.predicted:.1f} | "
-                    f"{p.lower:.1f} – {p.upper:.1f} |")
+                    f"{lo:.1f} – {hi:.1f} |")
     by_name = {p.benchmark: p.predicted for p in preds}
     if all(b in by_name for b in BENCHMARKS):
         avg = sum(by_name[b] for b in BENCHMARKS) / len(BENCHMARKS)

@@ -7,7 +7,6 @@ can tell an opt-out from a rate limit); tokens are passed to the client only, ne
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tempfile
@@ -24,8 +23,6 @@ from .leaderboard import BENCHMARKS
 from .metadata import METADATA_FIELDS, normalise_metadata
 from .reference import ImportReport, Reference, SourceData
 from .schema import BenchmarkInfo, Edge, normalise_relation
-
-log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 CONTENTS_REPO = "open-llm-leaderboard/contents"

@@ -317,7 +317,6 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ routing
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: bytes,
                user: str | None) -> tuple[int, Any, dict[str, str]]:
-        fake = self.fake
         if path == "/api/whoami-v2":
             if user is None:
                 raise _HubError(401, "Invalid credentials in Authorization header")

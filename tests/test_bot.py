@@ -97,12 +97,14 @@ def creates(hub) -> list[str]:
 
 def test_render_escapes_and_marks():
     preds = [Prediction("a_b/c*d", b, 40.0 + i, 30.0 + i, 50.0 + i) for i, b in enumerate(BENCHMARKS)]
+    preds[1] = Prediction("a_b/c*d", "bbh", 3.0, -4.5, 9.0)
     body = render.body("a_b/c*d", "0123456789abcdef0123456789abcdef01234567", preds,
                        [("x_y/<b>", "finetune"), ("p/q", "merge"), ("r/s", "merge")], ["z/w"],
                        bot_user=BOT, site="https://hub.example", space_url="https://example.org/space")
     assert "predictions, not measurements" in body
     assert "| IFEval | 40.0 | 30.0 – 50.0 |" in body and "| MMLU-PRO | 45.0 | 35.0 – 55.0 |" in body
-    assert "| **Leaderboard average** | 42.5 | |" in body
+    assert "| BBH | 3.0 | 0.0 – 9.0 |" in body  # clipped to the score range
+    assert "| **Leaderboard average** | 36.2 | |" in body
     assert "every repository of a\\_b," in body and "<b>" not in body and "&lt;b&gt;" in body
     assert "[x\\_y/&lt;b&gt;](https://hub.example/x_y/%3Cb%3E)" in body
     assert "merge of [p/q](https://hub.example/p/q) + [r/s](https://hub.example/r/s)" in body
