@@ -7,14 +7,21 @@ non-empty, indices unique, sorted and in range) and every run through :func:`che
 """
 from __future__ import annotations
 
-import math
 import zlib
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .errors import EvaluationError, InputError
-from .planning import Budget, budget_count, parse_budget
+from .planning import SELECTIONS, Budget, budget_count, parse_budget
+
+
+def plan_options(budget: str | int | float, selection: str) -> Budget:
+    """The parsed ``--budget`` after checking ``--selection``, before any slow work starts."""
+    if selection not in SELECTIONS:
+        raise InputError(f"unknown --selection {selection!r} (choose from {', '.join(SELECTIONS)})")
+    return parse_budget(budget)
+
 
 def share_indices(task: str, n: int, budget: Budget, seed: int) -> list[int]:
     """A uniform random share of a task the reference knows nothing about (stable per task and seed)."""

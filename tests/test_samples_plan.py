@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from lrmf_plugin.errors import EvaluationError, InputError
-from lrmf_plugin.samples_plan import budget_count, check_evaluated, parse_budget, samples_dict, share_indices
+from lrmf_plugin.samples_plan import check_evaluated, plan_options, samples_dict, share_indices
 
 SIZES = {"a": 20, "b": 5}
 
@@ -26,14 +26,13 @@ def test_plans_lm_eval_would_misread_are_refused(plan, message):
         samples_dict(plan, SIZES)
 
 
-def test_budget_parsing_and_counts():
-    assert parse_budget("25") == 25 and isinstance(parse_budget("25"), int)
-    assert parse_budget("0.05") == 0.05
-    for bad in ("0", "1.5", "-3", "nan", "inf", "x", "1.0001"):
+def test_budget_and_selection_are_checked_up_front():
+    assert plan_options("25", "anchors") == 25 and plan_options("0.05", "random") == 0.05
+    for bad in ("0", "1.5", "-3", "nan", "x"):
         with pytest.raises(InputError, match="--budget"):
-            parse_budget(bad)
-    assert budget_count(25, 10) == 10 and budget_count(3, 10) == 3
-    assert budget_count(0.05, 1192) == 60 and budget_count(0.01, 10) == 1
+            plan_options(bad, "adaptive")
+    with pytest.raises(InputError, match="unknown --selection 'best'"):
+        plan_options("5", "best")
 
 
 def test_share_is_stable_per_task_and_seed():

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from . import add_ref_argument, default_reference_dir
-from .run import SELECTIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="with --tasks: the model to be evaluated, so its lineage in the reference informs the plan")
     p.add_argument("--budget", required=True, metavar="N|F",
                    help="per benchmark: an integer N of items, or a fraction 0<F<1 of its items")
-    p.add_argument("--selection", choices=SELECTIONS, default="adaptive", help="(default: %(default)s)")
+    p.add_argument("--selection", default="adaptive", metavar="adaptive|anchors|random",
+                   help="how items are chosen (default: %(default)s)")
     p.add_argument("--selection_seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="PLAN.jsonl or samples.json")
     p.set_defaults(func=_plan)
@@ -42,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _plan(args: argparse.Namespace) -> int:
     from ..api import Lrmf
     from ..errors import InputError
-    from ..samples_plan import parse_budget
+    from ..samples_plan import plan_options
 
-    budget = parse_budget(args.budget)
+    budget = plan_options(args.budget, args.selection)
     if args.models is not None and (args.include_path or args.model):
         raise InputError("--include_path and --model go with --tasks; MODELS.csv names the models")
     lrmf = Lrmf(args.ref or default_reference_dir())

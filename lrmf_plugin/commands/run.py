@@ -22,7 +22,6 @@ from . import add_ref_argument, default_reference_dir
 
 #: our flags; tests check none is a prefix of an lm-eval flag or the other way round
 OUR_FLAGS = ("--ref", "--budget", "--selection", "--target_ci", "--selection_seed")
-SELECTIONS = ("adaptive", "anchors", "random")
 #: lm-eval settings that would make the run evaluate something other than the plan
 _REFUSED = {
     "limit": "--limit evaluates the first documents of each task instead of the plan; use --budget",
@@ -49,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_ref_argument(group)
     group.add_argument("--budget", required=True, metavar="N|F",
                        help="documents per task: an integer N, or a fraction 0<F<1 of each task")
-    group.add_argument("--selection", choices=SELECTIONS, default="adaptive",
+    group.add_argument("--selection", default="adaptive", metavar="adaptive|anchors|random",
                        help="how documents are chosen (default: %(default)s)")
     group.add_argument("--target_ci", type=float, default=None, metavar="X",
                        help="evaluate in rounds until every task's 90%% interval half-width is <= X points "
@@ -77,11 +76,11 @@ def _take_ours(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from ..samples_plan import parse_budget
+    from ..samples_plan import plan_options
 
     ours = _take_ours(args)
     _refuse(vars(args))
-    budget = parse_budget(ours["budget"])
+    budget = plan_options(ours["budget"], ours["selection"])
     if ours["target_ci"] is not None and not (math.isfinite(ours["target_ci"]) and ours["target_ci"] > 0):
         raise InputError(f"--target_ci {ours['target_ci']} must be a positive number of points")
 
@@ -151,7 +150,8 @@ class _Runner:
         """Round ``k``'s new documents: a random share of unknown tasks first, then the planner's
         choice for tasks whose interval is still wider than --target_ci, up to ``share`` of the budget."""
         from ..lm_eval_report import query_for
-        from ..samples_plan import budget_count, plan_tasks, share_indices
+        from ..planning import budget_count
+        from ..samples_plan import plan_tasks, share_indices
 
         seed, sizes = self.ours["selection_seed"], self.tasks.sizes
         plan = {t: share_indices(t, sizes[t], self.budget, seed) for t in self.unplanned} if k == 0 else {}
