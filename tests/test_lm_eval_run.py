@@ -274,3 +274,37 @@ def test_hf_model_run(lmeval_tasks, reference, tiny_gpt2, tmp_path):
     res = json.loads(results_file.read_text())
     assert res["config"]["model"] == "hf" and res["n-samples"]["toy_mc2"]["effective"] == 4
     assert "toy_mc2" in proc.stdout
+
+
+def test_plan_models_csv_writes_plan_jsonl(reference, tmp_path):
+    models = tmp_path / "models.csv"
+    models.write_text("model,parents,metadata_params_billions\n"
+                      "org/child,toy-org/model-1,7\n"
+                      "org/fresh,,0.5\n")
+    out = tmp_path / "plan.jsonl"
+    assert main(["plan", "--ref", str(reference), "--models", str(models), "--budget", "3",
+                 "--selection", "random", "--out", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {tuple(sorted(x)) for x in lines} == {("benchmark", "item", "model")}
+    from lrmf_plugin.reference import Reference
+
+    ref = Reference(reference)
+    for model in ("org/child", "org/fresh"):
+        mine = [x for x in lines if x["model"] == model]
+        for bench in ("toy_mc2", "toy_mc4", "toy_gen"):
+            items = [x["item"] for x in mine if x["benchmark"] == bench]
+            assert len(items) == len(set(items)) == 3
+            assert set(items) <= set(ref.item_block(bench)[1].items)
+
+
+def test_plan_and_estimate_input_errors(reference, tmp_path, capsys):
+    models = tmp_path / "models.csv"
+    models.write_text("model\norg/x\n")
+    assert main(["plan", "--ref", str(reference), "--models", str(models), "--budget", "3",
+                 "--model", "org/y", "--out", str(tmp_path / "p.jsonl")]) == 2
+    assert "--model go with --tasks" in capsys.readouterr().err
+    (tmp_path / "empty_run").mkdir()
+    assert main(["estimate", "--ref", str(reference), str(tmp_path / "empty_run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "no lm-eval samples files" in err and "\n" not in err
+    assert not list(tmp_path.glob("**/predictions_*.json")) and not (tmp_path / "p.jsonl").exists()
