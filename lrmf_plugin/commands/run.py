@@ -24,12 +24,11 @@ from . import add_ref_argument, default_reference_dir
 OUR_FLAGS = ("--ref", "--budget", "--selection", "--target_ci", "--selection_seed")
 #: lm-eval settings that would make the run evaluate something other than the plan
 _REFUSED = {
-    "limit": "--limit evaluates the first documents of each task instead of the plan; use --budget",
-    "samples": "--samples is what the plan sets; to evaluate your own selection use stock lm_eval "
-               "and `lm-eval-predict estimate`",
-    "cache_requests": "--cache_requests ignores the document selection (lm-eval #4105) and would "
-                      "evaluate another run's subset; use --use_cache (model responses) instead",
-    "predict_only": "--predict_only computes no per-instance scores, so nothing can be predicted",
+    "limit": "it evaluates the first documents of each task instead of the plan; use --budget",
+    "samples": "the plan sets it; to evaluate your own selection use stock lm_eval and `lm-eval-predict estimate`",
+    "cache_requests": "lm-eval's prompt cache ignores the document selection (lm-eval #4105) and would "
+                      "evaluate another run's subset; --use_cache (model responses) is fine",
+    "predict_only": "it computes no per-instance scores, so nothing can be predicted",
 }
 #: cumulative share of the budget spent after each round with --target_ci
 _ROUNDS = (0.25, 0.5, 1.0)
@@ -61,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _refuse(settings: dict[str, Any]) -> None:
     for key, message in _REFUSED.items():
         if settings.get(key):
-            raise EvaluationError(f"refusing {message}")
+            raise EvaluationError(f"refusing --{key}: {message}")
 
 
 def _take_ours(args: argparse.Namespace) -> dict[str, Any]:
