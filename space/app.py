@@ -135,7 +135,7 @@ def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_end
     def rank_merges(candidates: str, suite: str) -> tuple[pd.DataFrame, Any]:
         """Candidate merges (one per line, parents joined by '+') ranked by predicted suite average."""
         frame = service.rank_merges(candidates, suite)
-        return frame, figures.ranking_figure(frame, f"Candidate merges by predicted {tables.suite_label(suite)}")
+        return tables.display_ranking(frame), figures.ranking_figure(frame, f"Candidate merges by predicted {tables.suite_label(suite)}")
 
     @_friendly
     def lineage(model_id: str, hops: float, suite: str) -> tuple[str, Any]:
@@ -235,7 +235,7 @@ def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_end
                                                              label="Rank by average of suite")
                                     rank_btn = gr.Button("Rank", elem_id="rank-btn")
                             ranking = gr.Dataframe(label="Ranking (predicted, points 0–100)", elem_id="ranking",
-                                                   interactive=False)
+                                                   interactive=False, wrap=True)
                             ranking_plot = gr.Plot(show_label=False, elem_id="ranking-plot")
                 headline = gr.Markdown(elem_id="prediction")
                 with gr.Row():
@@ -267,7 +267,8 @@ def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_end
                     refresh = gr.Button("Refresh", scale=1)
                 lb_info = gr.Markdown(elem_id="lb-info")
                 board = gr.Dataframe(elem_id="leaderboard", interactive=False, max_height=640, wrap=True,
-                                     datatype=["str", "str", "number", "str", "number", "number", "str", "markdown"])
+                                     datatype=["str", "str", "number", "str", "number", "number", "str", "markdown"],
+                                     column_widths=["21%", "29%", "9%", "12%", "9%", "6%", "9%", "5%"])
             with gr.Tab("Track record", id="track-tab"):
                 gr.Markdown("## The bot's predictions, measured later")
                 bot_info = gr.Markdown(elem_id="track-info")

@@ -147,13 +147,10 @@ def lineage_figure(nodes: Sequence[str], edges: Sequence[Edge], focus: str,
     """The family tree around ``focus``: edges coloured by relation, nodes by average score.
 
     ``average`` maps a node to its average over the shown suite (missing or NaN = unknown, grey);
-    ``measured`` says whether that average was measured (circle) or predicted (diamond).
+    ``measured`` says whether that average was measured (circle) or predicted (diamond). Labels
+    are annotations on a light background, so they stay readable where edges cross them.
     """
     pos = lineage_layout(nodes, edges)
-    has_children = {e.parent for e in edges}
-
-    def label_side(group: Sequence[str]) -> list[str]:
-        return ["top center" if n in has_children else "middle right" for n in group]
     fig = go.Figure()
     for relation in sorted({e.relation for e in edges}):
         xs: list[float | None] = []
@@ -162,37 +159,43 @@ def lineage_figure(nodes: Sequence[str], edges: Sequence[Edge], focus: str,
             if e.relation == relation and e.parent in pos and e.child in pos:
                 xs += [pos[e.parent][0], pos[e.child][0], None]
                 ys += [pos[e.parent][1], pos[e.child][1], None]
+        # ``family`` only says "same leaderboard root ancestor": drawn faint so direct edges stand out
+        faint = relation == "family"
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=relation, hoverinfo="skip",
-                                 line=dict(width=2, color=RELATION_COLOURS.get(relation, "#555"))))
+                                 opacity=0.45 if faint else 0.9,
+                                 line=dict(width=1 if faint else 2, dash="dot" if faint else "solid",
+                                           color=RELATION_COLOURS.get(relation, "#555"))))
     values = [average.get(n, math.nan) for n in nodes]
     known = [n for n, v in zip(nodes, values) if v == v]
     unknown = [n for n, v in zip(nodes, values) if v != v]
     if known:
         vals = [average[n] for n in known]
         fig.add_trace(go.Scatter(
-            x=[pos[n][0] for n in known], y=[pos[n][1] for n in known], mode="markers+text",
-            name="model (colour = average)", text=[_short(n) for n in known], textposition=label_side(known),
+            x=[pos[n][0] for n in known], y=[pos[n][1] for n in known], mode="markers",
+            name="model (colour = average)",
             customdata=[[n, average[n], "measured" if measured.get(n) else "predicted"] for n in known],
             hovertemplate="%{customdata[0]}<br>average %{customdata[1]:.1f} (%{customdata[2]})<extra></extra>",
-            marker=dict(size=[24 if n == focus else 16 for n in known],
+            marker=dict(size=[22 if n == focus else 14 for n in known],
                         symbol=["circle" if measured.get(n) else "diamond" for n in known],
                         color=vals, colorscale="Viridis", cmin=min(vals), cmax=max(max(vals), min(vals) + 1e-9),
                         line=dict(width=[3 if n == focus else 1 for n in known], color="#111"),
                         colorbar=dict(title=dict(text=f"average<br>({SCORE_UNIT})"), thickness=14))))
     if unknown:
         fig.add_trace(go.Scatter(
-            x=[pos[n][0] for n in unknown], y=[pos[n][1] for n in unknown], mode="markers+text",
-            name="no score", text=[_short(n) for n in unknown], textposition=label_side(unknown),
-            hovertemplate="%{customdata}<br>no score<extra></extra>", customdata=unknown,
-            marker=dict(size=[24 if n == focus else 14 for n in unknown], color="#cccccc",
+            x=[pos[n][0] for n in unknown], y=[pos[n][1] for n in unknown], mode="markers",
+            name="no score", hovertemplate="%{customdata}<br>no score<extra></extra>", customdata=unknown,
+            marker=dict(size=[22 if n == focus else 12 for n in unknown], color="#cccccc",
                         line=dict(width=[3 if n == focus else 1 for n in unknown], color="#111"))))
+    for n in nodes:
+        fig.add_annotation(x=pos[n][0], y=pos[n][1], text=f"<b>{_short(n)}</b>" if n == focus else _short(n),
+                           showarrow=False, xanchor="left", xshift=12 if n != focus else 16,
+                           font=dict(size=12), bgcolor="rgba(255,255,255,0.85)", borderpad=1)
     n_layers = 1 + max((p[0] for p in pos.values()), default=0)
     tallest = max(pd.Series([p[0] for p in pos.values()]).value_counts().max() if pos else 1, 1)
-    fig.update_layout(**_LAYOUT, title=_title(title), height=int(min(1400, max(420, 150 + 34 * tallest))),
-                      legend=dict(_TOP_LEGEND, title="edge: "),
-                      hovermode="closest")
-    fig.update_xaxes(visible=False, range=[-0.3, n_layers - 0.3 + 0.9])
-    fig.update_yaxes(visible=False)
+    fig.update_layout(**_LAYOUT, title=_title(title), height=int(min(1200, max(420, 150 + 26 * tallest))),
+                      legend=dict(_TOP_LEGEND, title="edge: "), hovermode="closest")
+    fig.update_xaxes(visible=False, range=[-0.15, n_layers - 0.15 + 0.75])
+    fig.update_yaxes(visible=False, range=[-(tallest + 1) / 2, (tallest + 1) / 2])
     return fig
 
 

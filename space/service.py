@@ -29,7 +29,7 @@ import tables
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 #: Most relatives the Lineage tab draws (more is unreadable on a laptop).
-MAX_TREE_NODES = 45
+MAX_TREE_NODES = 36
 
 
 @dataclass
@@ -63,6 +63,7 @@ class SpaceService:
             if row.score == row.score:
                 self.measured.setdefault(row.model, {})[row.benchmark] = float(row.score)
         self.models_with_scores = sorted(self.measured)
+        self.metadata = reference.metadata()
         self.bot_state = Path(bot_state) if bot_state else None
         self.hub_endpoint = hub_endpoint
         self.backtest = _find_backtest(Path(ref_dir), backtest)
@@ -105,16 +106,40 @@ class SpaceService:
         parents = self._check_parents(parents)
         relation = check_relation(relation, len(parents))
         name = f"what-if {relation} of " + " + ".join(parents)
-        query = self.lrmf.query(name, parents=[(p, relation) for p in parents])
+        query = self.lrmf.query(name, parents=[(p, relation) for p in parents],
+                                metadata=self.child_metadata(parents, relation))
         return self._predict(query, list(query.parents), "given")
+
+    def child_metadata(self, parents: Sequence[str], relation: str) -> dict[str, Any]:
+        """What a model made from ``parents`` shares with them: size, architecture, MoE, chat template.
+
+        Without it the predictor would see a model of unknown size and architecture and lean on the
+        population average, whatever its parents. Precision carries over except for a quantised
+        copy; ``merged`` follows the relation; type and dates stay unknown.
+        """
+        rows = self.metadata.reindex([p for p in parents if p in self.metadata.index])
+        out: dict[str, Any] = {}
+        sizes = pd.to_numeric(rows["params_b"], errors="coerce").dropna()
+        if len(sizes):
+            out["params_b"] = float(sizes.mean())
+        fields = ("architecture", "moe", "chat_template") + (() if relation == "quantized" else ("precision",))
+        for name in fields:
+            known = rows[name].dropna()
+            if len(known):
+                out[name] = known.iloc[0]
+        out["merged"] = relation == "merge"
+        return out
 
     def rank_merges(self, text: str, suite: str) -> pd.DataFrame:
         """Candidate merges (one per line, parents joined by ``+``) ranked by a suite's predicted average."""
         if suite not in self.suites:
             raise InputError(f"unknown suite {suite!r} (choose one of {', '.join(map(repr, self.suites))})")
         candidates = tables.parse_candidates(text, known=set(self.graph.nodes) | set(self.measured))
-        queries = [self.lrmf.query(f"candidate {i}", parents=[(p, "merge" if len(c) > 1 else "finetune") for p in c])
-                   for i, c in enumerate(candidates)]
+        queries = []
+        for i, parents in enumerate(candidates):
+            relation = "merge" if len(parents) > 1 else "finetune"
+            queries.append(self.lrmf.query(f"candidate {i}", parents=[(p, relation) for p in parents],
+                                           metadata=self.child_metadata(parents, relation)))
         predictions = self.lrmf.predict(queries)
         frames = [tables.prediction_frame([p for p in predictions if p.model == q.model], self.benchmarks)
                   for q in queries]

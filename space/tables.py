@@ -17,6 +17,12 @@ from lrmf_plugin.schema import BenchmarkInfo, Prediction
 LEADERBOARD_SORTS = ("predicted", "measured", "newest", "model")
 
 
+def clip_score(x: float) -> float:
+    """Scores live on 0-100: an interval reaching past an end covers the same outcomes clipped
+    there (the bot's posts show them the same way)."""
+    return x if x != x else min(max(float(x), 0.0), 100.0)
+
+
 def suites_of(benchmarks: Mapping[str, BenchmarkInfo]) -> dict[str, list[str]]:
     """Suite name -> its benchmarks, sorted; benchmarks without a suite form the suite ``""``."""
     out: dict[str, list[str]] = {}
@@ -41,7 +47,7 @@ def prediction_frame(predictions: Sequence[Prediction], benchmarks: Mapping[str,
     measured = measured or {}
     evaluated = evaluated or {}
     rows = [{"benchmark": p.benchmark, "suite": benchmarks[p.benchmark].suite if p.benchmark in benchmarks else "",
-             "predicted": p.predicted, "lower": p.lower, "upper": p.upper,
+             "predicted": clip_score(p.predicted), "lower": clip_score(p.lower), "upper": clip_score(p.upper),
              "source": "given" if p.observed else "predicted",
              "measured": float(measured.get(p.benchmark, math.nan)),
              "evaluated": int(evaluated.get(p.benchmark, 0))} for p in predictions]
@@ -130,7 +136,7 @@ def leaderboard_frame(table: pd.DataFrame, suites: Mapping[str, Sequence[str]], 
         part = part.set_index("benchmark")
         if not set(wanted) <= set(part.index):
             continue
-        sel = part.loc[wanted]
+        sel = part.loc[wanted, ["predicted", "lower", "upper", "measured"]].map(clip_score)
         measured = float(sel["measured"].mean()) if sel["measured"].notna().all() else math.nan
         url = part["discussion_url"].dropna()
         rows.append({
@@ -251,3 +257,10 @@ def backtest_summary(results: pd.DataFrame) -> pd.DataFrame:
     table = mean.pivot_table(index="setting", columns="method", values="mae", aggfunc="first").reindex(order)
     table.columns.name = None
     return table.round(2).reset_index().rename(columns={"setting": "setting (MAE, points)"})
+
+
+def display_ranking(frame: pd.DataFrame) -> pd.DataFrame:
+    """The merge ranking as visitors read it: the average's interval as text, then each benchmark."""
+    out = frame.drop(columns=["lower", "upper"])
+    out.insert(3, "90% interval", [_interval(lo, hi) for lo, hi in zip(frame["lower"], frame["upper"])])
+    return out

@@ -101,6 +101,12 @@ def test_what_if_follows_the_parent(service):
     assert merge.parents == [(worst, "merge"), (best, "merge")] and len(merge.frame) == len(SCORED) + 1
 
 
+def test_what_if_child_inherits_size_and_architecture(service):
+    merge = service.child_metadata(["fam0/base", "fam1/base"], "merge")
+    assert merge == {"params_b": 10.0, "merged": True}  # the synthetic reference only knows sizes
+    assert service.child_metadata(["fam2/base"], "finetune") == {"params_b": 13.0, "merged": False}
+
+
 @pytest.mark.parametrize("parents, relation, words", [
     ([], "merge", "at least one parent"),
     (["fam0/base", "fam1/base"], "finetune", "need the relation 'merge'"),

@@ -34,6 +34,13 @@ def test_prediction_frame_orders_by_suite_and_marks_given_and_measured():
     assert math.isnan(frame.set_index("benchmark").loc["b", "measured"])
 
 
+def test_prediction_frame_clips_scores_to_the_0_100_scale():
+    frame = tables.prediction_frame([Prediction("m", "a", 3.0, -4.0, 10.0), Prediction("m", "b", 97.0, 90.0, 104.5)],
+                                    BENCHMARKS).set_index("benchmark")
+    assert frame.loc["a", "lower"] == 0.0 and frame.loc["b", "upper"] == 100.0
+    assert frame.loc["a", "predicted"] == 3.0 and frame.loc["b", "lower"] == 90.0
+
+
 def test_suite_averages_need_every_benchmark_and_report_measured_only_when_complete():
     frame = tables.prediction_frame(_preds(), BENCHMARKS, measured={"a": 22.0, "b": 42.0})
     avgs = tables.suite_averages(frame, tables.suites_of(BENCHMARKS))
@@ -121,25 +128,31 @@ def test_parse_candidates_and_ranking():
     ranked = tables.ranking_frame([["p", "q"], ["r", "s"]], [low, high], ["a", "b"])
     assert list(ranked["candidate"]) == ["r + s", "p + q"]
     assert list(ranked["rank"]) == [1, 2] and ranked.loc[0, "average"] == 40.0
+    shown = tables.display_ranking(ranked)
+    assert list(shown.columns) == ["rank", "candidate", "average", "90% interval", "a", "b"]
+    assert shown.loc[0, "90% interval"] == "32.5 – 47.5"
 
 
 def _graph() -> LineageGraph:
     return LineageGraph([Edge("root", "base", "finetune"), Edge("base", "m", "finetune"),
                          Edge("base", "sib1", "finetune"), Edge("base", "sib2", "quantized"),
                          Edge("m", "kid", "adapter"), Edge("m", "merge", "merge"), Edge("other", "merge", "merge"),
-                         Edge("kid", "grandkid", "finetune")])
+                         Edge("kid", "grandkid", "finetune"), Edge("leaderboard-root", "m", "family"),
+                         Edge("leaderboard-root", "cousin", "family")])
 
 
-def test_neighbourhood_orders_ancestors_siblings_descendants_and_cuts():
+def test_neighbourhood_orders_ancestors_children_siblings_merges_then_the_rest():
     nodes, edges, total = family.neighbourhood(_graph(), "m", hops=2, limit=100, has_data=lambda m: m != "sib2")
-    assert nodes[:3] == ["m", "base", "root"]
-    assert nodes[3:5] == ["sib1", "sib2"]  # sibling with data first
-    assert set(nodes[5:8]) == {"kid", "merge", "grandkid"}
-    assert nodes[8:] == ["other"] and total == 8  # the merge's other parent comes last
+    assert nodes[0] == "m"
+    assert nodes[1:4] == ["base", "leaderboard-root", "root"]  # ancestors, nearest first
+    assert nodes[4:6] == ["kid", "merge"]  # children
+    assert nodes[6:8] == ["sib1", "sib2"]  # siblings through a direct parent, with data first
+    assert nodes[8:] == ["other", "grandkid", "cousin"]  # merge co-parent, deeper, family-only sibling
+    assert total == 10
     assert Edge("m", "kid", "adapter") in edges and all(e.parent in nodes and e.child in nodes for e in edges)
-    cut, cut_edges, total = family.neighbourhood(_graph(), "m", hops=1, limit=3, has_data=lambda m: True)
-    assert cut == ["m", "base", "sib1"] and total == 6
-    assert {(e.parent, e.child) for e in cut_edges} == {("base", "m"), ("base", "sib1")}
+    cut, cut_edges, total = family.neighbourhood(_graph(), "m", hops=1, limit=4, has_data=lambda m: True)
+    assert cut == ["m", "base", "leaderboard-root", "kid"] and total == 8
+    assert {(e.parent, e.child) for e in cut_edges} == {("base", "m"), ("leaderboard-root", "m"), ("m", "kid")}
 
 
 def test_lineage_layout_puts_parents_left_of_children():
@@ -166,6 +179,8 @@ def test_lineage_figure_colours_known_nodes_and_greys_unknown():
                                          for n in [c[0] for c in known.customdata]]
     assert len(by_name["no score"].x) == len(g.nodes) - 3
     assert "average" in known.marker.colorbar.title.text
+    labels = {a.text for a in fig.layout.annotations}
+    assert "<b>m</b>" in labels and len(labels) == len(g.nodes)  # every node named, the focus in bold
 
 
 def test_prediction_figure_draws_intervals_and_measured_with_labelled_axes():
