@@ -35,14 +35,15 @@ from ..dataset import ReferenceData
 from ..errors import InputError, NotFittedError, UnknownBenchmarkError, UnknownItemError
 from ..features import MetadataFeaturizer
 from ..lineage import LineageGraph
-from ..schema import ModelQuery, Prediction, normalise_relation
+from ..schema import RELATIONS, ModelQuery, Prediction, normalise_relation
 from .base import Predictor
 from .trees import TreeEnsemble
 
 log = logging.getLogger(__name__)
 
 #: default strength of each lineage relation (multiplies ``lineage_strength``); tuned by CV in ``tune``
-DEFAULT_RELATION_WEIGHTS = {"quantized": 8.0, "adapter": 2.0, "finetune": 1.0, "merge": 1.5, "family": 0.3}
+#: relation precision relative to the metadata prior, used before (or without) enough edges to estimate it
+DEFAULT_RELATION_WEIGHTS = {"quantized": 20.0, "adapter": 4.0, "finetune": 2.0, "merge": 2.0, "family": 0.5}
 Z90 = 1.6448536269514722
 
 
@@ -86,8 +87,11 @@ class _Block:
 class _MetadataPrior:
     """Regression from metadata features to model vectors: the prior mean of a model's vector.
 
-    ``gbm`` learns one gradient-boosted tree ensemble per latent dimension (kept as plain arrays, see
-    :mod:`.trees`); ``ridge`` a linear map. Either way the fitted state is arrays only.
+    The regression is learned in a *target basis* ``B`` (rows = directions of the latent space):
+    with score columns, ``B`` holds their loadings, so the trees predict the standardised scores
+    themselves, which is what matters, rather than arbitrary latent coordinates. ``gbm`` learns one
+    gradient-boosted tree ensemble per target (plain arrays, see :mod:`.trees`); ``ridge`` a linear
+    map. Fitted state is arrays only.
     """
 
     def __init__(self, kind: str, l2: float, seed: int):
@@ -95,65 +99,74 @@ class _MetadataPrior:
             raise InputError(f"metadata_model must be 'gbm' or 'ridge', not {kind!r}")
         self.kind, self.l2, self.seed = kind, l2, seed
 
-    def fit(self, F: np.ndarray, U: np.ndarray) -> "_MetadataPrior":
-        self.const_ = U.mean(axis=0)
+    def fit(self, F: np.ndarray, U: np.ndarray, basis: np.ndarray | None = None) -> "_MetadataPrior":
+        self.basis_ = np.eye(U.shape[1]) if basis is None else basis
+        self.back_ = np.linalg.pinv(self.basis_)          # targets -> latent (least squares)
+        T = U @ self.basis_.T
+        self.const_ = T.mean(axis=0)
         self.trees_: list[TreeEnsemble] = []
-        self.coef_ = np.zeros((F.shape[1], U.shape[1]))
+        self.coef_ = np.zeros((F.shape[1], T.shape[1]))
         if len(F) < 20:
             return self
         if self.kind == "ridge":
-            A = F - F.mean(axis=0)
-            self.coef_ = np.linalg.solve(A.T @ A + self.l2 * np.eye(F.shape[1]), A.T @ (U - self.const_))
-            self.const_ = self.const_ - F.mean(axis=0) @ self.coef_
+            mean = F.mean(axis=0)
+            A = F - mean
+            self.coef_ = np.linalg.solve(A.T @ A + self.l2 * np.eye(F.shape[1]), A.T @ (T - self.const_))
+            self.const_ = self.const_ - mean @ self.coef_
             return self
         from sklearn.ensemble import HistGradientBoostingRegressor
         from threadpoolctl import threadpool_limits
 
         # one OpenMP thread: deterministic, and immune to the collapse OpenMP suffers on busy machines
         with threadpool_limits(limits=1):
-            for k in range(U.shape[1]):
-                est = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.07, max_leaf_nodes=15,
-                                                    min_samples_leaf=20, l2_regularization=1.0,
-                                                    early_stopping=False, random_state=self.seed)
-                self.trees_.append(TreeEnsemble.from_sklearn(est.fit(F, U[:, k])))
+            for k in range(T.shape[1]):
+                est = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, max_leaf_nodes=31,
+                                                    min_samples_leaf=20, early_stopping=False, random_state=self.seed)
+                self.trees_.append(TreeEnsemble.from_sklearn(est.fit(F, T[:, k])))
         return self
 
-    def predict(self, F: np.ndarray) -> np.ndarray:
+    def predict_targets(self, F: np.ndarray) -> np.ndarray:
         if self.trees_:
             return np.column_stack([t.predict(F) for t in self.trees_])
         return self.const_[None, :] + F @ self.coef_
 
-    def out_of_fold(self, F: np.ndarray, U: np.ndarray, folds: int = 2) -> np.ndarray:
-        """Predictions for each row from a model that did not see it (honest residual spread)."""
-        out = np.zeros_like(U)
+    def predict(self, F: np.ndarray) -> np.ndarray:
+        """Prior mean of the latent vectors of the rows of ``F``."""
+        return self.predict_targets(F) @ self.back_.T
+
+    def out_of_fold_residuals(self, F: np.ndarray, U: np.ndarray, folds: int = 2) -> np.ndarray:
+        """Target-space residuals of each row under a model that did not see it (honest spread)."""
+        T = U @ self.basis_.T
+        out = np.zeros_like(T)
         order = np.random.default_rng(self.seed).permutation(len(F))
         for k in range(folds):
             test = order[k::folds]
             train = np.setdiff1d(order, test)
-            out[test] = _MetadataPrior(self.kind, self.l2, self.seed).fit(F[train], U[train]).predict(F[test])
+            part = _MetadataPrior(self.kind, self.l2, self.seed).fit(F[train], U[train], self.basis_)
+            out[test] = T[test] - part.predict_targets(F[test])
         return out
 
 
 class LRMFPredictor(Predictor):
     """Lineage-regularised matrix factorisation with metadata prior and calibrated fold-in.
 
+    Prior precisions are estimated from the data (empirical Bayes) *per direction*: in the basis of
+    the score loadings, the spread of vectors around their metadata prediction gives the metadata
+    precision, and the spread across edges of each relation (both ends with data) gives that
+    relation's precision. So a fine-tune may keep its parent's knowledge (MMLU-Pro) while changing
+    its instruction following (IFEval), and a quantised copy stays close on everything. The
+    multipliers below scale those estimates; :func:`tune` chooses them by cross-validation.
+
     Parameters
     ----------
     n_factors: latent dimensions (plus one model-bias dimension).
-    lineage_strength: overall weight of the Laplacian penalty.
-    relation_weights: per-relation edge weights (finetune, merge, adapter, quantized, family).
-    max_hops, hop_decay: relatives up to ``max_hops`` apart are linked with weight ``hop_decay**(h-1)``.
-    metadata_strength: precision of the metadata prior on model vectors (a multiplier of the
-        empirical-Bayes estimate when ``empirical_bayes``).
-    metadata_model: ``gbm`` (gradient-boosted trees, captures interactions such as size x type) or
-        ``ridge`` for the prior mean of model vectors.
-    metadata_l2: ridge penalty of the metadata regression (``ridge`` only).
-    empirical_bayes: estimate the metadata-prior precision and each relation's edge precision from
-        the data (residual spread around the metadata prediction and across edges whose both ends
-        have data); ``lineage_strength``, ``relation_weights`` and ``metadata_strength`` then act as
-        multipliers, chosen by cross-validation in :func:`tune`.
+    lineage_strength: multiplier of every relation's estimated precision (0 switches lineage off).
+    relation_weights: extra multiplier per relation (finetune, merge, adapter, quantized, family).
+    metadata_strength: multiplier of the estimated metadata-prior precision.
+    metadata_model: ``gbm`` (gradient-boosted trees: interactions such as size x type) or ``ridge``.
+    metadata_l2: ridge penalty of the metadata regression (``ridge`` and warm-up sweeps).
     column_l2: ridge penalty on column loadings.
-    score_noise: standard deviation of score columns around the model (in standardised units).
+    score_noise: standard deviation of score columns around the model (standardised units).
     n_sweeps: alternating Newton sweeps.
     calibrate: run a held-out calibration pass after fitting (conformal scaling of intervals).
     calibration_share: share of data models held out for calibration.
@@ -164,20 +177,16 @@ class LRMFPredictor(Predictor):
     name = "lrmf"
 
     def __init__(self, n_factors: int = 6, lineage_strength: float = 1.0,
-                 relation_weights: dict[str, float] | None = None, max_hops: int = 1, hop_decay: float = 0.5,
-                 metadata_strength: float = 1.0, metadata_model: str = "gbm", metadata_l2: float = 10.0,
-                 empirical_bayes: bool = True, column_l2: float = 1.0,
-                 score_noise: float = 0.3, n_sweeps: int = 25, calibrate: bool = True,
+                 relation_weights: dict[str, float] | None = None, metadata_strength: float = 1.0,
+                 metadata_model: str = "gbm", metadata_l2: float = 10.0, column_l2: float = 1.0,
+                 score_noise: float = 0.1, n_sweeps: int = 20, calibrate: bool = True,
                  calibration_share: float = 0.2, seed: int = 0, progress: bool = False):
         self.n_factors = n_factors
         self.lineage_strength = lineage_strength
         self.relation_weights = relation_weights
-        self.max_hops = max_hops
-        self.hop_decay = hop_decay
         self.metadata_strength = metadata_strength
         self.metadata_model = metadata_model
         self.metadata_l2 = metadata_l2
-        self.empirical_bayes = empirical_bayes
         self.column_l2 = column_l2
         self.score_noise = score_noise
         self.n_sweeps = n_sweeps
@@ -197,16 +206,14 @@ class LRMFPredictor(Predictor):
             self._calibrate(data)
         return self
 
-    def _weights(self) -> dict[str, float]:
-        w = dict(DEFAULT_RELATION_WEIGHTS)
-        w.update(self.relation_weights or {})
-        return {normalise_relation(k): float(v) for k, v in w.items()}
+    def _multiplier(self, relation: str) -> float:
+        user = {normalise_relation(k): float(v) for k, v in (self.relation_weights or {}).items()}
+        return self.lineage_strength * user.get(relation, 1.0)
 
     def _fit_core(self, data: ReferenceData) -> None:
         rng = np.random.default_rng(self.seed)
         self.graph_ = LineageGraph(data.edges)
         has = data.has_data()
-        # keep data models and lineage nodes connected to at least one data model
         keep_nodes = _informative_nodes(self.graph_, {m for m, h in zip(data.models, has) if h})
         rows = [m for m, h in zip(data.models, has) if h or m in keep_nodes]
         self.models_ = rows
@@ -214,6 +221,7 @@ class LRMFPredictor(Predictor):
         src = data.index
         take = np.array([src[m] for m in rows], dtype=int)
         n = len(rows)
+        d = self.n_factors + 1  # + model bias
 
         # columns -------------------------------------------------------------------------
         self.benchmarks_ = data.benchmark_names()
@@ -221,6 +229,7 @@ class LRMFPredictor(Predictor):
         blocks = []
         score_cols = [b for b in data.scores.columns if data.scores[b].notna().any()]
         self.score_names_ = score_cols
+        self.score_mean_, self.score_sd_ = np.zeros(0), np.ones(0)
         if score_cols:
             S = data.scores[score_cols].to_numpy(dtype=np.float64)[take]
             self.score_mean_ = np.nanmean(S, axis=0)
@@ -228,15 +237,11 @@ class LRMFPredictor(Predictor):
             self.score_sd_ = np.where(sd > 1e-9, sd, 1.0)
             Z = ((S - self.score_mean_) / self.score_sd_).astype(np.float32)
             blocks.append(_Block("gaussian", [(b, "") for b in score_cols], Z, ~np.isnan(Z)))
-        else:
-            self.score_mean_ = np.zeros(0)
-            self.score_sd_ = np.ones(0)
         item_names: list[tuple[str, str]] = []
         item_vals = []
         for b in sorted(data.items):
-            block = data.items[b]
-            item_names += [(b, it) for it in block.items]
-            item_vals.append(block.values[take])
+            item_names += [(b, it) for it in data.items[b].items]
+            item_vals.append(data.items[b].values[take])
         if item_names:
             Y = np.concatenate(item_vals, axis=1).astype(np.float32)
             blocks.append(_Block("bernoulli", item_names, Y, ~np.isnan(Y)))
@@ -245,16 +250,15 @@ class LRMFPredictor(Predictor):
         for j, (b, it) in enumerate(item_names):
             self.item_col_.setdefault(b, {})[it] = j
 
-        # metadata features and lineage graph -------------------------------------------------
+        # metadata features, lineage Laplacians per relation, warm-up precisions ---------------
         self.featurizer_ = MetadataFeaturizer().fit(data.metadata, rows)
         F = self.featurizer_.transform(data.metadata, rows)
         has_rows = has[take]
-        self.edge_weights_ = self._weights()
-        self.meta_precision_ = float(self.metadata_strength)
-        self._set_laplacian(rows)
+        self.laplacians_ = {r: self.graph_.laplacian(rows, {r: 1.0}, max_hops=1) for r in RELATIONS}
+        self.meta_prec_ = self.metadata_strength * np.eye(d)
+        self.rel_prec_ = {r: self._multiplier(r) * DEFAULT_RELATION_WEIGHTS[r] * np.eye(d) for r in RELATIONS}
 
         # parameters ---------------------------------------------------------------------------
-        d = self.n_factors + 1  # + model bias
         U = 0.01 * rng.standard_normal((n, d))
         Vs = [0.01 * rng.standard_normal((len(bl.names), d)) for bl in blocks]
         cs = [np.zeros(len(bl.names)) for bl in blocks]
@@ -265,10 +269,12 @@ class LRMFPredictor(Predictor):
                 cs[k] = np.log(mean / (1 - mean))
             Vs[k][:, -1] = 1.0  # loading of the model-bias dimension is fixed at 1
         U = self._init_svd(blocks, U, Vs, cs)
-        # warm-up sweeps use a cheap ridge prior refitted every sweep; at the empirical-Bayes sweep the
-        # final prior (gbm by default) is fitted once and the prior precisions are estimated
+
+        # warm-up sweeps use a cheap ridge prior refitted every sweep; at the switch sweep the final
+        # prior (gbm by default) is fitted once, in the score basis, and precisions are estimated
         prior = _MetadataPrior("ridge", self.metadata_l2, self.seed)
         M = np.zeros_like(U)
+        oof = None
         switch = min(self.n_sweeps - 1, max(2, self.n_sweeps // 3))
         sweeps = range(self.n_sweeps)
         if self.progress:
@@ -278,51 +284,61 @@ class LRMFPredictor(Predictor):
             for k, bl in enumerate(blocks):
                 Vs[k], cs[k] = self._update_columns(bl, U, Vs[k], cs[k])
             if sweep == switch:
-                prior = _MetadataPrior(self.metadata_model, self.metadata_l2, self.seed).fit(F[has_rows], U[has_rows])
-                if self.empirical_bayes:
-                    self._empirical_bayes(U, F, has_rows, prior)
-                    self._set_laplacian(rows)
+                basis = self._target_basis(Vs[0] if score_cols else None, d)
+                prior = _MetadataPrior(self.metadata_model, self.metadata_l2, self.seed)
+                prior.fit(F[has_rows], U[has_rows], basis)
+                oof = self._empirical_bayes(U, F, has_rows, prior)
             elif sweep < switch or prior.kind == "ridge":
-                prior.fit(F[has_rows], U[has_rows])
+                prior.fit(F[has_rows], U[has_rows], getattr(prior, "basis_", None))
+                oof = None
             M = prior.predict(F)
-        self.U_, self.Vs_, self.cs_ = U, Vs, cs
+            if oof is not None:
+                # models with data get their out-of-fold prior mean, so their residuals (which the
+                # lineage prior propagates to relatives) are honest rather than shrunk by overfitting
+                M[has_rows] = oof
+        self.U_, self.Vs_, self.cs_, self.M_ = U, Vs, cs, M
         self.prior_ = prior
         self.blocks_kind_ = [bl.kind for bl in blocks]
-        # posterior variance of every fitted model vector (diagonal-block approximation)
-        self.node_var_ = self._node_variance(blocks, U, Vs, cs)
+        self.node_cov_ = self._node_covariance(blocks, U, Vs, cs)
         self.score_block_ = self.blocks_kind_.index("gaussian") if "gaussian" in self.blocks_kind_ else None
         self.item_block_ = self.blocks_kind_.index("bernoulli") if "bernoulli" in self.blocks_kind_ else None
 
-    def _set_laplacian(self, rows: list[str]) -> None:
-        A = self.graph_.adjacency(rows, self.edge_weights_, max_hops=self.max_hops, hop_decay=self.hop_decay)
-        self.lap_ = (sp.diags(np.asarray(A.sum(axis=1)).ravel()) - A).tocsr()
+    @staticmethod
+    def _target_basis(score_loadings: np.ndarray | None, d: int) -> np.ndarray:
+        """Score loadings plus an orthonormal completion of the latent space (identity without scores)."""
+        if score_loadings is None:
+            return np.eye(d)
+        _, sv, vt = np.linalg.svd(score_loadings)
+        rank = int((sv > 1e-8 * max(sv.max(), 1e-12)).sum())
+        return np.vstack([score_loadings, vt[rank:]])
 
-    def _empirical_bayes(self, U: np.ndarray, F: np.ndarray, has: np.ndarray, prior: "_MetadataPrior") -> None:
-        """Set prior precisions from the spread of fitted vectors (times the user's multipliers).
+    def _empirical_bayes(self, U: np.ndarray, F: np.ndarray, has: np.ndarray, prior: _MetadataPrior) -> np.ndarray:
+        """Prior precisions from out-of-fold residuals, per target direction, times the multipliers.
 
-        Metadata prior: 1 / variance of out-of-fold residuals ``u - g(phi)`` over data models.
-        Relation r: 1 / (mean squared difference per dimension over r-edges whose both ends have data).
+        Residuals ``r = u - g(phi)`` come from metadata models that did not see the model. Metadata
+        precision: 1 / their variance. Relation r: 1 / the mean squared difference of residuals
+        across r-edges whose both ends have data (with fewer than 5 such edges, the default weight
+        relative to the metadata precision). Returns the out-of-fold prior means of the data rows.
         """
-        d = U.shape[1]
-        resid = U[has] - prior.out_of_fold(F[has], U[has])
-        tau2 = max(float(np.mean(resid ** 2)), 1e-6)
-        self.meta_precision_ = self.metadata_strength / tau2
-        user = dict(self.relation_weights or {})
-        weights = {}
-        for r in DEFAULT_RELATION_WEIGHTS:
-            diffs = [U[self.row_[e.child]] - U[self.row_[e.parent]] for e in self.graph_.edges
-                     if e.relation == r and e.child in self.row_ and e.parent in self.row_
-                     and has[self.row_[e.child]] and has[self.row_[e.parent]]]
-            if len(diffs) >= 5:
-                dr = max(float(np.mean(np.square(diffs))), 1e-4)
-                # an edge should never count for less than the metadata prior it refines
-                w = max(1.0 / dr - 1.0 / tau2, 0.1 / tau2)
+        B = prior.basis_
+        resid = np.zeros((len(U), B.shape[0]))
+        resid[has] = prior.out_of_fold_residuals(F[has], U[has])
+        tau2 = np.maximum(np.mean(resid[has] ** 2, axis=0), 1e-4)
+        self.meta_prec_ = self.metadata_strength * (B.T * (1.0 / tau2)) @ B
+        self.eb_ = {"metadata_sd": np.sqrt(tau2).round(4).tolist()}
+        for r in RELATIONS:
+            pairs = np.array([(self.row_[e.parent], self.row_[e.child]) for e in self.graph_.edges
+                              if e.relation == r and e.parent in self.row_ and e.child in self.row_
+                              and has[self.row_[e.parent]] and has[self.row_[e.child]]], dtype=int).reshape(-1, 2)
+            if len(pairs) >= 5:
+                delta2 = np.maximum(np.mean((resid[pairs[:, 1]] - resid[pairs[:, 0]]) ** 2, axis=0), 1e-4)
+                self.eb_[f"{r}_sd"] = np.sqrt(delta2).round(4).tolist()
+                self.eb_[f"{r}_edges"] = int(len(pairs))
             else:
-                w = DEFAULT_RELATION_WEIGHTS[r] / tau2
-            weights[r] = w * float(user.get(r, 1.0))
-        self.edge_weights_ = {r: w * self.lineage_strength for r, w in weights.items()}
-        self.eb_ = {"tau2": tau2, **{f"w_{r}": w for r, w in self.edge_weights_.items()}}
+                delta2 = tau2 / DEFAULT_RELATION_WEIGHTS[r]
+            self.rel_prec_[r] = self._multiplier(r) * (B.T * (1.0 / delta2)) @ B
         log.info("empirical Bayes: %s", self.eb_)
+        return (U[has] @ B.T - resid[has]) @ prior.back_.T
 
     def _init_svd(self, blocks: list[_Block], U, Vs, cs) -> np.ndarray:
         """Start from a truncated SVD of the (mean-filled) data so Newton sweeps converge quickly."""
@@ -359,25 +375,48 @@ class LRMFPredictor(Predictor):
             c = np.where(bl.mask, p * (1.0 - p), 0.0)
         return g.astype(np.float64), c.astype(np.float64)
 
-    def _update_models(self, blocks, U, Vs, cs, prior_mean) -> np.ndarray:
-        """One exact Newton step on all model vectors (coupled through the Laplacian)."""
+    def _lineage_system(self) -> sp.csr_matrix:
+        """sum_r kron(L_r, P_r): the lineage prior's precision over all stacked model vectors."""
+        d = self.U_dim_
+        total = None
+        for r, L in self.laplacians_.items():
+            if L.nnz == 0:
+                continue
+            term = sp.kron(L, sp.csr_matrix(self.rel_prec_[r]), format="csr")
+            total = term if total is None else total + term
+        n = next(iter(self.laplacians_.values())).shape[0]
+        return total if total is not None else sp.csr_matrix((n * d, n * d))
+
+    def _data_hessian(self, blocks, U, Vs, cs) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and block-diagonal Hessian of the likelihood w.r.t. every model vector."""
         n, d = U.shape
-        grad = self.meta_precision_ * (U - prior_mean) + self.lap_ @ U
+        grad = np.zeros((n, d))
         H = np.zeros((n, d, d))
         for bl, V, c in zip(blocks, Vs, cs):
-            theta = U @ V.T + c[None, :]
-            g, cur = self._grad_curv(bl, theta)
+            g, cur = self._grad_curv(bl, U @ V.T + c[None, :])
             grad += g @ V
             VV = np.einsum("jk,jl->jkl", V, V).reshape(len(V), d * d)
             H += (cur @ VV).reshape(n, d, d)
-        H += self.meta_precision_ * np.eye(d)[None]
-        # assemble block-diagonal + kron(L, I_d) and solve
+        return grad, H
+
+    def _update_models(self, blocks, U, Vs, cs, prior_mean) -> np.ndarray:
+        """One exact Newton step on all model vectors.
+
+        The lineage prior couples *residuals* from the metadata prior mean, not raw vectors: a chat
+        fine-tune of a base model keeps the change its metadata predicts, and inherits how much
+        better or worse than predicted its parent turned out.
+        """
+        n, d = U.shape
+        self.U_dim_ = d
+        lineage = self._lineage_system()
+        grad, H = self._data_hessian(blocks, U, Vs, cs)
+        resid = U - prior_mean
+        grad += resid @ self.meta_prec_.T + (lineage @ resid.ravel()).reshape(n, d)
+        H += self.meta_prec_[None]
         rows = np.repeat(np.arange(n * d).reshape(n, d), d, axis=1).ravel()
         cols = np.tile(np.arange(n * d).reshape(n, 1, d), (1, d, 1)).ravel()
-        Hb = sp.csr_matrix((H.ravel(), (rows, cols)), shape=(n * d, n * d))
-        system = (Hb + sp.kron(self.lap_, sp.identity(d), format="csr")).tocsc()
-        step = spla.spsolve(system, grad.ravel()).reshape(n, d)
-        return U - step
+        system = (sp.csr_matrix((H.ravel(), (rows, cols)), shape=(n * d, n * d)) + lineage).tocsc()
+        return U - spla.spsolve(system, grad.ravel()).reshape(n, d)
 
     def _update_columns(self, bl: _Block, U, V, c):
         """Independent Newton step for every column's loadings and bias (model-bias loading fixed at 1)."""
@@ -397,69 +436,78 @@ class LRMFPredictor(Predictor):
         V[:, :-1] = params[:, :-1]
         return V, params[:, -1]
 
-    def _node_variance(self, blocks, U, Vs, cs) -> np.ndarray:
-        """Per-node scalar posterior variance from the diagonal Hessian blocks (for fold-in priors)."""
+    def _node_covariance(self, blocks, U, Vs, cs) -> np.ndarray:
+        """Approximate posterior covariance of each fitted vector (inverse diagonal Hessian block)."""
         n, d = U.shape
-        H = np.zeros((n, d, d))
-        for bl, V, c in zip(blocks, Vs, cs):
-            _, cur = self._grad_curv(bl, U @ V.T + c[None, :])
-            VV = np.einsum("jk,jl->jkl", V, V).reshape(len(V), d * d)
-            H += (cur @ VV).reshape(n, d, d)
-        deg = np.asarray(self.lap_.diagonal())
-        H += (self.meta_precision_ + deg)[:, None, None] * np.eye(d)[None]
-        return np.trace(np.linalg.inv(H), axis1=1, axis2=2) / d
+        _, H = self._data_hessian(blocks, U, Vs, cs)
+        H += self.meta_prec_[None]
+        for r, L in self.laplacians_.items():
+            H += np.asarray(L.diagonal())[:, None, None] * self.rel_prec_[r][None]
+        return np.linalg.inv(H)
 
     # ------------------------------------------------------------------------------------------
     # fold-in
     # ------------------------------------------------------------------------------------------
-    def _relatives(self, q: ModelQuery) -> dict[int, float]:
-        """Fitted rows related to the query model, with lineage weights (reference edges + query parents)."""
-        weights = self.edge_weights_
-        among = set(self.row_)
-        rel = self.graph_.relatives(q.model, self.max_hops, weights, self.hop_decay, among=among) if q.model in self.graph_ else {}
+    def _links(self, q: ModelQuery) -> list[tuple[int, np.ndarray]]:
+        """(fitted row, precision of the link) for every relative that informs the query model.
+
+        Direct relatives come from the reference's graph (both directions) and the query's own
+        parents. A relative that is not a fitted row (e.g. a data-less base model) is bridged to its
+        own fitted relatives: the two edges act in series, so their variances add.
+        """
+        unit = dict.fromkeys(RELATIONS, 1.0)
+        direct: list[tuple[str, str, float]] = []
+        if q.model in self.graph_:
+            for e in self.graph_.parents(q.model):
+                direct.append((e.parent, e.relation, self.graph_.edge_weight(e, unit)))
+            for e in self.graph_.children(q.model):
+                direct.append((e.child, e.relation, self.graph_.edge_weight(e, unit)))
         extra = [(p, normalise_relation(r)) for p, r in q.parents if p != q.model]
         n_merge = sum(1 for _, r in extra if r == "merge")
-        for parent, relation in extra:
-            w = weights.get(relation, 0.0) / (n_merge if relation == "merge" else 1)
-            if parent in among and w > rel.get(parent, 0.0):
-                rel[parent] = w
-            if self.max_hops > 1 and parent in self.graph_:
-                for other, v in self.graph_.relatives(parent, self.max_hops - 1, weights, self.hop_decay, among=among).items():
-                    if other != q.model and w * v * self.hop_decay > rel.get(other, 0.0):
-                        rel[other] = w * v * self.hop_decay
-        return {self.row_[m]: w for m, w in rel.items() if m != q.model}
+        known = {m for m, _, _ in direct}
+        direct += [(p, r, 1.0 / n_merge if r == "merge" else 1.0) for p, r in extra if p not in known]
+        links: list[tuple[int, np.ndarray]] = []
+        for other, rel, w in direct:
+            if w <= 0 or self._multiplier(rel) <= 0:
+                continue
+            cov = np.linalg.inv(w * self.rel_prec_[rel])
+            if other in self.row_:
+                links.append((self.row_[other], cov))
+            elif other in self.graph_:
+                for e in self.graph_.parents(other) + self.graph_.children(other):
+                    far = e.parent if e.child == other else e.child
+                    w2 = self.graph_.edge_weight(e, unit)
+                    if far != q.model and far in self.row_ and w2 > 0 and self._multiplier(e.relation) > 0:
+                        links.append((self.row_[far], cov + np.linalg.inv(w2 * self.rel_prec_[e.relation])))
+        return [(row, np.linalg.inv(cov + self.node_cov_[row])) for row, cov in links]
 
     def fold_in(self, q: ModelQuery) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and covariance of the query model's vector given everything it reveals."""
         d = self.U_.shape[1]
         f = self.featurizer_.transform([q.metadata], [q.model])
-        prec = self.meta_precision_
-        mean_num = self.meta_precision_ * self.prior_.predict(f)[0]
-        for row, w in self._relatives(q).items():
-            # a relative's own uncertainty widens the link: precision 1 / (1/w + var_row)
-            eff = 1.0 / (1.0 / w + self.node_var_[row])
-            prec += eff
-            mean_num += eff * self.U_[row]
-        P0 = prec * np.eye(d)
-        m0 = mean_num / prec
+        P0 = self.meta_prec_.copy()
+        h = np.zeros(d)
+        for row, prec in self._links(q):
+            P0 += prec
+            h += prec @ (self.U_[row] - self.M_[row])
+        m0 = self.prior_.predict(f)[0] + np.linalg.solve(P0, h)
         X, y, kind = self._evidence(q)
         u = m0.copy()
-        for _ in range(20):
-            g = P0 @ (u - m0)
-            H = P0.copy()
-            if len(X):
+        H = P0
+        if len(X):
+            gauss = kind == 0
+            inv = 1.0 / self.score_noise ** 2
+            for _ in range(25):
                 theta = X[:, :d] @ u + X[:, d]
-                gauss = kind == 0
-                inv = 1.0 / self.score_noise ** 2
                 p = _sigmoid(theta)
                 r = np.where(gauss, (theta - y) * inv, p - y)
                 cur = np.where(gauss, inv, p * (1 - p))
-                g = g + X[:, :d].T @ r
-                H = H + (X[:, :d] * cur[:, None]).T @ X[:, :d]
-            step = np.linalg.solve(H, g)
-            u = u - step
-            if np.max(np.abs(step)) < 1e-6:
-                break
+                g = P0 @ (u - m0) + X[:, :d].T @ r
+                H = P0 + (X[:, :d] * cur[:, None]).T @ X[:, :d]
+                step = np.linalg.solve(H, g)
+                u = u - step
+                if np.max(np.abs(step)) < 1e-7:
+                    break
         return u, np.linalg.inv(H)
 
     def _evidence(self, q: ModelQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -520,9 +568,9 @@ class LRMFPredictor(Predictor):
             mean, sd = self._benchmark_moments(b, u, cov, q)
             k = self.calibration_.get((b, level), self.calibration_.get(b, 1.0)) if hasattr(self, "calibration_") else 1.0
             half = Z90 * sd * k
-            lo, hi = mean - half, mean + half
-            if b not in self.score_names_:  # item-mean scores live in [0, 100]
-                lo, hi = max(lo, 0.0), min(hi, 100.0)
+            # every reference scale is 0-100 (leaderboard-normalised or percent correct)
+            mean = min(max(mean, 0.0), 100.0)
+            lo, hi = max(mean - half, 0.0), min(mean + half, 100.0)
             out.append(Prediction(q.model, b, float(mean), float(lo), float(hi)))
         return out
 
@@ -561,8 +609,65 @@ class LRMFPredictor(Predictor):
     # calibration
     # ------------------------------------------------------------------------------------------
     def _calibrate(self, data: ReferenceData) -> None:
-        """Conformal scaling of interval widths from models held out of a second fit."""
-        pass
+        """Conformal scaling of interval widths, per benchmark and evidence level.
+
+        A second fit leaves out ``calibration_share`` of the models with data (they stay in the
+        lineage graph, as a new model would be); each held-out model is then predicted with no
+        evidence, with part of its scores known, and with a few random items per benchmark. The
+        scale factor is the split-conformal 90% quantile of |error| / predicted sd, divided by z_90,
+        so intervals cover 90% of held-out truths at each evidence level.
+        """
+        rng = np.random.default_rng(self.seed + 1)
+        has = data.has_data()
+        candidates = np.flatnonzero(has)
+        if len(candidates) < 20:
+            return
+        held = rng.choice(candidates, size=max(10, int(self.calibration_share * len(candidates))), replace=False)
+        keep = has.copy()
+        keep[held] = False
+        params = {**self.get_params(), "calibrate": False, "progress": False}
+        helper = type(self)(**params).fit(data.subset(keep))
+        ratios: dict[tuple[str, str], list[float]] = {}
+        score_names = [b for b in data.scores.columns if b in helper.score_names_]
+        held_models = [data.models[i] for i in held]
+        for model in held_models:
+            truth = {b: float(v) for b, v in data.scores.loc[model].items() if v == v}
+            for b in data.items:
+                if b not in truth and data.benchmarks[b].items_complete:
+                    vals = data.items[b].values[data.index[model]]
+                    if not np.isnan(vals).any():
+                        truth[b] = 100.0 * float(vals.mean())
+            if not truth:
+                continue
+            queries = {"none": data.query(model)}
+            known = [b for b in score_names if b in truth]
+            if len(known) >= 2:
+                reveal = tuple(rng.choice(known, size=len(known) // 2, replace=False))
+                queries["scores"] = data.query(model, benchmarks_known=reveal)
+            if data.items:
+                picks = {}
+                for b, block in data.items.items():
+                    observed = np.flatnonzero(~np.isnan(block.values[data.index[model]]))
+                    if len(observed):
+                        k = int(rng.choice([5, 10, 25, 50]))
+                        picks[b] = [block.items[j] for j in rng.choice(observed, size=min(k, len(observed)), replace=False)]
+                if picks:
+                    queries["items"] = data.query(model, items=picks)
+            for level, q in queries.items():
+                u, cov = helper.fold_in(q)
+                for b, y in truth.items():
+                    if b in q.scores or b not in helper.benchmarks_:
+                        continue
+                    mean, sd = helper._benchmark_moments(b, u, cov, q)
+                    if sd > 0:
+                        ratios.setdefault((b, level), []).append(abs(y - mean) / sd)
+        for key, r in ratios.items():
+            r = np.sort(np.asarray(r))
+            n = len(r)
+            if n < 10:
+                continue
+            rank = min(n - 1, int(np.ceil(0.9 * (n + 1))) - 1)
+            self.calibration_[key] = float(r[rank] / Z90)
 
     # ------------------------------------------------------------------------------------------
     # persistence: versioned npz + JSON with checksum (see lrmf_plugin.artifact), never pickle
@@ -579,19 +684,22 @@ class LRMFPredictor(Predictor):
         """Store the fitted predictor at ``stem`` (.npz + .json), tied to a reference fingerprint."""
         if not hasattr(self, "U_"):
             raise NotFittedError("cannot save an unfitted LRMFPredictor")
-        arrays = {"U": self.U_, "node_var": self.node_var_, "models": np.array(self.models_, dtype=str),
+        arrays = {"U": self.U_, "M": self.M_, "node_cov": self.node_cov_, "meta_prec": self.meta_prec_,
+                  "models": np.array(self.models_, dtype=str),
                   "score_mean": self.score_mean_, "score_sd": self.score_sd_,
                   "item_benchmark": np.array([b for b, _ in self.item_names_], dtype=str),
                   "item_id": np.array([i for _, i in self.item_names_], dtype=str)}
         for k, (V, c) in enumerate(zip(self.Vs_, self.cs_)):
             arrays[f"V{k}"], arrays[f"c{k}"] = V, c
+        for r, P in self.rel_prec_.items():
+            arrays[f"rel_prec_{r}"] = P
         arrays["prior_const"], arrays["prior_coef"] = self.prior_.const_, self.prior_.coef_
+        arrays["prior_basis"] = self.prior_.basis_
         for k, tree in enumerate(self.prior_.trees_):
             arrays.update(tree.to_arrays(f"tree{k}_"))
         meta = {"params": self.get_params(), "reference": reference_fingerprint,
                 "blocks": self.blocks_kind_, "score_names": self.score_names_, "benchmarks": self.benchmarks_,
-                "info": {b: vars(i) for b, i in self.info_.items()}, "meta_precision": self.meta_precision_,
-                "edge_weights": self.edge_weights_, "n_trees": len(self.prior_.trees_),
+                "info": {b: vars(i) for b, i in self.info_.items()}, "n_trees": len(self.prior_.trees_),
                 "prior_kind": self.prior_.kind, "featurizer": self.featurizer_.state(),
                 "calibration": [[b, lvl, k] for (b, lvl), k in self.calibration_.items()],
                 "eb": getattr(self, "eb_", {})}
@@ -610,7 +718,9 @@ class LRMFPredictor(Predictor):
                                 "latest import); run `lm-eval-predict fit` again")
         try:
             self = cls(**meta["params"])
-            self.U_, self.node_var_ = arrays["U"], arrays["node_var"]
+            self.U_, self.M_, self.node_cov_ = arrays["U"], arrays["M"], arrays["node_cov"]
+            self.meta_prec_ = arrays["meta_prec"]
+            self.rel_prec_ = {r: arrays[f"rel_prec_{r}"] for r in RELATIONS}
             self.models_ = [str(m) for m in arrays["models"]]
             self.row_ = {m: i for i, m in enumerate(self.models_)}
             self.score_mean_, self.score_sd_ = arrays["score_mean"], arrays["score_sd"]
@@ -626,11 +736,10 @@ class LRMFPredictor(Predictor):
             self.score_names_ = list(meta["score_names"])
             self.benchmarks_ = list(meta["benchmarks"])
             self.info_ = {b: BenchmarkInfo(**i) for b, i in meta["info"].items()}
-            self.meta_precision_ = float(meta["meta_precision"])
-            self.edge_weights_ = {k: float(v) for k, v in meta["edge_weights"].items()}
             self.featurizer_ = MetadataFeaturizer.from_state(meta["featurizer"])
             prior = _MetadataPrior(meta["prior_kind"], self.metadata_l2, self.seed)
-            prior.const_, prior.coef_ = arrays["prior_const"], arrays["prior_coef"]
+            prior.const_, prior.coef_, prior.basis_ = arrays["prior_const"], arrays["prior_coef"], arrays["prior_basis"]
+            prior.back_ = np.linalg.pinv(prior.basis_)
             prior.trees_ = [TreeEnsemble.from_arrays(arrays, f"tree{k}_") for k in range(int(meta["n_trees"]))]
             self.prior_ = prior
             self.calibration_ = {(b, lvl): float(k) for b, lvl, k in meta["calibration"]}
