@@ -2,7 +2,7 @@
 
 A new model is usually known only by its id and a few card facts, so the featuriser squeezes what it
 can from both: log size, architecture, type, precision, chat template, MoE, merge flag, upload date,
-and the tokens of the model name (``Qwen2.5``, ``72B``, ``Instruct``, ``abliterated`` ... carry much of
+the namespace (an author's models resemble each other) and the tokens of the model name (``Qwen2.5``, ``72B``, ``Instruct``, ``abliterated`` ... carry much of
 what lineage would tell). Categories and tokens seen fewer than ``min_count`` times are dropped, so a
 rare value maps to "other" rather than to an over-fitted coefficient.
 """
@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-_CATEGORICAL = ("architecture", "model_type", "precision")
+_CATEGORICAL = ("architecture", "model_type", "precision", "org")
 _BOOLEAN = ("chat_template", "moe", "merged")
 _TOKEN_RE = re.compile(r"[a-z]+[0-9.]*[a-z]*|[0-9.]+[a-z]*")
 _SIZE_RE = re.compile(r"(?<![0-9.])([0-9]+(?:\.[0-9]+)?)\s*([bm])(?![a-z])")
@@ -36,6 +36,13 @@ def size_from_name(model: str) -> float | None:
         return None
     value, unit = m[-1]
     return float(value) * (1.0 if unit == "b" else 1e-3)
+
+
+def _with_org(meta: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Add the namespace (``org`` of ``org/name``): authors' models share a style and quality."""
+    meta = meta.copy()
+    meta["org"] = [m.split("/", 1)[0] if "/" in m else None for m in models]
+    return meta
 
 
 def _years(value: Any) -> float:
@@ -65,7 +72,7 @@ class MetadataFeaturizer:
     def fit(self, metadata: pd.DataFrame, models: Sequence[str] | None = None) -> "MetadataFeaturizer":
         """Learn vocabularies and scaling from ``metadata`` (index = model id)."""
         models = list(metadata.index if models is None else models)
-        meta = metadata.reindex(models)
+        meta = _with_org(metadata.reindex(models), models)
         self.categories_ = {}
         for col in _CATEGORICAL:
             values = meta[col].dropna().astype(str) if col in meta else pd.Series(dtype=str)
@@ -91,7 +98,7 @@ class MetadataFeaturizer:
             rows = list(metadata)
             metadata = pd.DataFrame(rows, index=list(models) if models is not None else None)
         models = list(metadata.index if models is None else models)
-        raw = self._raw(metadata.reindex(models), models)
+        raw = self._raw(_with_org(metadata.reindex(models), models), models)
         filled = np.where(np.isnan(raw), self.mean_, raw)
         return (filled - self.mean_) / self.scale_
 
@@ -121,7 +128,8 @@ class MetadataFeaturizer:
         cols += [logp, logp ** 2, np.isnan(params).astype(float)]
         up = np.array([_years(v) for v in column("upload_date").to_numpy()], dtype=float)
         cols += [up, np.isnan(up).astype(float)]
-        present = meta.notna().any(axis=1).to_numpy() if len(meta.columns) else np.zeros(n, bool)
+        facts = meta.drop(columns=["org"], errors="ignore")
+        present = facts.notna().any(axis=1).to_numpy() if len(facts.columns) else np.zeros(n, bool)
         cols.append((~present).astype(float))
         bools = []
         for b in _BOOLEAN:

@@ -70,6 +70,14 @@ def _informative_nodes(graph: LineageGraph, data_models: set[str]) -> set[str]:
     return {m for m in alive if m not in data_models}
 
 
+def _shrunk_covariance(X: np.ndarray) -> np.ndarray:
+    """Second-moment matrix of rows of ``X`` shrunk toward its diagonal (stable for few rows)."""
+    n, k = X.shape
+    S = X.T @ X / max(n, 1)
+    alpha = k / (n + k)
+    return (1 - alpha) * S + alpha * np.diag(np.maximum(np.diag(S), 1e-4))
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
@@ -167,7 +175,8 @@ class LRMFPredictor(Predictor):
     metadata_l2: ridge penalty of the metadata regression (``ridge`` and warm-up sweeps).
     column_l2: ridge penalty on column loadings.
     score_noise: standard deviation of score columns around the model (standardised units).
-    n_sweeps: alternating Newton sweeps.
+    n_sweeps: alternating Newton sweeps over models and columns.
+    n_settle: Newton steps on the model vectors under the final priors (columns fixed).
     calibrate: run a held-out calibration pass after fitting (conformal scaling of intervals).
     calibration_share: share of data models held out for calibration.
     seed: makes initialisation and calibration splits deterministic.
@@ -179,7 +188,7 @@ class LRMFPredictor(Predictor):
     def __init__(self, n_factors: int = 6, lineage_strength: float = 1.0,
                  relation_weights: dict[str, float] | None = None, metadata_strength: float = 1.0,
                  metadata_model: str = "gbm", metadata_l2: float = 10.0, column_l2: float = 1.0,
-                 score_noise: float = 0.1, n_sweeps: int = 20, calibrate: bool = True,
+                 score_noise: float = 0.1, n_sweeps: int = 15, n_settle: int = 3, calibrate: bool = True,
                  calibration_share: float = 0.2, seed: int = 0, progress: bool = False):
         self.n_factors = n_factors
         self.lineage_strength = lineage_strength
@@ -190,6 +199,7 @@ class LRMFPredictor(Predictor):
         self.column_l2 = column_l2
         self.score_noise = score_noise
         self.n_sweeps = n_sweeps
+        self.n_settle = n_settle
         self.calibrate = calibrate
         self.calibration_share = calibration_share
         self.seed = seed
@@ -270,32 +280,30 @@ class LRMFPredictor(Predictor):
             Vs[k][:, -1] = 1.0  # loading of the model-bias dimension is fixed at 1
         U = self._init_svd(blocks, U, Vs, cs)
 
-        # warm-up sweeps use a cheap ridge prior refitted every sweep; at the switch sweep the final
-        # prior (gbm by default) is fitted once, in the score basis, and precisions are estimated
+        # alternate over models and columns with a cheap ridge prior (refitted every sweep); then,
+        # with the columns final, fit the metadata prior (gbm by default) in the final score basis,
+        # estimate the prior precisions, and settle the model vectors under them (columns fixed,
+        # so the prior's basis stays the one the scores are read in)
         prior = _MetadataPrior("ridge", self.metadata_l2, self.seed)
         M = np.zeros_like(U)
-        oof = None
-        switch = min(self.n_sweeps - 1, max(2, self.n_sweeps // 3))
-        sweeps = range(self.n_sweeps)
-        if self.progress:
-            sweeps = tqdm(sweeps, desc="fit lrmf", unit="sweep")
-        for sweep in sweeps:
+        steps = tqdm(total=self.n_sweeps + self.n_settle, desc="fit lrmf", unit="sweep", disable=not self.progress)
+        for _ in range(self.n_sweeps):
             U = self._update_models(blocks, U, Vs, cs, M)
             for k, bl in enumerate(blocks):
                 Vs[k], cs[k] = self._update_columns(bl, U, Vs[k], cs[k])
-            if sweep == switch:
-                basis = self._target_basis(Vs[0] if score_cols else None, d)
-                prior = _MetadataPrior(self.metadata_model, self.metadata_l2, self.seed)
-                prior.fit(F[has_rows], U[has_rows], basis)
-                oof = self._empirical_bayes(U, F, has_rows, prior)
-            elif sweep < switch or prior.kind == "ridge":
-                prior.fit(F[has_rows], U[has_rows], getattr(prior, "basis_", None))
-                oof = None
+            prior.fit(F[has_rows], U[has_rows])
             M = prior.predict(F)
-            if oof is not None:
-                # models with data get their out-of-fold prior mean, so their residuals (which the
-                # lineage prior propagates to relatives) are honest rather than shrunk by overfitting
-                M[has_rows] = oof
+            steps.update()
+        basis = self._target_basis(Vs[0] if score_cols else None, d)
+        prior = _MetadataPrior(self.metadata_model, self.metadata_l2, self.seed).fit(F[has_rows], U[has_rows], basis)
+        M = prior.predict(F)
+        # models with data get their out-of-fold prior mean, so their residuals (which the lineage
+        # prior propagates to relatives) are honest rather than shrunk by overfitting
+        M[has_rows] = self._empirical_bayes(U, F, has_rows, prior)
+        for _ in range(self.n_settle):
+            U = self._update_models(blocks, U, Vs, cs, M)
+            steps.update()
+        steps.close()
         self.U_, self.Vs_, self.cs_, self.M_ = U, Vs, cs, M
         self.prior_ = prior
         self.blocks_kind_ = [bl.kind for bl in blocks]
@@ -313,30 +321,32 @@ class LRMFPredictor(Predictor):
         return np.vstack([score_loadings, vt[rank:]])
 
     def _empirical_bayes(self, U: np.ndarray, F: np.ndarray, has: np.ndarray, prior: _MetadataPrior) -> np.ndarray:
-        """Prior precisions from out-of-fold residuals, per target direction, times the multipliers.
+        """Prior precisions from out-of-fold residuals (full covariances), times the multipliers.
 
         Residuals ``r = u - g(phi)`` come from metadata models that did not see the model. Metadata
-        precision: 1 / their variance. Relation r: 1 / the mean squared difference of residuals
-        across r-edges whose both ends have data (with fewer than 5 such edges, the default weight
-        relative to the metadata precision). Returns the out-of-fold prior means of the data rows.
+        precision: the inverse covariance of those residuals, so residuals of related benchmarks
+        (BBH and MuSR, say) inform each other. Relation r: the inverse covariance of residual
+        differences across r-edges whose both ends have data (with fewer than 5 such edges, the
+        default weight relative to the metadata precision). Returns the out-of-fold prior means
+        of the data rows. Full covariances make the precisions independent of the target basis.
         """
         B = prior.basis_
         resid = np.zeros((len(U), B.shape[0]))
         resid[has] = prior.out_of_fold_residuals(F[has], U[has])
-        tau2 = np.maximum(np.mean(resid[has] ** 2, axis=0), 1e-4)
-        self.meta_prec_ = self.metadata_strength * (B.T * (1.0 / tau2)) @ B
-        self.eb_ = {"metadata_sd": np.sqrt(tau2).round(4).tolist()}
+        tau = _shrunk_covariance(resid[has])
+        self.meta_prec_ = self.metadata_strength * B.T @ np.linalg.inv(tau) @ B
+        self.eb_ = {"metadata_sd": np.sqrt(np.diag(tau)).round(4).tolist()}
         for r in RELATIONS:
             pairs = np.array([(self.row_[e.parent], self.row_[e.child]) for e in self.graph_.edges
                               if e.relation == r and e.parent in self.row_ and e.child in self.row_
                               and has[self.row_[e.parent]] and has[self.row_[e.child]]], dtype=int).reshape(-1, 2)
             if len(pairs) >= 5:
-                delta2 = np.maximum(np.mean((resid[pairs[:, 1]] - resid[pairs[:, 0]]) ** 2, axis=0), 1e-4)
-                self.eb_[f"{r}_sd"] = np.sqrt(delta2).round(4).tolist()
+                delta = _shrunk_covariance(resid[pairs[:, 1]] - resid[pairs[:, 0]])
+                self.eb_[f"{r}_sd"] = np.sqrt(np.diag(delta)).round(4).tolist()
                 self.eb_[f"{r}_edges"] = int(len(pairs))
             else:
-                delta2 = tau2 / DEFAULT_RELATION_WEIGHTS[r]
-            self.rel_prec_[r] = self._multiplier(r) * (B.T * (1.0 / delta2)) @ B
+                delta = tau / DEFAULT_RELATION_WEIGHTS[r]
+            self.rel_prec_[r] = self._multiplier(r) * B.T @ np.linalg.inv(delta) @ B
         log.info("empirical Bayes: %s", self.eb_)
         return (U[has] @ B.T - resid[has]) @ prior.back_.T
 
