@@ -307,12 +307,16 @@ def _backtest_view(results: pd.DataFrame | None) -> tuple[str, Any, Any, pd.Data
         return ("_No backtest results: run `lm-eval-predict backtest --report DIR` and set `LRMF_BACKTEST` "
                 "(or keep the report in `backtest/` inside the reference)._", none, none, pd.DataFrame())
     curves = tables.backtest_curves(results)
-    coverage = tables.backtest_coverage(results)
-    error_fig = (figures.curve_figure(curves, "items per benchmark", "mae", "series", "Error vs evaluation budget",
-                                      "evaluated items per benchmark (0 = lineage and metadata only)",
-                                      "mean absolute error (points, mean over benchmarks)")
-                 if len(curves) else figures.empty_figure("no item-budget settings in the backtest"))
-    coverage_fig = (figures.coverage_figure(coverage, "90% interval coverage on held-out models")
+    coverage = tables.backtest_means(results, "coverage")
+    if len(curves):
+        error_fig = figures.curve_figure(curves, "items per benchmark", "mae", "series", "Error vs evaluation budget",
+                                         "evaluated items per benchmark (0 = lineage and metadata only)",
+                                         "mean absolute error (points, mean over benchmarks)")
+    else:  # no item-level settings (e.g. a reference of leaderboard scores only): error per setting
+        error_fig = figures.setting_bars(tables.backtest_means(results, "mae"), "mae", "Error by setting",
+                                         "mean absolute error (points, mean over benchmarks)")
+    coverage_fig = (figures.setting_bars(coverage, "coverage", "90% interval coverage on held-out models",
+                                         "true scores inside the 90% interval (%)", scale=100, band=(0.85, 0.95))
                     if len(coverage) else figures.empty_figure("no intervals in the backtest"))
     methods = sorted(results["method"].unique())
     info = (f"Models the predictor never saw (k-fold by model, lineage kept); {len(methods)} methods compared: "

@@ -256,20 +256,24 @@ def empty_figure(message: str) -> go.Figure:
     return fig
 
 
-def coverage_figure(frame: pd.DataFrame, title: str, band: tuple[float, float] = (0.85, 0.95)) -> go.Figure:
-    """Grouped bars of interval coverage per setting and method, with the target band shaded.
+def setting_bars(frame: pd.DataFrame, value: str, title: str, y_title: str, *, scale: float = 1.0,
+                 band: tuple[float, float] | None = None) -> go.Figure:
+    """Grouped bars of a backtest metric per setting and method (e.g. coverage, or MAE when the
+    backtest has no item budgets to draw as curves); ``band`` shades a target range.
 
-    ``frame`` has columns method, setting, coverage (a share in [0, 1]); shown in percent.
+    ``frame`` has columns method, setting and ``value``; bars show ``value * scale``.
     """
     fig = go.Figure()
     settings = list(dict.fromkeys(frame["setting"]))
     for method, part in frame.groupby("method", sort=True):
         part = part.set_index("setting").reindex(settings)
-        fig.add_trace(go.Bar(x=settings, y=100 * part["coverage"], name=str(method),
-                             hovertemplate=f"{method}: %{{y:.0f}}% at %{{x}}<extra></extra>"))
-    fig.add_hrect(y0=100 * band[0], y1=100 * band[1], fillcolor="#2ca02c", opacity=0.15, line_width=0,
-                  annotation_text=f"target {100 * band[0]:.0f}–{100 * band[1]:.0f}%", annotation_position="top left")
+        fig.add_trace(go.Bar(x=settings, y=scale * part[value], name=str(method),
+                             hovertemplate=f"{method}: %{{y:.2f}} at %{{x}}<extra></extra>"))
+    if band is not None:
+        fig.add_hrect(y0=scale * band[0], y1=scale * band[1], fillcolor="#2ca02c", opacity=0.15, line_width=0,
+                      annotation_text=f"target {scale * band[0]:g}–{scale * band[1]:g}",
+                      annotation_position="top left")
     fig.update_layout(**_LAYOUT, title=_title(title), height=440, barmode="group", legend=dict(title="method"))
     fig.update_xaxes(title="backtest setting (evidence per held-out model)")
-    fig.update_yaxes(title="share of true scores inside the 90% interval (%)", range=[0, 105])
+    fig.update_yaxes(title=y_title, rangemode="tozero")
     return fig

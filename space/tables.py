@@ -244,10 +244,10 @@ def backtest_curves(results: pd.DataFrame) -> pd.DataFrame:
     return out[sizes > 1].reset_index(drop=True)
 
 
-def backtest_coverage(results: pd.DataFrame) -> pd.DataFrame:
-    """Interval coverage (share, 0-1) per method x setting, from the ``mean`` rows."""
+def backtest_means(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``metric`` per method x setting from the ``mean`` rows (average over benchmarks), where known."""
     mean = results[(results["benchmark"] == "mean") & (results["subset"] == "all")]
-    return mean.dropna(subset=["coverage"])[["method", "setting", "coverage"]].reset_index(drop=True)
+    return mean.dropna(subset=[metric])[["method", "setting", metric]].reset_index(drop=True)
 
 
 def backtest_summary(results: pd.DataFrame) -> pd.DataFrame:

@@ -326,3 +326,19 @@ def test_browser_runs_every_tab_without_leaving_loopback(browser, server, tmp_pa
         page.close()
     assert outside == [], f"requests left 127.0.0.1: {outside[:5]}"
     assert errors == [], errors
+
+
+def test_backtest_view_draws_curves_with_item_budgets_and_bars_without():
+    import app
+
+    rows = [{"method": m, "setting": s, "subset": "all", "benchmark": "mean", "mae": mae, "coverage": 0.9}
+            for m in ("lrmf", "irt") for s, mae in (("zero", 4.0), ("known", 3.0))]
+    info, error_fig, coverage_fig, summary = app._backtest_view(pd.DataFrame(rows))
+    assert "irt, lrmf" in info
+    assert error_fig.data[0].type == "bar" and error_fig.layout.title.text == "Error by setting"
+    assert list(coverage_fig.data[0].y) == pytest.approx([90, 90])
+    rows += [{"method": "lrmf", "setting": "random-5", "subset": "all", "benchmark": "mean", "mae": 2.0,
+              "coverage": 0.9}]
+    _, error_fig, _, summary = app._backtest_view(pd.DataFrame(rows))
+    assert [t.name for t in error_fig.data] == ["lrmf (random)"] and list(error_fig.data[0].x) == [0, 5]
+    assert list(summary.iloc[:, 0]) == ["zero", "known", "random-5"]

@@ -244,11 +244,13 @@ def test_backtest_curves_start_at_zero_items_and_use_mean_rows():
 
 
 def test_backtest_coverage_and_summary():
-    cov = tables.backtest_coverage(_backtest_results())
+    cov = tables.backtest_means(_backtest_results(), "coverage")
     assert set(cov["method"]) == {"lrmf"} and len(cov) == 5  # methods without intervals drop out
-    fig = figures.coverage_figure(cov, "t")
+    fig = figures.setting_bars(cov, "coverage", "t", "%", scale=100, band=(0.85, 0.95))
     assert list(fig.data[0].y) == pytest.approx([88, 90, 91, 90, 86])
     assert fig.layout.shapes[0].y0 == pytest.approx(85) and fig.layout.shapes[0].y1 == pytest.approx(95)
+    mae = figures.setting_bars(tables.backtest_means(_backtest_results(), "mae"), "mae", "t", "MAE")
+    assert [t.name for t in mae.data] == ["global_mean", "lrmf"] and list(mae.data[1].y)[:2] == [4.0, 2.5]
     summary = tables.backtest_summary(_backtest_results())
     assert list(summary.iloc[:, 0]) == ["zero", "known", "random-5", "random-25", "planned-5"]
     assert summary.set_index(summary.columns[0]).loc["zero", "global_mean"] == 7.0
