@@ -1,0 +1,73 @@
+"""Backtest every method on the real data (../shared/data) and write the reports under benchmarks/results/.
+
+Two references are built from the shared files, one per suite, because the suites share no benchmark:
+``v2`` = leaderboard v2 CSV + Hub lineage; ``v1`` = leaderboard v1 CSV + the per-question responses +
+Hub lineage. Each gets ``lm-eval-predict backtest`` with all methods and the settings that apply
+(``known`` = IFEval and MuSR for v2; item budgets for v1, the only suite with items).
+
+Usage: ``python benchmarks/backtest_real.py [--suites v1 v2] [--methods ...] [--work DIR] [--max-models N]``
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from import_shared import DEFAULT_DATA, jobs
+
+from lrmf_plugin.backtest import DEFAULT_BUDGETS, resolve_methods, run_backtest
+from lrmf_plugin.backtest_report import write_report
+from lrmf_plugin.reference import Reference
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SUITES = {
+    "v2": (("leaderboard-v2", "lineage"), ("zero", "known")),
+    "v1": (("leaderboard-v1", "responses", "lineage"),
+           ("zero", *(f"random-{k}" for k in DEFAULT_BUDGETS), *(f"planned-{k}" for k in DEFAULT_BUDGETS))),
+}
+
+
+def build(suite: str, data: Path, where: Path) -> Reference:
+    """A reference of one suite's files (reused if ``where`` already holds one)."""
+    if (where / "reference.sqlite").exists():
+        return Reference(where)
+    ref = Reference.create(where)
+    kinds, _ = SUITES[suite]
+    for kind, path, options in jobs(data):
+        if kind in kinds:
+            ref.import_source(kind, path, **options)
+    return ref
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--suites", nargs="+", choices=list(SUITES), default=list(SUITES))
+    parser.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
+    parser.add_argument("--work", type=Path, default=None, help="keep the built references here (reused next time)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-models", type=int, default=None)
+    args = parser.parse_args(argv)
+    methods = resolve_methods(args.methods)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        for suite in args.suites:
+            start = time.perf_counter()
+            ref = build(suite, args.data, work / suite)
+            data = ref.load_data()
+            print(f"{suite}: {int(data.has_data().sum())} models with data, {len(data.models)} nodes, "
+                  f"{len(data.edges)} edges ({time.perf_counter() - start:.1f}s)", flush=True)
+            result = run_backtest(data, methods, SUITES[suite][1], folds=args.folds, seed=args.seed,
+                                  max_models=args.max_models)
+            report = write_report(result, args.out / suite,
+                                  title=f"Backtest: Open LLM Leaderboard {suite} (../shared/data)")
+            print(f"{suite}: wrote {report} ({time.perf_counter() - start:.0f}s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
