@@ -329,13 +329,15 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ref = os.environ.get("LRMF_REF")
     if not ref:
-        sys.exit("error: set LRMF_REF to a fitted reference directory (lm-eval-predict fit --ref DIR)")
+        print("error: set LRMF_REF to a fitted reference directory (lm-eval-predict fit --ref DIR)", file=sys.stderr)
+        sys.exit(2)
     try:
         demo = build_demo(ref, bot_state=os.environ.get("LRMF_BOT_STATE") or None,
                           hub_endpoint=os.environ.get("LRMF_HUB_ENDPOINT") or None,
                           backtest=os.environ.get("LRMF_BACKTEST") or None)
     except LrmfError as exc:
-        sys.exit(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     demo.queue(default_concurrency_limit=2).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,

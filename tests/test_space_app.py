@@ -342,3 +342,16 @@ def test_backtest_view_draws_curves_with_item_budgets_and_bars_without():
     _, error_fig, _, summary = app._backtest_view(pd.DataFrame(rows))
     assert [t.name for t in error_fig.data] == ["lrmf (random)"] and list(error_fig.data[0].x) == [0, 5]
     assert list(summary.iloc[:, 0]) == ["zero", "known", "random-5"]
+
+
+@pytest.mark.parametrize("ref, words", [(None, "set LRMF_REF"), ("missing", "not a reference directory")])
+def test_launcher_refuses_a_missing_reference_in_one_line(tmp_path, ref, words):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "LRMF_REF"}
+    if ref:
+        env["LRMF_REF"] = str(tmp_path / ref)
+    p = subprocess.run([sys.executable, str(ROOT / "space" / "app.py")], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 2
+    assert p.stderr.strip().startswith("error: ") and words in p.stderr and len(p.stderr.strip().splitlines()) == 1
