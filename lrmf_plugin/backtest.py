@@ -156,11 +156,15 @@ def item_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------------
 # the protocol
 # ----------------------------------------------------------------------------------------------
+_PREDICTION_COLUMNS = ("method", "setting", "fold", "model", "benchmark", "predicted", "lower", "upper", "truth",
+                       "with_relative", "with_items")
+
+
 @dataclass
 class BacktestResult:
     """Raw outcome: one row per held-out prediction and per (fold, method, setting, benchmark) item score."""
 
-    predictions: pd.DataFrame   # method, setting, fold, model, benchmark, predicted, lower, upper, truth, with_relative
+    predictions: pd.DataFrame   # _PREDICTION_COLUMNS: one row per held-out model x benchmark scored
     items: pd.DataFrame         # method, setting, fold, benchmark, n_items, auc, brier
     suites: dict[str, str]      # benchmark -> suite
     settings: list[str]
@@ -232,7 +236,7 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
         keep[[index[m] for m in held]] = False
         train = data.subset(keep)
         relatives = LineageAveragePredictor().fit(train)
-        with_relative = {m: bool(relatives.relatives(ModelQuery(m))) for m in held}
+        flags = {m: (bool(relatives.relatives(ModelQuery(m))), bool(answers_all[index[m]])) for m in held}
         frng = np.random.default_rng([seed, f])
         # item settings are judged on the models that can reveal items on every item benchmark
         evaluated = {s.name: [m for m in held if answers_all[index[m]]] if s.uses_items else held for s in usable}
@@ -251,13 +255,13 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                     queries = _planned_queries(data, models, s.k, predictor, spec.planner, seed, item_benchmarks,
                                                planning_rounds)
                 frame = predictor.predict_frame(queries)
-                pred_parts.append(_scored(frame, truth, s, known, name, f, models, with_relative))
+                pred_parts.append(_scored(frame, truth, s, known, name, f, models, flags))
                 item_rows += _item_scores(predictor, queries, data, s, name, f, models, scored_items[s.name],
                                           item_benchmarks)
             bar.update(1)
     bar.close()
     predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame(
-        columns=["method", "setting", "fold", "model", "benchmark", "predicted", "lower", "upper", "truth", "with_relative"])
+        columns=[*_PREDICTION_COLUMNS])
     items = pd.DataFrame(item_rows, columns=["method", "setting", "fold", "benchmark", "n_items", "auc", "brier"])
     suites = {b: data.benchmarks[b].suite for b in truth.columns}
     return BacktestResult(predictions, items, suites, [s.name for s in usable], list(methods), notes,
@@ -300,8 +304,11 @@ def _planned_queries(data: ReferenceData, held: list[str], k: int, predictor: Pr
 
 
 def _scored(frame: pd.DataFrame, truth: pd.DataFrame, s: Setting, known: Sequence[str], method: str,
-            fold: int, held: list[str], with_relative: dict[str, bool]) -> pd.DataFrame:
-    """Predictions joined with truth, restricted to benchmarks the setting did not reveal."""
+            fold: int, held: list[str], flags: dict[str, tuple[bool, bool]]) -> pd.DataFrame:
+    """Predictions joined with truth, restricted to benchmarks the setting did not reveal.
+
+    ``flags``: model -> (has a scored relative in the fold's fit, has items on every item benchmark).
+    """
     long = truth.loc[held].rename_axis("model").reset_index().melt(id_vars="model", var_name="benchmark",
                                                                     value_name="truth")
     out = frame.merge(long, on=["model", "benchmark"], how="inner")
@@ -309,8 +316,9 @@ def _scored(frame: pd.DataFrame, truth: pd.DataFrame, s: Setting, known: Sequenc
     if s.kind == "known":
         out = out[~out["benchmark"].isin(list(known))]
     out = out.assign(method=method, setting=s.name, fold=fold,
-                     with_relative=out["model"].map(with_relative).astype(bool))
-    return out[["method", "setting", "fold", "model", "benchmark", "predicted", "lower", "upper", "truth", "with_relative"]]
+                     with_relative=out["model"].map(lambda m: flags[m][0]).astype(bool),
+                     with_items=out["model"].map(lambda m: flags[m][1]).astype(bool))
+    return out[list(_PREDICTION_COLUMNS)]
 
 
 def _item_scores(predictor: Predictor, queries: list[ModelQuery], data: ReferenceData, s: Setting, method: str,

@@ -20,6 +20,8 @@ from .backtest import BacktestResult, parse_setting, score_metrics
 
 METRICS = ("n", "mae", "rmse", "pearson", "spearman", "coverage", "width")
 HIGHLIGHT = "lrmf"
+SUBSET_TITLES = {"all": "", "with_relative": " — models with at least one relative",
+                 "with_items": " — models with items on every item benchmark (as judged in the item settings)"}
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,21 @@ TARGETS: tuple[Target, ...] = (
 
 
 def summarise(result: BacktestResult) -> pd.DataFrame:
-    """Metrics per method x setting x benchmark x subset (``all``; ``with_relative`` for ``zero``)."""
+    """Metrics per method x setting x benchmark x subset.
+
+    Subsets: ``all``; for ``zero`` also ``with_relative`` (models with a scored relative) and, when
+    item settings ran, ``with_items`` (the models those settings are judged on, so the budget curve's
+    zero point compares like with like).
+    """
     rows = []
     p = result.predictions
+    item_settings = any(parse_setting(s).uses_items for s in result.settings)
     for (method, setting), grp in p.groupby(["method", "setting"], sort=False):
         subsets = [("all", grp)]
         if setting == "zero":
             subsets.append(("with_relative", grp[grp["with_relative"]]))
+            if item_settings:
+                subsets.append(("with_items", grp[grp["with_items"]]))
         for subset, frame in subsets:
             per = []
             for bench, g in frame.groupby("benchmark", sort=True):
@@ -139,7 +149,8 @@ def render_markdown(result: BacktestResult, table: pd.DataFrame, title: str, plo
              "`random-K`/`planned-K` reveal K items per benchmark with items and are judged on the held-out "
              "models that have items on every such benchmark (column `models`); a planner spends each budget "
              f"in {cfg.get('planning_rounds')} round(s), seeing the earlier answers. "
-             "Means are over benchmarks (each benchmark weighs the same). "
+             "Means are over benchmarks (each benchmark weighs the same). The summary's `zero` row covers all "
+             "held-out models; the per-setting tables below also give it on the item settings' models. "
              f"Instance-level metrics use up to {cfg.get('item_metric_models')} held-out models per fold.", ""]
     lines += [f"- {n}" for n in result.notes]
     if result.notes:
@@ -167,11 +178,11 @@ def render_markdown(result: BacktestResult, table: pd.DataFrame, title: str, plo
         frame = piv.map(_fmt).reset_index().rename(columns={"setting": f"{metric} \\ method"})
         lines += [f"### {metric.upper() if metric == 'mae' else metric.capitalize()}", "", _markdown_table(frame), ""]
     for setting in settings:
-        for subset in ("all", "with_relative"):
+        for subset in SUBSET_TITLES:
             part = table[(table["setting"] == setting) & (table["subset"] == subset)]
             if part.empty:
                 continue
-            head = f"## Setting `{setting}`" + (" — models with at least one relative" if subset != "all" else "")
+            head = f"## Setting `{setting}`" + SUBSET_TITLES[subset]
             piv = part.pivot(index="method", columns="benchmark", values="mae")
             cols = [c for c in piv.columns if c != "mean"] + ["mean"]
             piv = piv.reindex(index=[m for m in methods if m in piv.index], columns=cols).map(_fmt)
@@ -203,8 +214,11 @@ def _plots(result: BacktestResult, table: pd.DataFrame, out: Path) -> list[str]:
 
     written = []
     mean = table[(table["benchmark"] == "mean") & (table["subset"] == "all")]
-    budget = mean.assign(kind=[parse_setting(s).kind for s in mean["setting"]],
-                         k=[parse_setting(s).k for s in mean["setting"]])
+    # the zero point of the budget curve is measured on the models the item settings are judged on
+    curve = table[(table["benchmark"] == "mean") & (table["subset"] == "with_items")]
+    curve = pd.concat([curve, mean[mean["setting"] != "zero"]]) if len(curve) else mean
+    budget = curve.assign(kind=[parse_setting(s).kind for s in curve["setting"]],
+                          k=[parse_setting(s).k for s in curve["setting"]])
     budget = budget[budget["kind"].isin(["zero", "random", "planned"])]
     if (budget["kind"] != "zero").any():
         fig, ax = plt.subplots(figsize=(9, 4.5))

@@ -160,6 +160,10 @@ def test_item_settings_judge_only_models_with_items(data):
     p = res.predictions
     assert set(lacking) <= set(p[p.setting == "zero"]["model"])
     assert not set(lacking) & set(p[p.setting == "random-2"]["model"])
+    assert set(p[p.setting == "random-2"]["model"]) == set(p[(p.setting == "zero") & p.with_items]["model"])
+    zero_items = summarise(res).query("setting == 'zero' and subset == 'with_items' and benchmark == 'beta'")
+    g = p[(p.setting == "zero") & p.with_items & (p.benchmark == "beta")]
+    assert zero_items["mae"].iloc[0] == pytest.approx((g.predicted - g.truth).abs().mean())
     assert len(set(p[p.setting == "random-2"]["model"])) == len(set(p[p.setting == "zero"]["model"])) - len(lacking)
 
 
@@ -174,7 +178,8 @@ def test_summary_report_and_targets(data, tmp_path):
     raw = res.predictions[(res.predictions.method == "lineage_average") & (res.predictions.setting == "zero")
                           & (res.predictions.benchmark == "beta")]
     assert per_bench.set_index("benchmark").at["beta", "mae"] == pytest.approx((raw.predicted - raw.truth).abs().mean())
-    assert set(table[table.setting == "zero"]["subset"]) == {"all", "with_relative"}
+    assert set(table[table.setting == "zero"]["subset"]) == {"all", "with_relative", "with_items"}
+    assert set(summarise(run_backtest(data, methods, ["zero"], folds=2, progress=False))["subset"]) == {"all", "with_relative"}
     assert table[(table.method == "irt") & (table.benchmark == "mean") & (table.setting == "random-5")]["auc"].notna().all()
     # targets judge the suite's mean; coverage targets look at the worst setting
     goal = Target("t", "syn", "zero", "mae", high=1e9)
