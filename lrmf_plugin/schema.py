@@ -65,7 +65,8 @@ class ModelQuery:
 
     ``parents`` adds lineage on top of what the reference's graph already says about ``model``.
     ``items`` maps benchmark -> {item id -> value in [0, 1]}; ``scores`` maps benchmark -> known
-    score on the reference's scale.
+    score on the reference's scale; ``score_sd`` gives the standard error of a score that was
+    *estimated* (e.g. from a random subset of a benchmark's instances) rather than fully measured.
     """
 
     model: str
@@ -73,6 +74,7 @@ class ModelQuery:
     parents: list[tuple[str, str]] = field(default_factory=list)
     items: dict[str, dict[str, float]] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    score_sd: dict[str, float] = field(default_factory=dict)
 
     def n_items(self) -> int:
         return sum(len(v) for v in self.items.values())

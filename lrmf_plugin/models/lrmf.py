@@ -78,6 +78,11 @@ def _shrunk_covariance(X: np.ndarray) -> np.ndarray:
     return (1 - alpha) * S + alpha * np.diag(np.maximum(np.diag(S), 1e-4))
 
 
+def _damped(step: np.ndarray, limit: float = 1.0) -> np.ndarray:
+    """Newton steps capped at ``limit`` per coordinate: logistic Newton can overshoot far from the optimum."""
+    return np.clip(np.nan_to_num(step), -limit, limit)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
@@ -426,25 +431,29 @@ class LRMFPredictor(Predictor):
         rows = np.repeat(np.arange(n * d).reshape(n, d), d, axis=1).ravel()
         cols = np.tile(np.arange(n * d).reshape(n, 1, d), (1, d, 1)).ravel()
         system = (sp.csr_matrix((H.ravel(), (rows, cols)), shape=(n * d, n * d)) + lineage).tocsc()
-        return U - spla.spsolve(system, grad.ravel()).reshape(n, d)
+        return U - _damped(spla.spsolve(system, grad.ravel()).reshape(n, d))
 
     def _update_columns(self, bl: _Block, U, V, c):
-        """Independent Newton step for every column's loadings and bias (model-bias loading fixed at 1)."""
+        """Independent Newton step for every column's loadings and bias.
+
+        The model-bias loading is shrunk toward 1 rather than fixed: one general-ability dimension
+        is shared by all columns, but a logit (item) and a standardised score need not move by the
+        same amount per unit of ability, and forcing them to would let items bias scores.
+        """
         n, d = U.shape
         theta = U @ V.T + c[None, :]
         g, cur = self._grad_curv(bl, theta)
-        X = np.hstack([U[:, :-1], np.ones((n, 1))])  # free loadings + column bias
-        params = np.hstack([V[:, :-1], c[:, None]])
-        grad = g.T @ X + self.column_l2 * np.hstack([params[:, :-1], np.zeros((len(c), 1))])
-        XX = np.einsum("ik,il->ikl", X, X).reshape(n, d * d)
-        H = (cur.T @ XX).reshape(-1, d, d)
-        reg = self.column_l2 * np.eye(d)
-        reg[-1, -1] = 1e-6
-        step = np.linalg.solve(H + reg[None], grad[..., None])[..., 0]
-        params = params - step
-        V = V.copy()
-        V[:, :-1] = params[:, :-1]
-        return V, params[:, -1]
+        X = np.hstack([U, np.ones((n, 1))])  # loadings + column bias
+        params = np.hstack([V, c[:, None]])
+        target = np.zeros(d + 1)
+        target[d - 1] = 1.0
+        reg = self.column_l2 * np.ones(d + 1)
+        reg[-1] = 1e-6
+        grad = g.T @ X + reg * (params - target)
+        XX = np.einsum("ik,il->ikl", X, X).reshape(n, (d + 1) ** 2)
+        H = (cur.T @ XX).reshape(-1, d + 1, d + 1) + np.diag(reg)[None]
+        params = params - _damped(np.linalg.solve(H, grad[..., None])[..., 0])
+        return params[:, :-1], params[:, -1]
 
     def _node_covariance(self, blocks, U, Vs, cs) -> np.ndarray:
         """Approximate posterior covariance of each fitted vector (inverse diagonal Hessian block)."""
@@ -501,12 +510,12 @@ class LRMFPredictor(Predictor):
             P0 += prec
             h += prec @ (self.U_[row] - self.M_[row])
         m0 = self.prior_.predict(f)[0] + np.linalg.solve(P0, h)
-        X, y, kind = self._evidence(q)
+        X, y, kind, noise = self._evidence(q)
         u = m0.copy()
         H = P0
         if len(X):
             gauss = kind == 0
-            inv = 1.0 / self.score_noise ** 2
+            inv = 1.0 / noise
             for _ in range(25):
                 theta = X[:, :d] @ u + X[:, d]
                 p = _sigmoid(theta)
@@ -520,10 +529,11 @@ class LRMFPredictor(Predictor):
                     break
         return u, np.linalg.inv(H)
 
-    def _evidence(self, q: ModelQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Design rows [loadings | bias], targets and likelihood kind (0 gauss, 1 bernoulli) of the query's observations."""
+    def _evidence(self, q: ModelQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Design rows [loadings | bias], targets, likelihood kind (0 gauss, 1 bernoulli) and, for
+        Gaussian rows, the noise variance (score noise plus the sampling error of estimated scores)."""
         d = self.U_.shape[1]
-        rows, ys, kinds = [], [], []
+        rows, ys, kinds, noise = [], [], [], []
         for b, score in q.scores.items():
             if b not in self.info_:
                 raise UnknownBenchmarkError(f"{q.model}: benchmark {b!r} is not in the reference")
@@ -533,6 +543,7 @@ class LRMFPredictor(Predictor):
                 rows.append(np.append(V[j], c[j]))
                 ys.append((float(score) - self.score_mean_[j]) / self.score_sd_[j])
                 kinds.append(0)
+                noise.append(self.score_noise ** 2 + (float(q.score_sd.get(b, 0.0)) / self.score_sd_[j]) ** 2)
         for b, obs in q.items.items():
             cols = self.item_col_.get(b)
             if cols is None:
@@ -545,9 +556,10 @@ class LRMFPredictor(Predictor):
                 rows.append(np.append(V[j], c[j]))
                 ys.append(float(value))
                 kinds.append(1)
+                noise.append(1.0)
         if not rows:
-            return np.zeros((0, d + 1)), np.zeros(0), np.zeros(0, dtype=int)
-        return np.array(rows), np.array(ys), np.array(kinds)
+            return np.zeros((0, d + 1)), np.zeros(0), np.zeros(0, dtype=int), np.zeros(0)
+        return np.array(rows), np.array(ys), np.array(kinds), np.array(noise)
 
     # ------------------------------------------------------------------------------------------
     # prediction
@@ -571,7 +583,7 @@ class LRMFPredictor(Predictor):
         level = self._evidence_level(q)
         out = []
         for b in self.benchmarks_:
-            if b in q.scores:
+            if b in q.scores and not q.score_sd.get(b):
                 s = float(q.scores[b])
                 out.append(Prediction(q.model, b, s, s, s, observed=True))
                 continue
