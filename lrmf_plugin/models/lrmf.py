@@ -266,9 +266,10 @@ class LRMFPredictor(Predictor):
             self.item_col_.setdefault(b, {})[it] = j
 
         # metadata features, lineage Laplacians per relation, warm-up precisions ---------------
-        self.featurizer_ = MetadataFeaturizer().fit(data.metadata, rows)
-        F = self.featurizer_.transform(data.metadata, rows)
         has_rows = has[take]
+        # vocabularies from models with data only: the trees learn from those rows alone
+        self.featurizer_ = MetadataFeaturizer().fit(data.metadata, [m for m, h in zip(rows, has_rows) if h])
+        F = self.featurizer_.transform(data.metadata, rows)
         self.laplacians_ = {r: self.graph_.laplacian(rows, {r: 1.0}, max_hops=1) for r in RELATIONS}
         self.meta_prec_ = self.metadata_strength * np.eye(d)
         self.rel_prec_ = {r: self._multiplier(r) * DEFAULT_RELATION_WEIGHTS[r] * np.eye(d) for r in RELATIONS}
