@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from tqdm.auto import tqdm
