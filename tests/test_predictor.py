@@ -1,0 +1,225 @@
+"""The LRMF predictor: accuracy where it should win, lineage and items helping, honest intervals,
+deterministic fits, fold-in errors, planning, and the stored artifact."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor
+from synthetic_lowrank import make_reference
+
+from lrmf_plugin.errors import ArtifactError, InputError, UnknownBenchmarkError, UnknownItemError
+from lrmf_plugin.lineage import LineageGraph
+from lrmf_plugin.models.global_mean import GlobalMeanPredictor
+from lrmf_plugin.models.lrmf import LRMFPredictor
+from lrmf_plugin.models.trees import TreeEnsemble
+from lrmf_plugin.planning import budget_count, parse_budget, plan_items
+
+FAST = {"metadata_model": "ridge", "n_sweeps": 8, "n_settle": 2}
+
+
+@pytest.fixture(scope="module")
+def split():
+    data, _ = make_reference(n_families=40, family_size=8, seed=3)
+    rng = np.random.default_rng(0)
+    scored = np.flatnonzero(data.has_data())
+    held = rng.choice(scored, size=60, replace=False)
+    keep = data.has_data().copy()
+    keep[held] = False
+    train = data.subset(keep)
+    return data, train, [data.models[i] for i in held]
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    _, train, _ = split
+    return LRMFPredictor(**FAST, calibrate=True, seed=0).fit(train)
+
+
+def _truth(data, model, benchmark):
+    if benchmark in data.scores.columns and data.scores.loc[model, benchmark] == data.scores.loc[model, benchmark]:
+        return float(data.scores.loc[model, benchmark])
+    block = data.items[benchmark]
+    return 100.0 * float(np.nanmean(block.values[data.index[model]]))
+
+
+def _errors(predictor, data, queries):
+    frame = predictor.predict_frame(queries)
+    truth = np.array([_truth(data, m, b) for m, b in zip(frame.model, frame.benchmark)])
+    err = np.abs(frame.predicted.to_numpy() - truth)
+    inside = (truth >= frame.lower.to_numpy()) & (truth <= frame.upper.to_numpy())
+    return err, inside
+
+
+def test_beats_global_mean_and_lineage_helps(split, fitted):
+    data, train, held = split
+    queries = [data.query(m) for m in held]
+    ours, _ = _errors(fitted, data, queries)
+    mean, _ = _errors(GlobalMeanPredictor().fit(train), data, queries)
+    no_lineage = LRMFPredictor(**FAST, calibrate=False, lineage_strength=0.0).fit(train)
+    alone, _ = _errors(no_lineage, data, queries)
+    assert ours.mean() < 0.6 * mean.mean()
+    assert ours.mean() < alone.mean()
+
+
+def test_items_and_known_scores_sharpen_predictions(split, fitted):
+    data, _, held = split
+    zero, _ = _errors(fitted, data, [data.query(m) for m in held])
+    with_items = [data.query(m, items={b: list(data.items[b].items[:25]) for b in data.items}) for m in held]
+    items_err, _ = _errors(fitted, data, with_items)
+    assert items_err.mean() < zero.mean()
+    known = [data.query(m, benchmarks_known=("alpha",)) for m in held]
+    frame = fitted.predict_frame(known)
+    alpha = frame[frame.benchmark == "alpha"]
+    # a known score is returned as given, with no interval
+    assert np.allclose(alpha.predicted, [data.scores.loc[m, "alpha"] for m in alpha.model])
+    assert np.allclose(alpha.lower, alpha.upper)
+
+
+def test_intervals_cover_about_ninety_percent(split, fitted):
+    data, _, held = split
+    _, inside = _errors(fitted, data, [data.query(m) for m in held])
+    assert 0.75 <= inside.mean() <= 0.99
+    assert fitted.calibration_, "calibration pass learned no scale factors"
+
+
+def test_predictions_are_on_the_0_100_scale(split, fitted):
+    data, _, held = split
+    frame = fitted.predict_frame([data.query(m) for m in held])
+    assert ((frame.lower >= 0) & (frame.upper <= 100) & (frame.lower <= frame.predicted)
+            & (frame.predicted <= frame.upper)).all()
+    assert set(frame.benchmark) == set(data.benchmark_names())
+
+
+def test_fit_is_deterministic(split):
+    _, train, held = split
+    a = LRMFPredictor(**FAST, calibrate=False, seed=5).fit(train)
+    b = LRMFPredictor(**FAST, calibrate=False, seed=5).fit(train)
+    assert np.array_equal(a.U_, b.U_)
+
+
+def test_query_parents_act_like_graph_edges(split, fitted):
+    data, _, held = split
+    children = {e.parent for e in data.edges}
+    model = next(m for m in held if m not in children and any(e.child == m for e in data.edges))
+    parents = [(e.parent, e.relation) for e in data.edges if e.child == model]
+    stranger = data.query(model)
+    stranger.model, stranger.parents = "new-org/unseen-child", parents
+    via_graph, via_query = fitted._links(data.query(model)), fitted._links(stranger)
+    assert [r for r, _ in via_graph] == [r for r, _ in via_query] and via_graph
+    assert all(np.allclose(a, b) for (_, a), (_, b) in zip(via_graph, via_query))
+    orphan = data.query(model)
+    orphan.model = "new-org/unseen-child"
+    assert [p.predicted for p in fitted.predict([orphan])] != pytest.approx([p.predicted for p in fitted.predict([stranger])])
+
+
+def test_unknown_benchmark_and_item_are_refused(split, fitted):
+    data, _, held = split
+    q = data.query(held[0])
+    q.items = {"nope": {"1": 1.0}}
+    with pytest.raises(UnknownBenchmarkError):
+        fitted.predict([q])
+    q.items = {"alpha": {"not-an-item": 1.0}}
+    with pytest.raises(UnknownItemError):
+        fitted.predict([q])
+
+
+def test_noisy_score_is_evidence_not_an_answer(split, fitted):
+    data, _, held = split
+    model = held[0]
+    truth = float(data.scores.loc[model, "beta"])
+    q = data.query(model)
+    q.scores, q.score_sd = {"beta": truth}, {"beta": 2.0}
+    noisy = next(p for p in fitted.predict([q]) if p.benchmark == "beta")
+    zero = next(p for p in fitted.predict([data.query(model)]) if p.benchmark == "beta")
+    assert not noisy.observed
+    assert (noisy.upper - noisy.lower) < (zero.upper - zero.lower)
+    assert abs(noisy.predicted - truth) <= abs(zero.predicted - truth) + 1e-9
+
+
+def test_saved_predictor_round_trips_and_refuses_tampering(split, fitted, tmp_path):
+    data, _, held = split
+    stem = tmp_path / "lrmf"
+    fitted.save(stem, "fingerprint-a")
+    graph = LineageGraph(data.edges)
+    loaded = LRMFPredictor.load(stem, graph, "fingerprint-a")
+    queries = [data.query(m) for m in held[:5]]
+    assert [p.predicted for p in loaded.predict(queries)] == pytest.approx([p.predicted for p in fitted.predict(queries)])
+    with pytest.raises(ArtifactError, match="another reference"):
+        LRMFPredictor.load(stem, graph, "fingerprint-b")
+    npz = stem.with_suffix(".npz")
+    raw = bytearray(npz.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    npz.write_bytes(bytes(raw))
+    with pytest.raises(ArtifactError, match="checksum"):
+        LRMFPredictor.load(stem, graph, "fingerprint-a")
+    header = json.loads(stem.with_suffix(".json").read_text())
+    header["format"] = "something-else"
+    stem.with_suffix(".json").write_text(json.dumps(header))
+    with pytest.raises(ArtifactError, match="not a lrmf-predictor"):
+        LRMFPredictor.load(stem, graph, "fingerprint-a")
+
+
+def test_gbm_metadata_prior_round_trips(split, tmp_path):
+    data, train, held = split
+    model = LRMFPredictor(n_sweeps=4, n_settle=1, calibrate=False).fit(train)
+    assert model.prior_.trees_, "gbm prior learned no trees"
+    model.save(tmp_path / "p", "x")
+    loaded = LRMFPredictor.load(tmp_path / "p", LineageGraph(data.edges), "x")
+    q = [data.query(m) for m in held[:3]]
+    assert [p.predicted for p in loaded.predict(q)] == pytest.approx([p.predicted for p in model.predict(q)])
+
+
+def test_tree_ensemble_matches_sklearn():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    y = np.sin(X[:, 0]) + (X[:, 1] > 0.3) * X[:, 2]
+    est = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(X, y)
+    assert np.allclose(TreeEnsemble.from_sklearn(est).predict(X), est.predict(X))
+
+
+@pytest.mark.parametrize("text,expected", [("25", 25), (25, 25), ("0.05", 0.05), (0.5, 0.5)])
+def test_budget_parsing(text, expected):
+    assert parse_budget(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "1.5", "nan", "many", "1e400"])
+def test_bad_budgets_are_refused(text):
+    with pytest.raises(InputError, match="budget"):
+        parse_budget(text)
+
+
+def test_budget_count():
+    assert budget_count(0.05, 1000) == 50
+    assert budget_count(0.001, 100) == 1
+    assert budget_count(500, 40) == 40
+
+
+def test_plans_respect_budget_and_skip_observed(split, fitted):
+    data, _, held = split
+    q = data.query(held[0], items={"alpha": list(data.items["alpha"].items[:3])})
+    for selection in ("adaptive", "anchors", "random"):
+        plan = plan_items(fitted, q, 10, selection=selection, seed=1)
+        assert set(plan) == set(data.items)
+        assert len(plan["alpha"]) == 7 and len(plan["beta"]) == 10
+        assert not set(plan["alpha"]) & set(data.items["alpha"].items[:3])
+        for b, ids in plan.items():
+            assert len(set(ids)) == len(ids) and set(ids) <= set(data.items[b].items)
+    assert plan_items(fitted, q, 10, selection="random", seed=1) == plan_items(fitted, q, 10, selection="random", seed=1)
+    with pytest.raises(UnknownBenchmarkError):
+        plan_items(fitted, q, 10, benchmarks=["gamma"])  # a score-only benchmark has nothing to plan
+    with pytest.raises(InputError, match="selection"):
+        plan_items(fitted, q, 10, selection="clever")
+
+
+def test_adaptive_plans_shrink_uncertainty_more_than_random(split, fitted):
+    data, _, held = split
+    widths = {"adaptive": [], "random": []}
+    for model in held[:15]:
+        for selection in widths:
+            plan = plan_items(fitted, data.query(model), 6, selection=selection, seed=2, benchmarks=["c"])
+            q = data.query(model, items=plan)
+            pred = next(p for p in fitted.predict([q]) if p.benchmark == "c")
+            widths[selection].append(pred.upper - pred.lower)
+    assert np.mean(widths["adaptive"]) < np.mean(widths["random"])
