@@ -1,0 +1,107 @@
+"""`lm-eval-predict fit / predict / plan` as a user runs them: files in, files out, one-line errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from synthetic_lowrank import make_reference
+
+from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lrmf_plugin", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def ref(tmp_path_factory):
+    """A reference holding the synthetic data minus three models, fitted through the CLI."""
+    data, _ = make_reference(n_families=12, family_size=6, seed=1)
+    held = ["fam0/m2-finetune", "fam1/m4-finetune", "fam2/m1-quantized"]
+    keep = [m for m in data.models if m not in held]
+    scores = data.scores.loc[keep].stack().dropna().rename("score").reset_index()
+    scores.columns = ["model", "benchmark", "score"]
+    items = []
+    for b, block in data.items.items():
+        rows = [data.index[m] for m in keep]
+        items.append(ItemObservations(b, keep, list(block.items), block.values[rows], complete=data.benchmarks[b].items_complete))
+    meta = data.metadata.loc[keep].reset_index().rename(columns={"index": "model"})
+    path = tmp_path_factory.mktemp("ref") / "ref"
+    Reference.create(path).write_source(SourceData(key="syn", kind="synthetic", location="test", scores=scores,
+                                                   metadata=meta, edges=list(data.edges), items=items,
+                                                   benchmarks=dict(data.benchmarks)))
+    proc = cli("fit", "--ref", str(path), "--sweeps", "6")
+    assert proc.returncode == 0, proc.stderr
+    return {"path": path, "data": data, "held": held}
+
+
+def test_predict_writes_every_model_and_benchmark(ref, tmp_path):
+    models = tmp_path / "models.csv"
+    models.write_text("model,metadata_params_billions,model_type,parents\n"
+                      "fam0/m2-finetune,7,finetuned,\n"
+                      "new/merge,7,finetuned,fam3/m1-quantized;fam4/m2-finetune\n")
+    obs = tmp_path / "obs.jsonl"
+    item = ref["data"].items["alpha"].items[0]
+    obs.write_text(json.dumps({"model": "new/merge", "benchmark": "alpha", "item": item, "value": 1}) + "\n"
+                   + json.dumps({"model": "fam0/m2-finetune", "benchmark": "gamma", "score": 40.0}) + "\n")
+    out = tmp_path / "pred.csv"
+    proc = cli("predict", "--ref", str(ref["path"]), "--models", str(models), "--observations", str(obs), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["model", "benchmark", "predicted", "lower", "upper"]
+    assert len(pred) == 2 * len(ref["data"].benchmark_names())
+    assert (pred.lower <= pred.predicted).all() and (pred.predicted <= pred.upper).all()
+    given = pred[(pred.model == "fam0/m2-finetune") & (pred.benchmark == "gamma")].iloc[0]
+    assert given.predicted == pytest.approx(40.0) and given.lower == given.upper
+
+
+def test_plan_writes_items_within_budget(ref, tmp_path):
+    models = tmp_path / "models.csv"
+    models.write_text("model\nfam1/m4-finetune\n")
+    out = tmp_path / "plan.jsonl"
+    proc = cli("plan", "--ref", str(ref["path"]), "--models", str(models), "--budget", "5", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    per_benchmark = pd.DataFrame(lines).groupby("benchmark").item.nunique()
+    assert set(per_benchmark.index) == set(ref["data"].items) and (per_benchmark == 5).all()
+
+
+@pytest.mark.parametrize("models_csv,obs,message", [
+    ("name\nx\n", None, "missing column 'model'"),
+    ("", None, "no models"),
+    ("model,parents\nnew/a,nobody/never\n", None, "'nobody/never'"),
+    ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "zzz", "value": 1}, "item 'zzz'"),
+    ("model\nnew/a\n", {"model": "new/a", "benchmark": "nope", "score": 3}, "benchmark 'nope'"),
+    ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "ITEM", "value": 1.5}, "outside [0, 1]"),
+    ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "ITEM", "value": "NaN"}, "outside [0, 1]"),
+    ("model\nnew/a\n", {"model": "other", "benchmark": "alpha", "score": 3}, "'other'"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(ref, tmp_path, models_csv, obs, message):
+    models = tmp_path / "models.csv"
+    models.write_text(models_csv)
+    args = ["predict", "--ref", str(ref["path"]), "--models", str(models), "--out", str(tmp_path / "pred.csv")]
+    if obs is not None:
+        if obs.get("item") == "ITEM":
+            obs["item"] = ref["data"].items["alpha"].items[0]
+        (tmp_path / "obs.jsonl").write_text(json.dumps(obs) + "\n")
+        args += ["--observations", str(tmp_path / "obs.jsonl")]
+    proc = cli(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
+    assert not (tmp_path / "pred.csv").exists()
+
+
+def test_predictor_of_an_older_state_is_refused(ref, tmp_path):
+    # importing anything new changes the reference: the stored predictor no longer matches it
+    copy = tmp_path / "ref"
+    subprocess.run(["cp", "-r", str(ref["path"]), str(copy)], check=True)
+    edges = tmp_path / "edges.csv"
+    edges.write_text("source,target,edge\nfam0/base,fam0/extra,finetuned\n")
+    assert cli("reference", "import", "--ref", str(copy), "--kind", "lineage", str(edges)).returncode == 0
+    (tmp_path / "models.csv").write_text("model\nfam0/extra\n")
+    proc = cli("predict", "--ref", str(copy), "--models", str(tmp_path / "models.csv"), "--out", str(tmp_path / "p.csv"))
+    assert proc.returncode == 2 and "fit" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
