@@ -4,11 +4,14 @@ lm-eval's ``leaderboard`` group writes raw, size-weighted accuracies; the leader
 scores with the random-guess baseline removed and an unweighted average over six benchmarks
 (HF docs "Scores Normalization"; lm-eval does not do this). Predictions are made per leaf task, so
 this module is the one place that knows which per-instance metric each leaderboard task uses and how
-leaf scores recombine into the six leaderboard numbers.
+leaf scores recombine into the six leaderboard numbers, including the standard error of a number
+recombined from random subsets of the leaves (:func:`subset_estimate`), which is how a run is linked
+to a reference that has only the six scores.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping
 
 #: The six leaderboard benchmarks, in the leaderboard's column order (names as in the v2 CSV).
@@ -42,6 +45,14 @@ LEAVES: dict[str, dict[str, float]] = {
     "math": {f"leaderboard_math_{k}_hard": 0.0 for k in _MATH},
     "mmlu_pro": {"leaderboard_mmlu_pro": 0.1},
 }
+
+#: benchmarks scored as the unweighted mean of per-subtask normalised scores, and those scored by
+#: normalising the subtask scores pooled by full task size
+_PER_SUBTASK = ("bbh", "musr")
+_POOLED = ("gpqa", "math")
+
+#: leaf task -> the leaderboard benchmark (a v2 score column) it is a subtask of
+SCORE_BENCHMARK: dict[str, str] = {IFEVAL_TASK: "ifeval", **{t: b for b, leaves in LEAVES.items() for t in leaves}}
 
 #: leaf task -> the per-instance metric the leaderboard scores it with
 _TASK_METRIC = {
@@ -94,11 +105,11 @@ def leaderboard_scores(leaf: Mapping[str, float], sizes: Mapping[str, int]) -> d
     inst = benchmark_name(IFEVAL_TASK, IFEVAL_METRICS[1], primary=False)
     if IFEVAL_TASK in leaf and inst in leaf:
         out["ifeval"] = (float(leaf[IFEVAL_TASK]) + float(leaf[inst])) / 2.0 * 100.0
-    for bench in ("bbh", "musr"):
+    for bench in _PER_SUBTASK:
         tasks = LEAVES[bench]
         if all(t in leaf for t in tasks):
             out[bench] = sum(_norm(float(leaf[t]), lb) for t, lb in tasks.items()) / len(tasks)
-    for bench in ("gpqa", "math"):
+    for bench in _POOLED:
         tasks = LEAVES[bench]
         if all(t in leaf for t in tasks) and all(sizes.get(t, 0) > 0 for t in tasks):
             total = sum(sizes[t] for t in tasks)
@@ -113,4 +124,91 @@ def leaderboard_scores(leaf: Mapping[str, float], sizes: Mapping[str, int]) -> d
 
 def is_leaderboard_task(task: str) -> bool:
     """True for the leaf tasks of lm-eval's ``leaderboard`` group."""
-    return task == IFEVAL_TASK or any(task in tasks for tasks in LEAVES.values())
+    return task in SCORE_BENCHMARK
+
+
+def benchmark_keys(benchmark: str) -> dict[str, list[str]]:
+    """Leaf task -> its per-instance benchmark names (IFEval has two metrics) for a leaderboard benchmark."""
+    if benchmark == "ifeval":
+        return {IFEVAL_TASK: [IFEVAL_TASK, benchmark_name(IFEVAL_TASK, IFEVAL_METRICS[1], primary=False)]}
+    return {t: [t] for t in LEAVES[benchmark]}
+
+
+def _slopes(benchmark: str, sizes: Mapping[str, int]) -> dict[str, float]:
+    """d(normalised score) / d(raw leaf mean) for each leaf of ``benchmark``, above the baseline.
+
+    The leaderboard's scores are linear in the raw leaf means except for the clamp at the random
+    baseline; the linear slope is used throughout, since a subset mean below the baseline does not
+    mean the full one is.
+    """
+    if benchmark == "ifeval":
+        return {k: 50.0 for k in benchmark_keys("ifeval")[IFEVAL_TASK]}
+    tasks = LEAVES[benchmark]
+    if benchmark in _POOLED:
+        total = sum(sizes[t] for t in tasks)
+        return {t: 100.0 * sizes[t] / total / (1.0 - lb) for t, lb in tasks.items()}
+    return {t: 100.0 / (1.0 - lb) / len(tasks) for t, lb in tasks.items()}
+
+
+@dataclass(frozen=True)
+class SubsetEstimate:
+    """A leaderboard score estimated from a uniform random subset of each of its subtasks."""
+
+    benchmark: str
+    value: float            #: the leaderboard's normalised score computed from the subset means (0-100)
+    sd: float               #: its standard error (sampling without replacement)
+    n: int                  #: evaluated documents over all subtasks
+    N: int                  #: documents in the full subtasks
+    tasks: tuple[str, ...]  #: the leaf tasks it was computed from
+
+
+def _doc_variance(z: list[float], columns: list[tuple[float, list[float]]]) -> float:
+    """Variance of one document's contribution ``z`` (sample variance, n-1).
+
+    A subset with no variation (all right, all wrong, or a single document) says little about the
+    spread, so it gets the binomial variance with half a success and half a failure added,
+    p~ = (sum + 1/2) / (n + 1), per metric, as if the metrics moved together.
+    """
+    n = len(z)
+    if n >= 2:
+        mean = math.fsum(z) / n
+        var = math.fsum((x - mean) ** 2 for x in z) / (n - 1)
+        if var > 0:
+            return var
+    sd = 0.0
+    for slope, ys in columns:
+        p = (math.fsum(ys) + 0.5) / (n + 1)
+        sd += abs(slope) * math.sqrt(p * (1 - p))
+    return sd * sd
+
+
+def subset_estimate(benchmark: str, values: Mapping[str, Mapping[int, float]],
+                    sizes: Mapping[str, int]) -> SubsetEstimate | None:
+    """The leaderboard score of ``benchmark`` and its standard error from evaluated subsets of its leaves.
+
+    ``values`` maps per-instance benchmark names (leaf tasks, ``leaderboard_ifeval:inst_level_strict_acc``)
+    to ``{doc_id: value}``; ``sizes`` gives each leaf task's full size. The value is
+    :func:`leaderboard_scores` of the subset means. Each subtask's subset mean has variance
+    ``(1 - n/N) s^2 / n`` (simple random sampling without replacement; ``s^2`` the sample variance of
+    the per-document values), and the score's variance sums them through the normalisation's slopes
+    and weights (subtasks are sampled independently; IFEval's two metrics share documents, so their
+    per-document average is the sampled value). ``None`` unless every leaf has documents and a size.
+    """
+    keys = benchmark_keys(benchmark)
+    if any(not values.get(k) for ks in keys.values() for k in ks) or any(
+            not sizes.get(t) or sizes[t] <= 0 for t in keys):
+        return None
+    means = {k: math.fsum(values[k].values()) / len(values[k]) for ks in keys.values() for k in ks}
+    value = leaderboard_scores(means, sizes).get(benchmark)
+    if value is None:
+        return None
+    slopes = _slopes(benchmark, sizes)
+    var, n_total, N_total = 0.0, 0, 0
+    for task, ks in keys.items():
+        docs = sorted(set.intersection(*(set(values[k]) for k in ks)))
+        n, N = len(docs), int(sizes[task])
+        columns = [(slopes[k], [float(values[k][d]) for d in docs]) for k in ks]
+        z = [math.fsum(slope * ys[i] for slope, ys in columns) for i in range(n)]
+        var += max(0.0, 1.0 - n / N) * _doc_variance(z, columns) / n
+        n_total, N_total = n_total + n, N_total + N
+    return SubsetEstimate(benchmark, float(value), math.sqrt(var), n_total, N_total, tuple(keys))

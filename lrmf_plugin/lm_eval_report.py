@@ -9,6 +9,12 @@ lm-eval's own group numbers under ``--samples`` are size-weighted over the *eval
 they are reported as subset values; the predicted full group score weights leaves by full size
 (lm-eval's ``weight_by_size``). Interval bounds of combined scores combine the leaf bounds, which is
 conservative (exact if the leaf errors move together).
+
+Open LLM Leaderboard leaf tasks that the reference has no per-instance data for, but whose
+leaderboard score it has (a reference from the leaderboard CSV or the Hub ``contents``), are bridged:
+the evaluated random subsets give the leaderboard's score with a standard error
+(:func:`lrmf_plugin.leaderboard.subset_estimate`), which the predictor folds in as a noisy
+observation of that score, so the full score is still predicted from them.
 """
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ from typing import Any, Mapping, Sequence
 
 from . import __version__
 from .importers.lm_eval_output import RunObservations
-from .leaderboard import is_leaderboard_task, leaderboard_scores
+from .leaderboard import (BENCHMARKS, SCORE_BENCHMARK, SubsetEstimate, benchmark_keys, is_leaderboard_task,
+                          leaderboard_scores, subset_estimate)
 from .schema import ModelQuery, Prediction
 
 
@@ -31,8 +38,27 @@ def _round(x: float | None) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 4)
 
 
+def score_estimates(run: RunObservations, reference: Any) -> dict[str, SubsetEstimate]:
+    """Leaderboard scores estimated from the run's leaf subsets, for the scores the reference has
+    while it has no items for any of their leaves (with items, the leaves are predicted item by item)."""
+    known = reference.benchmarks()
+    values = {b: docs for obs in run.tasks.values() for b, docs in obs.values.items()}
+    sizes = {t: obs.n_full for t, obs in run.tasks.items() if obs.n_full}
+    out = {}
+    for bench in sorted({SCORE_BENCHMARK[t] for t in run.tasks if t in SCORE_BENCHMARK}):
+        info = known.get(bench)
+        leaf_keys = [k for ks in benchmark_keys(bench).values() for k in ks]
+        if info is None or not info.has_scores or any(k in known and known[k].n_items for k in leaf_keys):
+            continue
+        estimate = subset_estimate(bench, values, sizes)
+        if estimate is not None:
+            out[bench] = estimate
+    return out
+
+
 def query_for(run: RunObservations, reference: Any) -> tuple[ModelQuery, list[str]]:
-    """The model's query: its observations on benchmarks and items the reference knows, plus warnings."""
+    """The model's query, plus warnings: its observations on benchmarks and items the reference
+    knows, and the leaderboard scores estimated from subsets (see :func:`score_estimates`)."""
     known = reference.benchmarks()
     items: dict[str, dict[str, float]] = {}
     warnings = []
@@ -48,7 +74,9 @@ def query_for(run: RunObservations, reference: Any) -> tuple[ModelQuery, list[st
                             "and only count as observed")
         if usable:
             items[bench] = usable
-    return ModelQuery(model=run.model, items=items), warnings
+    estimates = score_estimates(run, reference)
+    return ModelQuery(model=run.model, items=items, scores={b: e.value for b, e in estimates.items()},
+                      score_sd={b: e.sd for b, e in estimates.items()}), warnings
 
 
 def _leaves(groups: Mapping[str, list[str]], name: str) -> list[str]:
@@ -59,14 +87,19 @@ def _leaves(groups: Mapping[str, list[str]], name: str) -> list[str]:
 
 
 def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Mapping[str, Any],
-           predictor: Mapping[str, Any], warnings: Sequence[str] = ()) -> dict[str, Any]:
+           predictor: Mapping[str, Any], warnings: Sequence[str] = (),
+           estimates: Mapping[str, SubsetEstimate] | None = None) -> dict[str, Any]:
     """The ``predicted`` block: per task, lm-eval group, benchmark and leaderboard benchmark.
 
-    Its top-level keys never include ``results``/``configs``, so the predictions file is not mistaken
-    for an lm-eval results file.
+    A bridged leaderboard benchmark (one of ``estimates``) has ``n``/``N`` summed over its leaves and an
+    ``estimate`` (``value``, ``sd``, ``tasks``) beside its prediction; its leaf rows stay observed only
+    and name it as ``score_benchmark``. Its top-level keys never include ``results``/``configs``, so
+    the predictions file is not mistaken for an lm-eval results file.
     """
     preds = {p.benchmark: p for p in predictions if p.model == run.model}
-    warnings = list(warnings)
+    warnings, notes = list(warnings), []
+    estimates = dict(estimates or {})
+    bridged = {t: e.benchmark for e in estimates.values() for t in e.tasks}
     tasks: dict[str, Any] = {}
     benchmarks: dict[str, Any] = {}
     for task, obs in sorted(run.tasks.items()):
@@ -78,13 +111,22 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
                                  "observed": _round(_mean100(values)),
                                  "predicted": _round(p.predicted) if p else None,
                                  "lower": _round(p.lower) if p else None, "upper": _round(p.upper) if p else None}
-            if p is None:
+            if p is None and task in bridged:
+                benchmarks[bench]["score_benchmark"] = bridged[task]
+            elif p is None:
                 warnings.append(f"{bench}: the reference has no data for it; reported as observed only "
                                 f"({len(values)} of {obs.n_full} documents)")
     for bench, p in sorted(preds.items()):
         benchmarks.setdefault(bench, {"task": None, "metric": None, "n": 0, "N": None, "observed": None,
                                       "predicted": _round(p.predicted), "lower": _round(p.lower),
                                       "upper": _round(p.upper)})
+    for bench, e in sorted(estimates.items()):
+        row = benchmarks.setdefault(bench, {"task": None, "metric": None, "n": 0, "N": None, "observed": None,
+                                            "predicted": None, "lower": None, "upper": None})
+        row.update(n=e.n, N=e.N, estimate={"value": _round(e.value), "sd": _round(e.sd), "tasks": list(e.tasks)})
+        notes.append(f"{bench}: the reference has the leaderboard score but no per-instance data for its "
+                     f"{len(e.tasks)} subtask(s); their {e.n} of {e.N} evaluated documents estimate it as "
+                     f"{e.value:.1f} +- {e.sd:.1f} (standard error), which the prediction of the full score uses")
     groups: dict[str, Any] = {}
     for group in sorted(run.groups):
         leaves = _leaves(run.groups, group)
@@ -103,7 +145,7 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
         groups[group] = row
     block = {"model": run.model, "predictor": dict(predictor), "lrmf_plugin_version": __version__,
              "lm_eval_version": run.lm_eval_version, "plan": dict(plan), "tasks": tasks,
-             "benchmarks": benchmarks, "groups": groups, "warnings": warnings}
+             "benchmarks": benchmarks, "groups": groups, "warnings": warnings, "notes": notes}
     lb = _leaderboard(benchmarks, tasks)
     if lb:
         block["leaderboard"] = lb
@@ -111,7 +153,8 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
 
 
 def _leaderboard(benchmarks: Mapping[str, Any], tasks: Mapping[str, Any]) -> dict[str, Any]:
-    """The leaderboard's normalised scores (and average) from predicted leaf scores, when present."""
+    """The leaderboard's normalised scores (and average) from predicted leaf scores, when present,
+    and the bridged benchmarks' predictions (already on the leaderboard's scale)."""
     rows = {b: r for b, r in benchmarks.items() if r["task"] and is_leaderboard_task(r["task"])}
     if not rows:
         return {}
@@ -124,17 +167,27 @@ def _leaderboard(benchmarks: Mapping[str, Any], tasks: Mapping[str, Any]) -> dic
     for name, value in per_key["predicted"].items():
         out[name] = {"predicted": _round(value), "lower": _round(per_key["lower"].get(name)),
                      "upper": _round(per_key["upper"].get(name))}
-    return out
+    for name in BENCHMARKS:
+        r = benchmarks.get(name)
+        if name not in out and r and r.get("estimate") and r["predicted"] is not None:
+            out[name] = {k: r[k] for k in ("predicted", "lower", "upper")}
+    if "average" not in out and all(b in out for b in BENCHMARKS):
+        out["average"] = {k: _round(sum(out[b][k] for b in BENCHMARKS) / len(BENCHMARKS))
+                          for k in ("predicted", "lower", "upper")}
+    return {name: out[name] for name in (*BENCHMARKS, "average") if name in out}
 
 
 def predict_run(lrmf: Any, run: RunObservations, *, plan: Mapping[str, Any]) -> dict[str, Any]:
     """Fold the run's observations into the reference's predictor and build the report block."""
-    query, warnings = query_for(run, lrmf.reference)
+    found, warnings = query_for(run, lrmf.reference)
+    query = lrmf.query(found.model, items=found.items, scores=found.scores)  # plus the metadata it holds
+    query.score_sd = dict(found.score_sd)
     predictions = lrmf.predict([query])
     predictor = lrmf.predictor
     info = {"name": getattr(predictor, "name", type(predictor).__name__), "reference": str(lrmf.reference.path),
             "reference_fingerprint": lrmf.reference.fingerprint()}
-    return report(run, predictions, plan=plan, predictor=info, warnings=warnings)
+    return report(run, predictions, plan=plan, predictor=info, warnings=warnings,
+                  estimates=score_estimates(run, lrmf.reference))
 
 
 def _fmt(x: float | None) -> str:
@@ -146,13 +199,17 @@ def format_table(block: Mapping[str, Any]) -> str:
     lines = [("task", "evaluated n/N", "observed", "predicted full [90% interval]")]
 
     def interval(r: Mapping[str, Any]) -> str:
+        if r["predicted"] is None and r.get("score_benchmark"):
+            return f"observed only (in the {r['score_benchmark']} estimate)"
         if r["predicted"] is None:
             return "observed only (no reference data)"
         return f"{_fmt(r['predicted'])} [{_fmt(r['lower'])}, {_fmt(r['upper'])}]"
 
     for bench, r in block["benchmarks"].items():
         if r["n"]:
-            lines.append((bench, f"{r['n']}/{r['N'] if r['N'] else '?'}", _fmt(r["observed"]), interval(r)))
+            est = r.get("estimate")
+            observed = f"{_fmt(est['value'])} +- {_fmt(est['sd'])} (subset est.)" if est else _fmt(r["observed"])
+            lines.append((bench, f"{r['n']}/{r['N'] if r['N'] else '?'}", observed, interval(r)))
     for group, r in block["groups"].items():
         pred = interval(r) if r["predicted"] is not None else "-"
         lines.append((f"{group} (group)", f"{r['n']}/{r['N'] or '?'}", f"{_fmt(r['observed_subset'])} (subset)", pred))
@@ -165,8 +222,11 @@ def format_table(block: Mapping[str, Any]) -> str:
 
 
 def print_warnings(block: Mapping[str, Any]) -> None:
+    """The block's warnings and notes, on stderr."""
     for w in block["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
+    for note in block.get("notes", ()):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def dumps(block: Mapping[str, Any]) -> str:

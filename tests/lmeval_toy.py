@@ -110,6 +110,25 @@ metadata: {{version: 4.0}}
     return root
 
 
+#: toy tasks under Open LLM Leaderboard leaf names (MuSR: per-subtask, GPQA: pooled), with their choices
+LEADERBOARD_TASKS = {"leaderboard_musr_murder_mysteries": (96, 2), "leaderboard_musr_object_placements": (80, 5),
+                     "leaderboard_musr_team_allocation": (88, 3), "leaderboard_gpqa_diamond": (40, 4),
+                     "leaderboard_gpqa_extended": (100, 4), "leaderboard_gpqa_main": (72, 4)}
+
+
+def write_leaderboard_tasks(root: Path) -> Path:
+    """Multiple-choice toy tasks named like leaderboard leaves (an ``--include_path`` of their own, so
+    they shadow lm-eval's built-in tasks of those names only where asked); returns the include path."""
+    root.mkdir(parents=True, exist_ok=True)
+    words = ["red", "blue", "green", "yellow", "black", "white", "pink", "grey"]
+    for name, (size, n_choices) in LEADERBOARD_TASKS.items():
+        rows = [{"question": f"{name} question {i}?", "choices": [words[(i + k) % 8] for k in range(n_choices)],
+                 "label": i % n_choices} for i in range(size)]
+        _write_jsonl(root / f"{name}.jsonl", rows)
+        (root / f"{name}.yaml").write_text(_mc_task(name, root / f"{name}.jsonl", n_choices))
+    return root
+
+
 def offline_env(tmp: Path) -> dict[str, str]:
     """Environment for lm-eval subprocesses: offline, caches in ``tmp``, quiet logs."""
     env = dict(os.environ)
