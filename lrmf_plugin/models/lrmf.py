@@ -260,9 +260,7 @@ class LRMFPredictor(Predictor):
             Y = np.concatenate(item_vals, axis=1).astype(np.float32)
             blocks.append(_Block("bernoulli", item_names, Y, ~np.isnan(Y)))
         self.item_names_ = item_names
-        self.item_col_ = {}
-        for j, (b, it) in enumerate(item_names):
-            self.item_col_.setdefault(b, {})[it] = j
+        self._index_items()
 
         # metadata features, lineage Laplacians per relation, warm-up precisions ---------------
         has_rows = has[take]
@@ -315,6 +313,13 @@ class LRMFPredictor(Predictor):
         self.node_cov_ = self._node_covariance(blocks, U, Vs, cs)
         self.score_block_ = self.blocks_kind_.index("gaussian") if "gaussian" in self.blocks_kind_ else None
         self.item_block_ = self.blocks_kind_.index("bernoulli") if "bernoulli" in self.blocks_kind_ else None
+
+    def _index_items(self) -> None:
+        """benchmark -> {item -> column in the item block} and -> {item -> position within the benchmark}."""
+        self.item_col_: dict[str, dict[str, int]] = {}
+        for j, (b, it) in enumerate(self.item_names_):
+            self.item_col_.setdefault(b, {})[it] = j
+        self._item_position_ = {b: {it: k for k, it in enumerate(cols)} for b, cols in self.item_col_.items()}
 
     @staticmethod
     def _target_basis(score_loadings: np.ndarray | None, d: int) -> np.ndarray:
@@ -609,10 +614,12 @@ class LRMFPredictor(Predictor):
         idx = np.fromiter(cols.values(), dtype=int)
         V, c = self.Vs_[self.item_block_][idx], self.cs_[self.item_block_][idx]
         p = _sigmoid(V @ u + c)
-        seen = q.items.get(b, {})
-        observed = np.array([str(it) in seen for it in cols], dtype=bool)
-        values = np.array([seen.get(it, np.nan) for it in cols], dtype=float)
-        total = np.where(observed, values, p)
+        observed = np.zeros(len(idx), dtype=bool)
+        total = p.copy()
+        for it, value in q.items.get(b, {}).items():  # only the few observed items, not all N
+            k = self._item_position_[b].get(str(it))
+            if k is not None:
+                observed[k], total[k] = True, float(value)
         N = len(idx)
         w = np.where(observed, 0.0, p * (1 - p))
         grad = (w[:, None] * V).sum(axis=0)
@@ -747,9 +754,7 @@ class LRMFPredictor(Predictor):
             self.row_ = {m: i for i, m in enumerate(self.models_)}
             self.score_mean_, self.score_sd_ = arrays["score_mean"], arrays["score_sd"]
             self.item_names_ = list(zip(map(str, arrays["item_benchmark"]), map(str, arrays["item_id"])))
-            self.item_col_ = {}
-            for j, (b, it) in enumerate(self.item_names_):
-                self.item_col_.setdefault(b, {})[it] = j
+            self._index_items()
             self.blocks_kind_ = list(meta["blocks"])
             self.Vs_ = [arrays[f"V{k}"] for k in range(len(self.blocks_kind_))]
             self.cs_ = [arrays[f"c{k}"] for k in range(len(self.blocks_kind_))]
