@@ -1,15 +1,18 @@
 """Every CSV importer on generated files: what it reads, and one-line errors for bad input."""
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import numpy as np
 import pytest
+from csv_files import write_csv
 
 from lrmf_plugin.errors import InputError
 from lrmf_plugin.importers import get_importer
-from lrmf_plugin.importers.leaderboard import V1_BENCHMARKS, V2_SCORE_COLUMNS, read_v1, read_v2
+from lrmf_plugin.importers.leaderboard import (
+    V1_BENCHMARKS,
+    V2_SCORE_COLUMNS,
+    read_v1,
+    read_v2,
+)
 from lrmf_plugin.importers.lineage_csv import read as read_lineage
 from lrmf_plugin.importers.responses import read as read_responses
 from lrmf_plugin.schema import Edge
@@ -17,14 +20,6 @@ from lrmf_plugin.schema import Edge
 V2_META = {"model_precision": "bfloat16", "model_type": "🟢 pretrained", "model_architecture": "LlamaForCausalLM",
            "model_has_chat_template": "False", "metadata_params_billions": "7.24",
            "metadata_upload_date": "2024-04-13"}
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
 
 
 def v2_rows(specs: list[tuple[str, str, str, float]]) -> tuple[list[str], list[list]]:

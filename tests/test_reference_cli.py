@@ -2,27 +2,18 @@
 one-line errors, and a reference left untouched (or not created) when something fails."""
 from __future__ import annotations
 
-import csv
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
+from csv_files import write_csv
 
 from lrmf_plugin.reference import Reference
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lrmf_plugin", *args], capture_output=True, text=True, timeout=120)
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:

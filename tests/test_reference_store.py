@@ -1,13 +1,12 @@
 """The reference store: round trips, compact items, re-import, atomic failure, merging, load_data."""
 from __future__ import annotations
 
-import csv
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from csv_files import write_csv
 
 from lrmf_plugin import item_store
 from lrmf_plugin.errors import InputError, ReferenceStoreError, UnknownBenchmarkError
@@ -29,14 +28,6 @@ def snapshot(ref: Reference) -> tuple:
     blocks = {b: ref.item_block(b)[1].values.tolist() for b, i in ref.benchmarks().items() if i.n_items}
     return (ref.fingerprint(), ref.scores().to_dict("list"), ref.edges(), ref.models(), items,
             [s.key for s in ref.sources()], str(blocks))
-
-
-def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
 
 
 def test_open_missing_foreign_and_corrupt_references(tmp_path):
