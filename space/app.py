@@ -306,6 +306,7 @@ def _backtest_view(results: pd.DataFrame | None) -> tuple[str, Any, Any, pd.Data
         none = figures.empty_figure("no backtest report found")
         return ("_No backtest results: run `lm-eval-predict backtest --report DIR` and set `LRMF_BACKTEST` "
                 "(or keep the report in `backtest/` inside the reference)._", none, none, pd.DataFrame())
+    colours = figures.method_colours(results["method"].unique())
     curves = tables.backtest_curves(results)
     coverage = tables.backtest_means(results, "coverage")
     if len(curves):
@@ -314,9 +315,10 @@ def _backtest_view(results: pd.DataFrame | None) -> tuple[str, Any, Any, pd.Data
                                          "mean absolute error (points, mean over benchmarks)")
     else:  # no item-level settings (e.g. a reference of leaderboard scores only): error per setting
         error_fig = figures.setting_bars(tables.backtest_means(results, "mae"), "mae", "Error by setting",
-                                         "mean absolute error (points, mean over benchmarks)")
+                                         "mean absolute error (points, mean over benchmarks)", colours=colours)
     coverage_fig = (figures.setting_bars(coverage, "coverage", "90% interval coverage on held-out models",
-                                         "true scores inside the 90% interval (%)", scale=100, band=(0.85, 0.95))
+                                         "true scores inside the 90% interval (%)", scale=100, band=(0.85, 0.95),
+                                         colours=colours)
                     if len(coverage) else figures.empty_figure("no intervals in the backtest"))
     methods = sorted(results["method"].unique())
     info = (f"Models the predictor never saw (k-fold by model, lineage kept); {len(methods)} methods compared: "

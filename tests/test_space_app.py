@@ -336,6 +336,7 @@ def test_backtest_view_draws_curves_with_item_budgets_and_bars_without():
     info, error_fig, coverage_fig, summary = app._backtest_view(pd.DataFrame(rows))
     assert "irt, lrmf" in info
     assert error_fig.data[0].type == "bar" and error_fig.layout.title.text == "Error by setting"
+    assert error_fig.data[0].marker.color == coverage_fig.data[0].marker.color  # one colour per method
     assert list(coverage_fig.data[0].y) == pytest.approx([90, 90])
     rows += [{"method": "lrmf", "setting": "random-5", "subset": "all", "benchmark": "mean", "mae": 2.0,
               "coverage": 0.9}]
