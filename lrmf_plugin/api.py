@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+import pandas as pd
+
 from .errors import NotFittedError
 from .lineage import LineageGraph
 from .models.lrmf import LRMFPredictor
@@ -28,6 +30,7 @@ class Lrmf:
         self.reference = ref if isinstance(ref, Reference) else Reference(Path(ref).expanduser())
         self._predictor: LRMFPredictor | None = None
         self._lineage: LineageGraph | None = None
+        self._metadata: pd.DataFrame | None = None
 
     @property
     def predictor_stem(self) -> Path:
@@ -61,7 +64,9 @@ class Lrmf:
               parents: Sequence[tuple[str, str]] = (), items: dict[str, dict[str, float]] | None = None,
               scores: dict[str, float] | None = None) -> ModelQuery:
         """A query for ``model``; metadata the reference already holds for it is filled in first."""
-        known = self.reference.metadata()
+        if self._metadata is None:
+            self._metadata = self.reference.metadata()
+        known = self._metadata
         meta: dict[str, Any] = {}
         if model in known.index:
             meta = {k: v for k, v in known.loc[model].items() if v is not None and v == v}
