@@ -283,43 +283,43 @@ def test_browser_runs_every_tab_without_leaving_loopback(browser, server, tmp_pa
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(server, wait_until="domcontentloaded")
-        page.wait_for_selector("#predict-btn", timeout=30_000)
+        page.wait_for_selector("#predict-btn", timeout=90_000)
         page.locator("#model-id textarea, #model-id input").first.fill(FOCUS)
         page.locator("#predict-btn").click()
-        page.wait_for_function(f"document.querySelector('#prediction').innerText.includes('{FOCUS}')", timeout=60_000)
-        page.wait_for_selector("#prediction-plot .js-plotly-plot", timeout=30_000)
+        page.wait_for_function(f"document.querySelector('#prediction').innerText.includes('{FOCUS}')", timeout=180_000)
+        page.wait_for_selector("#prediction-plot .js-plotly-plot", timeout=90_000)
         table_text = page.locator("#prediction-table").inner_text()
         assert all(b in table_text for b in (*SCORED, QUIZ))
         page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=True)
 
         page.locator("#model-id textarea, #model-id input").first.fill("nobody/unknown")
         page.locator("#predict-btn").click()
-        page.get_by_text("is not in the reference").first.wait_for(timeout=30_000)
+        page.get_by_text("is not in the reference").first.wait_for(timeout=90_000)
         page.screenshot(path=str(ARTIFACTS / "predict-error.png"), full_page=True)
 
         page.get_by_role("tab", name="From an lm-eval run").click()
         files = space_data.write_run(tmp_path / "run", "new/uploaded", {d: 1 for d in range(10)})
         page.locator("#upload-files input[type=file]").set_input_files([str(f) for f in files])
         page.wait_for_function("document.querySelector('#upload-files').innerText.includes('samples_')",
-                               timeout=30_000)
+                               timeout=90_000)
         page.locator("#upload-btn").click()
         page.wait_for_function("document.querySelector('#prediction').innerText.includes('new/uploaded')",
-                               timeout=60_000)
+                               timeout=180_000)
         assert "10 evaluated instances" in page.locator("#prediction").inner_text()
         page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
 
         page.get_by_role("tab", name="Lineage").click()
-        page.wait_for_selector("#lineage .js-plotly-plot", timeout=30_000)
+        page.wait_for_selector("#lineage .js-plotly-plot", timeout=90_000)
         assert page.locator("#lineage .scatterlayer .point").count() >= 5
         page.screenshot(path=str(ARTIFACTS / "lineage.png"), full_page=True)
 
         page.get_by_role("tab", name="Leaderboard").click()
         page.wait_for_function("document.querySelector('#leaderboard').innerText.includes('new/alpha-tune')",
-                               timeout=30_000)
+                               timeout=90_000)
         page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)
 
         page.get_by_role("tab", name="Track record").click()
-        page.wait_for_selector("#scatter .js-plotly-plot", timeout=30_000)
+        page.wait_for_selector("#scatter .js-plotly-plot", timeout=90_000)
         assert "measured later" in page.locator("#track-info").inner_text()
         page.screenshot(path=str(ARTIFACTS / "track-record.png"), full_page=True)
     finally:
