@@ -1,23 +1,26 @@
 """Lineage-regularised joint factorisation (our predictor).
 
-One latent vector ``u_i`` per model (plus a model bias) explains every column of the reference at
-once: benchmark-score columns through a Gaussian likelihood (standardised scores) and item columns
-through a Bernoulli-logit likelihood. Two priors shape the model vectors:
+One latent vector ``u_i`` per model (plus a general-ability dimension) explains every column of the
+reference at once: benchmark-score columns through a Gaussian likelihood (standardised scores) and
+item columns through a Bernoulli-logit likelihood. Two priors shape the model vectors:
 
-* a **lineage** prior, a graph-Laplacian penalty ``lambda_L * sum_edges w_r ||u_child - u_parent||^2``
-  with a weight per relation (a quantised copy is nearly its parent, a fine-tune less so; a merge is
-  pulled to the mean of its parents) and per hop; ancestors without data are latent nodes that still
-  tie their descendants together;
-* a **metadata** prior ``lambda_m ||u_i - W phi_i||^2`` whose mean is a learned regression on the
-  model's metadata and name, so a model with no relatives still gets a sensible vector.
+* a **metadata** prior: ``u_i ~ N(g(phi_i), T)``, whose mean is a gradient-boosted regression on the
+  model's metadata and name (learned in the basis of the score loadings), so a model with no
+  relatives still gets a sensible vector;
+* a **lineage** prior: a graph-Laplacian penalty on the residuals ``u - g(phi)``, one Laplacian and
+  one precision matrix per relation (a quantised copy is nearly its parent, a fine-tune less so; a
+  merge is pulled to the mean of its parents); ancestors without data are latent nodes that still
+  tie their descendants together, and a new model is bridged through a data-less relative to that
+  relative's own relatives (the two links' variances add, which is how further hops count).
 
-Fitting alternates exact Newton steps: all model vectors at once (a sparse linear system couples
-them through the Laplacian), then every column independently (small dense systems), then the
-metadata regression in closed form. A new model is *folded in*: its vector's Gaussian prior comes from
-its fitted relatives and its metadata, its observations update it by a few Newton steps (Laplace
-approximation), and predictive intervals combine that posterior with score noise and, for benchmarks
-scored item by item, the finite-sample noise of the items not yet evaluated. A held-out calibration
-pass (conformal scaling per benchmark and evidence level) makes the 90% intervals honest.
+All prior precisions are estimated from out-of-fold residuals (empirical Bayes, full covariances);
+user multipliers scale them. Fitting alternates exact Newton steps: all model vectors at once (a
+sparse linear system couples them through the Laplacians), then every column independently (small
+dense systems). A new model is *folded in*: its vector's Gaussian prior comes from its metadata and
+fitted relatives, its observations update it by Newton steps (Laplace approximation), and predictive
+intervals combine that posterior with score noise and, for benchmarks scored item by item, the
+finite-sample noise of the items not yet evaluated. A held-out calibration pass (split-conformal
+scaling per benchmark and evidence level) makes the 90% intervals honest.
 """
 from __future__ import annotations
 
@@ -167,7 +170,7 @@ class LRMFPredictor(Predictor):
     precision, and the spread across edges of each relation (both ends with data) gives that
     relation's precision. So a fine-tune may keep its parent's knowledge (MMLU-Pro) while changing
     its instruction following (IFEval), and a quantised copy stays close on everything. The
-    multipliers below scale those estimates; :func:`tune` chooses them by cross-validation.
+    multipliers below scale those estimates (1 = as estimated; 0 switches a prior off).
 
     Parameters
     ----------
