@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -58,9 +59,9 @@ class ReferenceData:
                     name=name, has_scores=name in self.scores.columns,
                     n_items=len(self.items[name].items) if name in self.items else 0)
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
-        """Model id -> row."""
+        """Model id -> row (built once: backtests look rows up many times per model)."""
         return {m: i for i, m in enumerate(self.models)}
 
     def benchmark_names(self) -> list[str]:
