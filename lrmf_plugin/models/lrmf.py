@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 #: default strength of each lineage relation (multiplies ``lineage_strength``); tuned by CV in ``tune``
 #: relation precision relative to the metadata prior, used before (or without) enough edges to estimate it
-DEFAULT_RELATION_WEIGHTS = {"quantized": 20.0, "adapter": 4.0, "finetune": 2.0, "merge": 2.0, "family": 0.5}
+FALLBACK_RELATION_PRECISION = {"quantized": 20.0, "adapter": 4.0, "finetune": 2.0, "merge": 2.0, "family": 0.5}
 Z90 = 1.6448536269514722
 
 
@@ -272,7 +272,7 @@ class LRMFPredictor(Predictor):
         F = self.featurizer_.transform(data.metadata, rows)
         self.laplacians_ = {r: self.graph_.laplacian(rows, {r: 1.0}, max_hops=1) for r in RELATIONS}
         self.meta_prec_ = self.metadata_strength * np.eye(d)
-        self.rel_prec_ = {r: self._multiplier(r) * DEFAULT_RELATION_WEIGHTS[r] * np.eye(d) for r in RELATIONS}
+        self.rel_prec_ = {r: self._multiplier(r) * FALLBACK_RELATION_PRECISION[r] * np.eye(d) for r in RELATIONS}
 
         # parameters ---------------------------------------------------------------------------
         U = 0.01 * rng.standard_normal((n, d))
@@ -358,7 +358,7 @@ class LRMFPredictor(Predictor):
                 self.eb_[f"{r}_sd"] = np.sqrt(np.diag(delta)).round(4).tolist()
                 self.eb_[f"{r}_edges"] = int(len(pairs))
             else:
-                delta = tau / DEFAULT_RELATION_WEIGHTS[r]
+                delta = tau / FALLBACK_RELATION_PRECISION[r]
             self.rel_prec_[r] = self._multiplier(r) * B.T @ np.linalg.inv(delta) @ B
         log.info("empirical Bayes: %s", self.eb_)
         return (U[has] @ B.T - resid[has]) @ prior.back_.T
@@ -398,9 +398,8 @@ class LRMFPredictor(Predictor):
             c = np.where(bl.mask, p * (1.0 - p), 0.0)
         return g.astype(np.float64), c.astype(np.float64)
 
-    def _lineage_system(self) -> sp.csr_matrix:
+    def _lineage_system(self, d: int) -> sp.csr_matrix:
         """sum_r kron(L_r, P_r): the lineage prior's precision over all stacked model vectors."""
-        d = self.U_dim_
         total = None
         for r, L in self.laplacians_.items():
             if L.nnz == 0:
@@ -430,8 +429,7 @@ class LRMFPredictor(Predictor):
         better or worse than predicted its parent turned out.
         """
         n, d = U.shape
-        self.U_dim_ = d
-        lineage = self._lineage_system()
+        lineage = self._lineage_system(d)
         grad, H = self._data_hessian(blocks, U, Vs, cs)
         resid = U - prior_mean
         grad += resid @ self.meta_prec_.T + (lineage @ resid.ravel()).reshape(n, d)
