@@ -113,7 +113,7 @@ def _adaptive(predictor: LRMFPredictor, benchmark: str, V: np.ndarray, c: np.nda
     w = p * (1 - p)                      # Fisher information of one answer
     if benchmark in predictor.score_names_:
         j = predictor.score_names_.index(benchmark)
-        g = predictor.Vs_[predictor.score_block_][j] * predictor.score_sd_[j]
+        g = predictor.Vs_[predictor.score_block_][j]  # normal-scores scale: a monotone map of the score
         own_noise = np.zeros(len(p))
     else:                                 # item-mean score: answering an item also removes its own noise
         g = 100.0 * (w[:, None] * V).sum(axis=0) / n_total

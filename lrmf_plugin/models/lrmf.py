@@ -39,6 +39,7 @@ from ..features import MetadataFeaturizer
 from ..lineage import LineageGraph
 from ..schema import RELATIONS, ModelQuery, Prediction, normalise_relation
 from .base import Predictor
+from .normal_scores import NormalScores
 from .trees import TreeEnsemble
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class _Block:
     names: list[tuple[str, str]]  # (benchmark, item or "") per column
     values: np.ndarray            # (n_rows, n_cols) float32, NaN = missing
     mask: np.ndarray              # bool, observed
+    informs: np.ndarray | None = None  # bool per row: do these columns update the row's vector (None = all)
 
 
 class _MetadataPrior:
@@ -246,13 +248,11 @@ class LRMFPredictor(Predictor):
         blocks = []
         score_cols = [b for b in data.scores.columns if data.scores[b].notna().any()]
         self.score_names_ = score_cols
-        self.score_mean_, self.score_sd_ = np.zeros(0), np.ones(0)
+        S = data.scores[score_cols].to_numpy(dtype=np.float64)[take] if score_cols else np.zeros((n, 0))
+        self.normal_ = NormalScores().fit(S)
         if score_cols:
-            S = data.scores[score_cols].to_numpy(dtype=np.float64)[take]
-            self.score_mean_ = np.nanmean(S, axis=0)
-            sd = np.nanstd(S, axis=0)
-            self.score_sd_ = np.where(sd > 1e-9, sd, 1.0)
-            Z = ((S - self.score_mean_) / self.score_sd_).astype(np.float32)
+            Z = np.column_stack([self.normal_.forward(k, S[:, k]) for k in range(len(score_cols))]).astype(np.float32)
+            Z[np.isnan(S)] = np.nan
             blocks.append(_Block("gaussian", [(b, "") for b in score_cols], Z, ~np.isnan(Z)))
         item_names: list[tuple[str, str]] = []
         item_vals = []
@@ -261,7 +261,11 @@ class LRMFPredictor(Predictor):
             item_vals.append(data.items[b].values[take])
         if item_names:
             Y = np.concatenate(item_vals, axis=1).astype(np.float32)
-            blocks.append(_Block("bernoulli", item_names, Y, ~np.isnan(Y)))
+            # a cut: a model with benchmark scores gets its vector from them (a full score summarises
+            # every item of its benchmark), and items are fitted to that vector; letting the few
+            # hundred reference items pull the vector too would overfit them and bend the scores
+            scored = ~np.isnan(S).all(axis=1) if score_cols else np.zeros(n, dtype=bool)
+            blocks.append(_Block("bernoulli", item_names, Y, ~np.isnan(Y), informs=~scored))
         self.item_names_ = item_names
         self._index_items()
 
@@ -416,6 +420,8 @@ class LRMFPredictor(Predictor):
         H = np.zeros((n, d, d))
         for bl, V, c in zip(blocks, Vs, cs):
             g, cur = self._grad_curv(bl, U @ V.T + c[None, :])
+            if bl.informs is not None:
+                g, cur = g * bl.informs[:, None], cur * bl.informs[:, None]
             grad += g @ V
             VV = np.einsum("jk,jl->jkl", V, V).reshape(len(V), d * d)
             H += (cur @ VV).reshape(n, d, d)
@@ -547,9 +553,10 @@ class LRMFPredictor(Predictor):
                 j = self.score_names_.index(b)
                 V, c = self.Vs_[self.score_block_], self.cs_[self.score_block_]
                 rows.append(np.append(V[j], c[j]))
-                ys.append((float(score) - self.score_mean_[j]) / self.score_sd_[j])
+                ys.append(float(self.normal_.forward(j, float(score))))
                 kinds.append(0)
-                noise.append(self.score_noise ** 2 + (float(q.score_sd.get(b, 0.0)) / self.score_sd_[j]) ** 2)
+                sd = float(q.score_sd.get(b, 0.0)) * self.normal_.slope(j, float(score))
+                noise.append(self.score_noise ** 2 + sd ** 2)
         for b, obs in q.items.items():
             cols = self.item_col_.get(b)
             if cols is None:
@@ -594,22 +601,35 @@ class LRMFPredictor(Predictor):
                 out.append(Prediction(q.model, b, s, s, s, observed=True))
                 continue
             mean, sd = self._benchmark_moments(b, u, cov, q)
-            k = self.calibration_.get((b, level), self.calibration_.get(b, 1.0)) if hasattr(self, "calibration_") else 1.0
+            k = self.calibration_.get((b, level), self.calibration_.get(b, 1.0))
             half = Z90 * sd * k
             # every reference scale is 0-100 (leaderboard-normalised or percent correct)
-            mean = min(max(mean, 0.0), 100.0)
-            lo, hi = max(mean - half, 0.0), min(mean + half, 100.0)
-            out.append(Prediction(q.model, b, float(mean), float(lo), float(hi)))
+            centre, lo, hi = (min(max(float(self._to_scale(b, x)), 0.0), 100.0) for x in (mean, mean - half, mean + half))
+            out.append(Prediction(q.model, b, centre, lo, hi))
         return out
 
+    def _to_scale(self, b: str, x: float) -> float:
+        """A value on the working scale of :meth:`_benchmark_moments` -> the reference's score scale."""
+        if b in self.score_names_:
+            return float(self.normal_.inverse(self.score_names_.index(b), x))
+        return x
+
+    def _to_working(self, b: str, y: float) -> float:
+        """Inverse of :meth:`_to_scale`."""
+        if b in self.score_names_:
+            return float(self.normal_.forward(self.score_names_.index(b), y))
+        return y
+
     def _benchmark_moments(self, b: str, u: np.ndarray, cov: np.ndarray, q: ModelQuery) -> tuple[float, float]:
-        """Predictive mean and standard deviation of a benchmark's full score on the reference scale."""
+        """Predictive mean and standard deviation of a benchmark's full score on its working scale:
+        normal scores for a benchmark with score columns (Gaussian there, mapped back by quantiles),
+        the 0-100 item mean for a benchmark known only item by item."""
         if b in self.score_names_:
             j = self.score_names_.index(b)
             V, c = self.Vs_[self.score_block_], self.cs_[self.score_block_]
             z = V[j] @ u + c[j]
             var = V[j] @ cov @ V[j] + self.score_noise ** 2
-            return float(self.score_mean_[j] + self.score_sd_[j] * z), float(self.score_sd_[j] * np.sqrt(var))
+            return float(z), float(np.sqrt(var))
         # item-only benchmark: mean over all its items of observed values / predicted probabilities
         cols = self.item_col_[b]
         idx = np.fromiter(cols.values(), dtype=int)
@@ -690,7 +710,7 @@ class LRMFPredictor(Predictor):
                         continue
                     mean, sd = helper._benchmark_moments(b, u, cov, q)
                     if sd > 0:
-                        ratios.setdefault((b, level), []).append(abs(y - mean) / sd)
+                        ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y) - mean) / sd)
         for key, r in ratios.items():
             r = np.sort(np.asarray(r))
             n = len(r)
@@ -703,7 +723,7 @@ class LRMFPredictor(Predictor):
     # persistence: versioned npz + JSON with checksum (see lrmf_plugin.artifact), never pickle
     # ------------------------------------------------------------------------------------------
     ARTIFACT_KIND = "lrmf-predictor"
-    ARTIFACT_VERSION = 1
+    ARTIFACT_VERSION = 2
 
     def get_params(self) -> dict:
         """Hyperparameters as given to ``__init__`` (scikit-learn convention)."""
@@ -715,8 +735,7 @@ class LRMFPredictor(Predictor):
         if not hasattr(self, "U_"):
             raise NotFittedError("cannot save an unfitted LRMFPredictor")
         arrays = {"U": self.U_, "M": self.M_, "node_cov": self.node_cov_, "meta_prec": self.meta_prec_,
-                  "models": np.array(self.models_, dtype=str),
-                  "score_mean": self.score_mean_, "score_sd": self.score_sd_,
+                  "models": np.array(self.models_, dtype=str), **self.normal_.to_arrays("normal_"),
                   "item_benchmark": np.array([b for b, _ in self.item_names_], dtype=str),
                   "item_id": np.array([i for _, i in self.item_names_], dtype=str)}
         for k, (V, c) in enumerate(zip(self.Vs_, self.cs_)):
@@ -753,7 +772,7 @@ class LRMFPredictor(Predictor):
             self.rel_prec_ = {r: arrays[f"rel_prec_{r}"] for r in RELATIONS}
             self.models_ = [str(m) for m in arrays["models"]]
             self.row_ = {m: i for i, m in enumerate(self.models_)}
-            self.score_mean_, self.score_sd_ = arrays["score_mean"], arrays["score_sd"]
+            self.normal_ = NormalScores.from_arrays(arrays, "normal_")
             self.item_names_ = list(zip(map(str, arrays["item_benchmark"]), map(str, arrays["item_id"])))
             self._index_items()
             self.blocks_kind_ = list(meta["blocks"])
