@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 #: relation precision relative to the metadata prior, used before (or without) enough edges to estimate it
 FALLBACK_RELATION_PRECISION = {"quantized": 20.0, "adapter": 4.0, "finetune": 2.0, "merge": 2.0, "family": 0.5}
 Z90 = 1.6448536269514722
+#: candidate weights of the item log-likelihood in fold-in (chosen on the calibration models), and the
+#: weight used when no calibration pass chooses one (what it chose on the real v1 data)
+ITEM_WEIGHTS = (1.0, 0.6, 0.4, 0.25)
+DEFAULT_ITEM_WEIGHT = 0.4
+#: sweeps of the warm-started calibration refit
+CALIBRATION_SWEEPS = 4
+#: alternating sweeps stop early once no model-vector coordinate moves more than this
+SWEEP_TOLERANCE = 1e-3
 
 
 def _informative_nodes(graph: LineageGraph, data_models: set[str]) -> set[str]:
@@ -100,6 +108,12 @@ class _Block:
     mask: np.ndarray              # bool, observed
     informs: np.ndarray | None = None  # bool per row: do these columns update the row's vector (None = all)
 
+    def __post_init__(self) -> None:
+        # float32 working copies: the item block of a leaderboard-scale reference is ~60M cells, and
+        # every sweep passes over it several times, so halving its bytes is most of the fit's time
+        self.filled = np.nan_to_num(self.values).astype(np.float32)
+        self.weight = self.mask.astype(np.float32)
+
 
 class _MetadataPrior:
     """Regression from metadata features to model vectors: the prior mean of a model's vector.
@@ -137,7 +151,7 @@ class _MetadataPrior:
         # one OpenMP thread: deterministic, and immune to the collapse OpenMP suffers on busy machines
         with threadpool_limits(limits=1):
             for k in range(T.shape[1]):
-                est = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, max_leaf_nodes=31,
+                est = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.1, max_leaf_nodes=31,
                                                     min_samples_leaf=20, early_stopping=False, random_state=self.seed)
                 self.trees_.append(TreeEnsemble.from_sklearn(est.fit(F, T[:, k])))
         return self
@@ -183,11 +197,17 @@ class LRMFPredictor(Predictor):
     metadata_model: ``gbm`` (gradient-boosted trees: interactions such as size x type) or ``ridge``.
     metadata_l2: ridge penalty of the metadata regression (``ridge`` and warm-up sweeps).
     column_l2: ridge penalty on column loadings.
-    score_noise: standard deviation of score columns around the model (standardised units).
+    score_noise: standard deviation of score columns around the model (normal-scores units); small, so a
+        scored model's vector is pinned by its scores and item loadings are fitted to it.
     n_sweeps: alternating Newton sweeps over models and columns.
     n_settle: Newton steps on the model vectors under the final priors (columns fixed).
     calibrate: run a held-out calibration pass after fitting (conformal scaling of intervals).
     calibration_share: share of data models held out for calibration.
+    item_weight: weight of the item log-likelihood in fold-in (a power posterior). Answers to
+        reference items are not independent given the model vector (the vector is fitted to the
+        benchmark scores, and items share residual structure), so counting each answer fully makes
+        many answers overconfident and pulls the score toward the subset's. ``None``: chosen from
+        ``ITEM_WEIGHTS`` by held-out error in the calibration pass (``DEFAULT_ITEM_WEIGHT`` without one).
     seed: makes initialisation and calibration splits deterministic.
     progress: show a tqdm bar.
     """
@@ -196,10 +216,12 @@ class LRMFPredictor(Predictor):
 
     def __init__(self, n_factors: int = 6, lineage_strength: float = 1.0,
                  relation_weights: dict[str, float] | None = None, metadata_strength: float = 1.0,
-                 metadata_model: str = "gbm", metadata_l2: float = 10.0, column_l2: float = 1.0,
-                 score_noise: float = 0.1, n_sweeps: int = 15, n_settle: int = 3, calibrate: bool = True,
-                 calibration_share: float = 0.2, seed: int = 0, progress: bool = False):
+                 metadata_model: str = "gbm", metadata_l2: float = 10.0, column_l2: float = 10.0,
+                 score_noise: float = 0.03, n_sweeps: int = 15, n_settle: int = 3, calibrate: bool = True,
+                 calibration_share: float = 0.2, item_weight: float | None = None, seed: int = 0,
+                 progress: bool = False):
         self.n_factors = n_factors
+        self.item_weight = item_weight
         self.lineage_strength = lineage_strength
         self.relation_weights = relation_weights
         self.metadata_strength = metadata_strength
@@ -219,8 +241,9 @@ class LRMFPredictor(Predictor):
     # ------------------------------------------------------------------------------------------
     def fit(self, data: ReferenceData) -> "LRMFPredictor":
         """Fit on ``data``; with ``calibrate`` also learns interval scaling from held-out models."""
-        self._fit_core(data)
+        self._fit_core(data, warm=None)
         self.calibration_ = {}
+        self.item_weight_ = DEFAULT_ITEM_WEIGHT if self.item_weight is None else float(self.item_weight)
         if self.calibrate:
             self._calibrate(data)
         return self
@@ -229,7 +252,9 @@ class LRMFPredictor(Predictor):
         user = {normalise_relation(k): float(v) for k, v in (self.relation_weights or {}).items()}
         return self.lineage_strength * user.get(relation, 1.0)
 
-    def _fit_core(self, data: ReferenceData) -> None:
+    def _fit_core(self, data: ReferenceData, warm: "LRMFPredictor | None") -> None:
+        """The factorisation; ``warm``, a predictor fitted on a superset of ``data``'s models with the
+        same columns, gives the starting point (the calibration refit needs only a few sweeps)."""
         rng = np.random.default_rng(self.seed)
         self.graph_ = LineageGraph(data.edges)
         has = data.has_data()
@@ -288,7 +313,12 @@ class LRMFPredictor(Predictor):
                 mean = np.clip(np.nan_to_num(mean, nan=0.5), 0.02, 0.98)
                 cs[k] = np.log(mean / (1 - mean))
             Vs[k][:, -1] = 1.0  # loading of the model-bias dimension is fixed at 1
-        U = self._init_svd(blocks, U, Vs, cs)
+        if warm is not None and [bl.names for bl in blocks] == warm._block_names():
+            Vs, cs = [V.copy() for V in warm.Vs_], [c.copy() for c in warm.cs_]
+            start = np.array([warm.row_.get(m, -1) for m in rows])
+            U[start >= 0] = warm.U_[start[start >= 0]]
+        else:
+            U = self._init_svd(blocks, U, Vs, cs)
 
         # alternate over models and columns with a cheap ridge prior (refitted every sweep); then,
         # with the columns final, fit the metadata prior (gbm by default) in the final score basis,
@@ -298,12 +328,15 @@ class LRMFPredictor(Predictor):
         M = np.zeros_like(U)
         steps = tqdm(total=self.n_sweeps + self.n_settle, desc="fit lrmf", unit="sweep", disable=not self.progress)
         for _ in range(self.n_sweeps):
+            before = U
             U = self._update_models(blocks, U, Vs, cs, M)
             for k, bl in enumerate(blocks):
                 Vs[k], cs[k] = self._update_columns(bl, U, Vs[k], cs[k])
             prior.fit(F[has_rows], U[has_rows])
             M = prior.predict(F)
             steps.update()
+            if np.max(np.abs(U - before)) < SWEEP_TOLERANCE:
+                break
         basis = self._target_basis(Vs[0] if score_cols else None, d)
         prior = _MetadataPrior(self.metadata_model, self.metadata_l2, self.seed).fit(F[has_rows], U[has_rows], basis)
         M = prior.predict(F)
@@ -320,6 +353,11 @@ class LRMFPredictor(Predictor):
         self.node_cov_ = self._node_covariance(blocks, U, Vs, cs)
         self.score_block_ = self.blocks_kind_.index("gaussian") if "gaussian" in self.blocks_kind_ else None
         self.item_block_ = self.blocks_kind_.index("bernoulli") if "bernoulli" in self.blocks_kind_ else None
+
+    def _block_names(self) -> list[list[tuple[str, str]]]:
+        """Column names of each likelihood block, in fitting order (scores first, then items)."""
+        return ([[(b, "") for b in self.score_names_]] if self.score_names_ else []) + \
+               ([list(self.item_names_)] if self.item_names_ else [])
 
     def _index_items(self) -> None:
         """benchmark -> {item -> column in the item block} and -> {item -> position within the benchmark}."""
@@ -390,17 +428,15 @@ class LRMFPredictor(Predictor):
         return U
 
     # -- likelihood pieces ------------------------------------------------------------------
-    def _grad_curv(self, bl: _Block, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Gradient and curvature of the negative log-likelihood w.r.t. the linear predictor."""
+    def _grad_curv(self, bl: _Block, U: np.ndarray, V: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and curvature of the negative log-likelihood w.r.t. the linear predictor
+        ``U V' + c`` (float32, zero where unobserved)."""
+        theta = U.astype(np.float32) @ V.T.astype(np.float32) + c.astype(np.float32)[None, :]
         if bl.kind == "gaussian":
-            inv = 1.0 / self.score_noise ** 2
-            g = np.where(bl.mask, (theta - np.nan_to_num(bl.values)) * inv, 0.0)
-            c = bl.mask * inv
-        else:
-            p = _sigmoid(theta)
-            g = np.where(bl.mask, p - np.nan_to_num(bl.values), 0.0)
-            c = np.where(bl.mask, p * (1.0 - p), 0.0)
-        return g.astype(np.float64), c.astype(np.float64)
+            w = bl.weight * np.float32(1.0 / self.score_noise ** 2)
+            return (theta - bl.filled) * w, w
+        p = _sigmoid(theta)
+        return (p - bl.filled) * bl.weight, p * (1.0 - p) * bl.weight
 
     def _lineage_system(self, d: int) -> sp.csr_matrix:
         """sum_r kron(L_r, P_r): the lineage prior's precision over all stacked model vectors."""
@@ -419,12 +455,11 @@ class LRMFPredictor(Predictor):
         grad = np.zeros((n, d))
         H = np.zeros((n, d, d))
         for bl, V, c in zip(blocks, Vs, cs):
-            g, cur = self._grad_curv(bl, U @ V.T + c[None, :])
-            if bl.informs is not None:
-                g, cur = g * bl.informs[:, None], cur * bl.informs[:, None]
-            grad += g @ V
-            VV = np.einsum("jk,jl->jkl", V, V).reshape(len(V), d * d)
-            H += (cur @ VV).reshape(n, d, d)
+            g, cur = self._grad_curv(bl, U, V, c)
+            VV = np.einsum("jk,jl->jkl", V, V).reshape(len(V), d * d).astype(np.float32)
+            keep = np.ones(n) if bl.informs is None else bl.informs.astype(float)  # rows are independent
+            grad += keep[:, None] * (g @ V.astype(np.float32))
+            H += keep[:, None, None] * (cur @ VV).reshape(n, d, d)
         return grad, H
 
     def _update_models(self, blocks, U, Vs, cs, prior_mean) -> np.ndarray:
@@ -453,16 +488,15 @@ class LRMFPredictor(Predictor):
         same amount per unit of ability, and forcing them to would let items bias scores.
         """
         n, d = U.shape
-        theta = U @ V.T + c[None, :]
-        g, cur = self._grad_curv(bl, theta)
+        g, cur = self._grad_curv(bl, U, V, c)
         X = np.hstack([U, np.ones((n, 1))])  # loadings + column bias
         params = np.hstack([V, c[:, None]])
         target = np.zeros(d + 1)
         target[d - 1] = 1.0
         reg = self.column_l2 * np.ones(d + 1)
         reg[-1] = 1e-6
-        grad = g.T @ X + reg * (params - target)
-        XX = np.einsum("ik,il->ikl", X, X).reshape(n, (d + 1) ** 2)
+        grad = (g.T @ X.astype(np.float32)) + reg * (params - target)
+        XX = np.einsum("ik,il->ikl", X, X).reshape(n, (d + 1) ** 2).astype(np.float32)
         H = (cur.T @ XX).reshape(-1, d + 1, d + 1) + np.diag(reg)[None]
         params = params - _damped(np.linalg.solve(H, grad[..., None])[..., 0])
         return params[:, :-1], params[:, -1]
@@ -528,11 +562,12 @@ class LRMFPredictor(Predictor):
         if len(X):
             gauss = kind == 0
             inv = 1.0 / noise
+            weight = np.where(gauss, 1.0, self.item_weight_)
             for _ in range(25):
                 theta = X[:, :d] @ u + X[:, d]
                 p = _sigmoid(theta)
-                r = np.where(gauss, (theta - y) * inv, p - y)
-                cur = np.where(gauss, inv, p * (1 - p))
+                r = weight * np.where(gauss, (theta - y) * inv, p - y)
+                cur = weight * np.where(gauss, inv, p * (1 - p))
                 g = P0 @ (u - m0) + X[:, :d].T @ r
                 H = P0 + (X[:, :d] * cur[:, None]).T @ X[:, :d]
                 step = np.linalg.solve(H, g)
@@ -663,10 +698,12 @@ class LRMFPredictor(Predictor):
 
         A second fit leaves out ``calibration_share`` of the models with data (they stay in the
         lineage graph, as a new model would be); each held-out model is then predicted with no
-        evidence, with part of its scores known, and with a few random items per benchmark. The
+        evidence, with part of its scores known, and with a few random or planned items per benchmark. The
         scale factor is the split-conformal 90% quantile of |error| / predicted sd, divided by z_90,
         so intervals cover 90% of held-out truths at each evidence level.
         """
+        from ..planning import plan_items  # planning builds on this module
+
         rng = np.random.default_rng(self.seed + 1)
         has = data.has_data()
         candidates = np.flatnonzero(has)
@@ -675,9 +712,16 @@ class LRMFPredictor(Predictor):
         held = rng.choice(candidates, size=max(10, int(self.calibration_share * len(candidates))), replace=False)
         keep = has.copy()
         keep[held] = False
-        params = {**self.get_params(), "calibrate": False, "progress": False}
-        helper = type(self)(**params).fit(data.subset(keep))
+        # warm-started from this fit: the columns barely move when a fifth of the models leave, so a
+        # few sweeps suffice; the metadata prior and its precisions are refitted from scratch, and
+        # they are what a held-out model's prediction mostly rests on
+        params = {**self.get_params(), "calibrate": False, "progress": False,
+                  "n_sweeps": min(self.n_sweeps, CALIBRATION_SWEEPS)}
+        helper = type(self)(**params)
+        helper._fit_core(data.subset(keep), warm=self)
+        helper.calibration_, helper.item_weight_ = {}, self.item_weight_
         ratios: dict[tuple[str, str], list[float]] = {}
+        cases: list[tuple[str, ModelQuery, dict[str, float]]] = []  # (evidence level, query, truth)
         score_names = [b for b in data.scores.columns if b in helper.score_names_]
         held_models = [data.models[i] for i in held]
         for model in held_models:
@@ -695,22 +739,29 @@ class LRMFPredictor(Predictor):
                 reveal = tuple(rng.choice(known, size=len(known) // 2, replace=False))
                 queries["scores"] = data.query(model, benchmarks_known=reveal)
             if data.items:
-                picks = {}
+                picks, k = {}, int(rng.choice([5, 10, 25, 50]))
                 for b, block in data.items.items():
                     observed = np.flatnonzero(~np.isnan(block.values[data.index[model]]))
                     if len(observed):
-                        k = int(rng.choice([5, 10, 25, 50]))
                         picks[b] = [block.items[j] for j in rng.choice(observed, size=min(k, len(observed)), replace=False)]
                 if picks:
                     queries["items"] = data.query(model, items=picks)
-            for level, q in queries.items():
-                u, cov = helper.fold_in(q)
-                for b, y in truth.items():
-                    if b in q.scores or b not in helper.benchmarks_:
-                        continue
-                    mean, sd = helper._benchmark_moments(b, u, cov, q)
-                    if sd > 0:
-                        ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y) - mean) / sd)
+                    # the planner's items too: adaptively chosen answers shrink the posterior faster
+                    # than they inform it when the model is a little wrong, so they need their own scale
+                    queries["planned"] = data.query(model, items=plan_items(helper, queries["none"], k,
+                                                                            benchmarks=sorted(picks)))
+            cases += [(level, q, truth) for level, q in queries.items()]
+        if self.item_weight is None and any(level != "none" and q.items for level, q, _ in cases):
+            self.item_weight_ = helper.item_weight_ = min(
+                ITEM_WEIGHTS, key=lambda w: helper._held_out_error([c for c in cases if c[1].items], w))
+        for level, q, truth in cases:
+            u, cov = helper.fold_in(q)
+            for b, y in truth.items():
+                if b in q.scores or b not in helper.benchmarks_:
+                    continue
+                mean, sd = helper._benchmark_moments(b, u, cov, q)
+                if sd > 0:
+                    ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y) - mean) / sd)
         for key, r in ratios.items():
             r = np.sort(np.asarray(r))
             n = len(r)
@@ -718,6 +769,22 @@ class LRMFPredictor(Predictor):
                 continue
             rank = min(n - 1, int(np.ceil(0.9 * (n + 1))) - 1)
             self.calibration_[key] = float(r[rank] / Z90)
+        # a prediction cannot tell planned items from random ones: item evidence gets the wider scale
+        for (b, level) in list(self.calibration_):
+            if level == "planned":
+                k = self.calibration_.pop((b, level))
+                self.calibration_[(b, "items")] = max(k, self.calibration_.get((b, "items"), 0.0))
+
+    def _held_out_error(self, cases: list[tuple[str, ModelQuery, dict[str, float]]], item_weight: float) -> float:
+        """Mean absolute error (reference scale) over held-out cases with item evidence weighted by ``item_weight``."""
+        self.item_weight_ = item_weight
+        errors = []
+        for _, q, truth in cases:
+            u, cov = self.fold_in(q)
+            for b, y in truth.items():
+                if b not in q.scores and b in self.benchmarks_:
+                    errors.append(abs(self._to_scale(b, self._benchmark_moments(b, u, cov, q)[0]) - y))
+        return float(np.mean(errors)) if errors else 0.0
 
     # ------------------------------------------------------------------------------------------
     # persistence: versioned npz + JSON with checksum (see lrmf_plugin.artifact), never pickle
@@ -751,6 +818,7 @@ class LRMFPredictor(Predictor):
                 "info": {b: vars(i) for b, i in self.info_.items()}, "n_trees": len(self.prior_.trees_),
                 "prior_kind": self.prior_.kind, "featurizer": self.featurizer_.state(),
                 "calibration": [[b, lvl, k] for (b, lvl), k in self.calibration_.items()],
+                "item_weight": self.item_weight_,
                 "eb": getattr(self, "eb_", {})}
         from ..artifact import save_artifact
         save_artifact(stem, arrays, meta, kind=self.ARTIFACT_KIND, version=self.ARTIFACT_VERSION)
@@ -790,6 +858,7 @@ class LRMFPredictor(Predictor):
             prior.trees_ = [TreeEnsemble.from_arrays(arrays, f"tree{k}_") for k in range(int(meta["n_trees"]))]
             self.prior_ = prior
             self.calibration_ = {(b, lvl): float(k) for b, lvl, k in meta["calibration"]}
+            self.item_weight_ = float(meta["item_weight"])
             self.eb_ = meta.get("eb", {})
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{stem}: incomplete or foreign predictor artifact ({exc})") from None
