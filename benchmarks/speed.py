@@ -96,7 +96,7 @@ def main() -> None:
         from implicit.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
     except ImportError:
-        print("implicit not installed: skipping the ALS comparison (pip install implicit)")
+        print("implicit not installed: skipping the ALS comparison (pip install -e \".[bench]\")")
         return
     Y = np.hstack([b.values for b in train.items.values()])
     Y = np.nan_to_num(Y[keep])

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 #: relation precision relative to the metadata prior, used before (or without) enough edges to estimate it
 FALLBACK_RELATION_PRECISION = {"quantized": 20.0, "adapter": 4.0, "finetune": 2.0, "merge": 2.0, "family": 0.5}
 Z90 = 1.6448536269514722
+#: the metadata prior's gradient-boosted trees (one ensemble per target direction)
+METADATA_TREES = {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20}
 #: candidate weights of the item log-likelihood in fold-in (chosen on the calibration models), and the
 #: weight used when no calibration pass chooses one (what it chose on the real v1 data)
 ITEM_WEIGHTS = (1.0, 0.6, 0.4, 0.25)
@@ -151,8 +153,7 @@ class _MetadataPrior:
         # one OpenMP thread: deterministic, and immune to the collapse OpenMP suffers on busy machines
         with threadpool_limits(limits=1):
             for k in range(T.shape[1]):
-                est = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.1, max_leaf_nodes=31,
-                                                    min_samples_leaf=20, early_stopping=False, random_state=self.seed)
+                est = HistGradientBoostingRegressor(**METADATA_TREES, early_stopping=False, random_state=self.seed)
                 self.trees_.append(TreeEnsemble.from_sklearn(est.fit(F, T[:, k])))
         return self
 
