@@ -24,12 +24,6 @@ from .models.lrmf import LRMFPredictor, _sigmoid
 from .schema import ModelQuery
 
 SELECTIONS = ("adaptive", "anchors", "random")
-#: how many items per benchmark ``adaptive`` chooses by expected variance reduction; the rest of a
-#: larger budget is spread over difficulty strata. Measured on the real v1 data (benchmarks/results):
-#: greedy picks beat random ones up to about ten items per benchmark, and beyond that they hurt: the
-#: item model is slightly wrong, greedily chosen items share its errors, and the posterior grows
-#: overconfident (coverage fell to 0.7 at 50 items), while spread-out items average the errors away.
-ADAPTIVE_ITEMS = 10
 
 
 Budget = int | float
@@ -84,11 +78,7 @@ def plan_items(predictor: LRMFPredictor, query: ModelQuery, budget: Budget | str
         elif selection == "anchors":
             chosen = _anchors(V, c, k, seed)
         else:
-            greedy = min(k, max(0, ADAPTIVE_ITEMS - len(seen)))
-            chosen = _adaptive(predictor, b, V, c, u, cov, greedy, len(cols)) if greedy else []
-            if k > greedy:
-                rest = np.setdiff1d(np.arange(len(ids)), chosen)
-                chosen += [int(rest[i]) for i in _stratified(c[rest], k - greedy, rng)]
+            chosen = _adaptive(predictor, b, V, c, u, cov, k, len(cols))
         plan[b] = [ids[i] for i in chosen]
     return plan
 

@@ -14,7 +14,7 @@ from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.global_mean import GlobalMeanPredictor
 from lrmf_plugin.models.lrmf import ITEM_WEIGHTS, LRMFPredictor
 from lrmf_plugin.models.trees import TreeEnsemble
-from lrmf_plugin.planning import ADAPTIVE_ITEMS, budget_count, parse_budget, plan_items
+from lrmf_plugin.planning import budget_count, parse_budget, plan_items
 
 FAST = {"metadata_model": "ridge", "n_sweeps": 8, "n_settle": 2}
 
@@ -238,16 +238,3 @@ def test_item_weight_is_chosen_on_held_out_models_and_stored(split, fitted, tmp_
     fitted.save(tmp_path / "w", "x")
     assert LRMFPredictor.load(tmp_path / "w", LineageGraph(data.edges), "x").item_weight_ == fitted.item_weight_
 
-
-def test_adaptive_plans_spread_a_large_budget_over_difficulty(split, fitted):
-    data, _, held = split
-    budget = ADAPTIVE_ITEMS + 12
-    plan = plan_items(fitted, data.query(held[1]), budget, selection="adaptive", benchmarks=["alpha"])["alpha"]
-    assert len(plan) == len(set(plan)) == budget
-    greedy = plan_items(fitted, data.query(held[1]), ADAPTIVE_ITEMS, selection="adaptive", benchmarks=["alpha"])["alpha"]
-    assert plan[:ADAPTIVE_ITEMS] == greedy
-    # the rest spans easy to hard: one item from each difficulty stratum of the remaining items
-    cols = fitted.item_col_["alpha"]
-    difficulty = fitted.cs_[fitted.item_block_][[cols[it] for it in plan[ADAPTIVE_ITEMS:]]]
-    rest = fitted.cs_[fitted.item_block_][[cols[it] for it in cols if it not in greedy]]
-    assert difficulty.min() <= np.quantile(rest, 0.15) and difficulty.max() >= np.quantile(rest, 0.85)

@@ -571,7 +571,7 @@ class LRMFPredictor(Predictor):
                 cur = weight * np.where(gauss, inv, p * (1 - p))
                 g = P0 @ (u - m0) + X[:, :d].T @ r
                 H = P0 + (X[:, :d] * cur[:, None]).T @ X[:, :d]
-                step = np.linalg.solve(H, g)
+                step = _damped(np.linalg.solve(H, g))  # a far-off start can overshoot a logit optimum
                 u = u - step
                 if np.max(np.abs(step)) < 1e-7:
                     break
