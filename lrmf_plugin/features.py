@@ -94,11 +94,14 @@ class MetadataFeaturizer:
 
     def transform(self, metadata: pd.DataFrame | Iterable[dict[str, Any]], models: Sequence[str] | None = None) -> np.ndarray:
         """Standardised features, one row per model (missing values become the fitted mean)."""
-        if not isinstance(metadata, pd.DataFrame):
-            rows = list(metadata)
-            metadata = pd.DataFrame(rows, index=list(models) if models is not None else None)
-        models = list(metadata.index if models is None else models)
-        raw = self._raw(_with_org(metadata.reindex(models), models), models)
+        if isinstance(metadata, pd.DataFrame):
+            models = list(metadata.index if models is None else models)
+            aligned = metadata.reindex(models)
+        else:  # rows aligned with ``models`` by position (one model id may come twice)
+            aligned = pd.DataFrame(list(metadata))
+            models = list(models) if models is not None else [str(i) for i in range(len(aligned))]
+            aligned = aligned.reindex(range(len(models)))
+        raw = self._raw(_with_org(aligned, models), models)
         filled = np.where(np.isnan(raw), self.mean_, raw)
         return (filled - self.mean_) / self.scale_
 

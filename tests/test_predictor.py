@@ -238,3 +238,14 @@ def test_item_weight_is_chosen_on_held_out_models_and_stored(split, fitted, tmp_
     fitted.save(tmp_path / "w", "x")
     assert LRMFPredictor.load(tmp_path / "w", LineageGraph(data.edges), "x").item_weight_ == fitted.item_weight_
 
+
+
+def test_a_batch_predicts_as_queries_one_at_a_time(split, fitted):
+    data, _, held = split
+    queries = [data.query(m) for m in held[:6]]
+    queries.append(data.query(held[0], items={"alpha": list(data.items["alpha"].items[:5])}))  # same id again
+    batch = fitted.predict(queries)
+    alone = [p for q in queries for p in fitted.predict([q])]
+    assert [(p.model, p.benchmark) for p in batch] == [(p.model, p.benchmark) for p in alone]
+    assert [p.predicted for p in batch] == pytest.approx([p.predicted for p in alone])
+    assert [p.upper for p in batch] == pytest.approx([p.upper for p in alone])

@@ -553,16 +553,24 @@ class LRMFPredictor(Predictor):
                         links.append((self.row_[far], cov + np.linalg.inv(w2 * self.rel_prec_[e.relation])))
         return [(row, np.linalg.inv(cov + self.node_cov_[row])) for row, cov in links]
 
-    def fold_in(self, q: ModelQuery) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and covariance of the query model's vector given everything it reveals."""
+    def prior_means(self, queries: Sequence[ModelQuery]) -> np.ndarray:
+        """Metadata prior mean of each query's vector, in one vectorised pass (featurising and walking
+        the trees one row at a time is most of a lone fold-in's cost)."""
+        F = self.featurizer_.transform([q.metadata for q in queries], [q.model for q in queries])
+        return self.prior_.predict(F)
+
+    def fold_in(self, q: ModelQuery, prior_mean: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and covariance of the query model's vector given everything it reveals
+        (``prior_mean``: its :meth:`prior_means` row, when already computed)."""
         d = self.U_.shape[1]
-        f = self.featurizer_.transform([q.metadata], [q.model])
+        if prior_mean is None:
+            prior_mean = self.prior_means([q])[0]
         P0 = self.meta_prec_.copy()
         h = np.zeros(d)
         for row, prec in self._links(q):
             P0 += prec
             h += prec @ (self.U_[row] - self.M_[row])
-        m0 = self.prior_.predict(f)[0] + np.linalg.solve(P0, h)
+        m0 = prior_mean + np.linalg.solve(P0, h)
         X, y, kind, noise = self._evidence(q)
         u = m0.copy()
         H = P0
@@ -623,8 +631,9 @@ class LRMFPredictor(Predictor):
         if not hasattr(self, "U_"):
             raise NotFittedError("LRMFPredictor is not fitted yet: run `lm-eval-predict fit` first")
         out: list[Prediction] = []
-        for q in queries:
-            out += self._predict_one(q)
+        queries = list(queries)
+        for q, mean in zip(queries, self.prior_means(queries) if queries else []):
+            out += self._predict_one(q, mean)
         return out
 
     def _evidence_level(self, q: ModelQuery) -> str:
@@ -633,8 +642,8 @@ class LRMFPredictor(Predictor):
             return "scores" if q.scores else "none"
         return "items"
 
-    def _predict_one(self, q: ModelQuery) -> list[Prediction]:
-        u, cov = self.fold_in(q)
+    def _predict_one(self, q: ModelQuery, prior_mean: np.ndarray) -> list[Prediction]:
+        u, cov = self.fold_in(q, prior_mean)
         level = self._evidence_level(q)
         out = []
         for b in self.benchmarks_:
@@ -728,7 +737,7 @@ class LRMFPredictor(Predictor):
         helper._fit_core(data.subset(keep), warm=self)
         helper.calibration_, helper.item_weight_ = {}, self.item_weight_
         ratios: dict[tuple[str, str], list[float]] = {}
-        cases: list[tuple[str, ModelQuery, dict[str, float]]] = []  # (evidence level, query, truth)
+        cases: list = []  # (evidence level, query, truth), then with the prior mean
         score_names = [b for b in data.scores.columns if b in helper.score_names_]
         held_models = [data.models[i] for i in held[:CALIBRATION_MODELS]]
         for model in tqdm(held_models, desc="calibrate lrmf", unit="model", disable=not self.progress):
@@ -758,11 +767,13 @@ class LRMFPredictor(Predictor):
                     queries["planned"] = data.query(model, items=plan_items(helper, queries["none"], k,
                                                                             benchmarks=sorted(picks)))
             cases += [(level, q, truth) for level, q in queries.items()]
-        if self.item_weight is None and any(level != "none" and q.items for level, q, _ in cases):
+        means = helper.prior_means([q for _, q, _ in cases]) if cases else []
+        cases = [(level, q, truth, m) for (level, q, truth), m in zip(cases, means)]
+        if self.item_weight is None and any(level != "none" and q.items for level, q, _, _ in cases):
             self.item_weight_ = helper.item_weight_ = min(
                 ITEM_WEIGHTS, key=lambda w: helper._held_out_error([c for c in cases if c[1].items], w))
-        for level, q, truth in cases:
-            u, cov = helper.fold_in(q)
+        for level, q, truth, prior_mean in cases:
+            u, cov = helper.fold_in(q, prior_mean)
             for b, y in truth.items():
                 if b in q.scores or b not in helper.benchmarks_:
                     continue
@@ -782,12 +793,14 @@ class LRMFPredictor(Predictor):
                 k = self.calibration_.pop((b, level))
                 self.calibration_[(b, "items")] = max(k, self.calibration_.get((b, "items"), 0.0))
 
-    def _held_out_error(self, cases: list[tuple[str, ModelQuery, dict[str, float]]], item_weight: float) -> float:
-        """Mean absolute error (reference scale) over held-out cases with item evidence weighted by ``item_weight``."""
+    def _held_out_error(self, cases: list[tuple[str, ModelQuery, dict[str, float], np.ndarray]],
+                        item_weight: float) -> float:
+        """Mean absolute error (reference scale) over held-out cases (level, query, truth, prior mean)
+        with item evidence weighted by ``item_weight`` (which it sets: a calibration helper's choice)."""
         self.item_weight_ = item_weight
         errors = []
-        for _, q, truth in cases:
-            u, cov = self.fold_in(q)
+        for _, q, truth, prior_mean in cases:
+            u, cov = self.fold_in(q, prior_mean)
             for b, y in truth.items():
                 if b not in q.scores and b in self.benchmarks_:
                     errors.append(abs(self._to_scale(b, self._benchmark_moments(b, u, cov, q)[0]) - y))
