@@ -110,14 +110,15 @@ def _adaptive(predictor: LRMFPredictor, benchmark: str, V: np.ndarray, c: np.nda
               cov: np.ndarray, k: int, n_total: int) -> list[int]:
     """Greedy variance reduction of the benchmark's full-score prediction (rank-one posterior updates)."""
     p = _sigmoid(V @ u + c)
-    w = predictor.item_weight_ * p * (1 - p)  # Fisher information of one answer, as fold-in weighs it
+    var = p * (1 - p)                    # variance of one answer
+    w = predictor.item_weight_ * var     # its Fisher information, as fold-in weighs it
     if benchmark in predictor.score_names_:
         j = predictor.score_names_.index(benchmark)
         g = predictor.Vs_[predictor.score_block_][j]  # normal-scores scale: a monotone map of the score
         own_noise = np.zeros(len(p))
     else:                                 # item-mean score: answering an item also removes its own noise
-        g = 100.0 * (w[:, None] * V).sum(axis=0) / n_total
-        own_noise = (100.0 / n_total) ** 2 * w
+        g = 100.0 * (var[:, None] * V).sum(axis=0) / n_total
+        own_noise = (100.0 / n_total) ** 2 * var
     S = cov.copy()
     available = np.ones(len(p), dtype=bool)
     chosen: list[int] = []
