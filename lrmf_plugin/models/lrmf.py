@@ -55,7 +55,7 @@ Z90 = 1.6448536269514722
 #: the metadata prior's gradient-boosted trees (one ensemble per target direction)
 METADATA_TREES = {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20}
 #: candidate weights of the item log-likelihood in fold-in (chosen on the calibration models), and the
-#: weight used when no calibration pass chooses one (what it chose on the real v1 data)
+#: weight used when no calibration pass chooses one (what it chose fitted on all of ../shared/data)
 ITEM_WEIGHTS = (1.0, 0.6, 0.4, 0.25)
 DEFAULT_ITEM_WEIGHT = 0.4
 #: sweeps of the warm-started calibration refit, and how many of its held-out models are predicted
@@ -228,7 +228,6 @@ class LRMFPredictor(Predictor):
                  calibration_share: float = 0.2, item_weight: float | None = None, seed: int = 0,
                  progress: bool = False):
         self.n_factors = n_factors
-        self.item_weight = item_weight
         self.lineage_strength = lineage_strength
         self.relation_weights = relation_weights
         self.metadata_strength = metadata_strength
@@ -240,6 +239,7 @@ class LRMFPredictor(Predictor):
         self.n_settle = n_settle
         self.calibrate = calibrate
         self.calibration_share = calibration_share
+        self.item_weight = item_weight
         self.seed = seed
         self.progress = progress
 
