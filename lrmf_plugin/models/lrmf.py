@@ -320,7 +320,7 @@ class LRMFPredictor(Predictor):
                 mean = np.clip(np.nan_to_num(mean, nan=0.5), 0.02, 0.98)
                 cs[k] = np.log(mean / (1 - mean))
             Vs[k][:, -1] = 1.0  # loading of the model-bias dimension is fixed at 1
-        if warm is not None and [bl.names for bl in blocks] == warm._block_names():
+        if warm is not None and warm.score_names_ == score_cols and warm.item_names_ == item_names:
             Vs, cs = [V.copy() for V in warm.Vs_], [c.copy() for c in warm.cs_]
             start = np.array([warm.row_.get(m, -1) for m in rows])
             U[start >= 0] = warm.U_[start[start >= 0]]
@@ -360,11 +360,6 @@ class LRMFPredictor(Predictor):
         self.node_cov_ = self._node_covariance(blocks, U, Vs, cs)
         self.score_block_ = self.blocks_kind_.index("gaussian") if "gaussian" in self.blocks_kind_ else None
         self.item_block_ = self.blocks_kind_.index("bernoulli") if "bernoulli" in self.blocks_kind_ else None
-
-    def _block_names(self) -> list[list[tuple[str, str]]]:
-        """Column names of each likelihood block, in fitting order (scores first, then items)."""
-        return ([[(b, "") for b in self.score_names_]] if self.score_names_ else []) + \
-               ([list(self.item_names_)] if self.item_names_ else [])
 
     def _index_items(self) -> None:
         """benchmark -> {item -> column in the item block} and -> {item -> position within the benchmark}."""
@@ -464,9 +459,11 @@ class LRMFPredictor(Predictor):
         for bl, V, c in zip(blocks, Vs, cs):
             g, cur = self._grad_curv(bl, U, V, c)
             VV = np.einsum("jk,jl->jkl", V, V).reshape(len(V), d * d).astype(np.float32)
-            keep = np.ones(n) if bl.informs is None else bl.informs.astype(float)  # rows are independent
-            grad += keep[:, None] * (g @ V.astype(np.float32))
-            H += keep[:, None, None] * (cur @ VV).reshape(n, d, d)
+            g_u, H_u = g @ V.astype(np.float32), (cur @ VV).reshape(n, d, d)
+            if bl.informs is not None:  # rows are independent: masking a row's sums masks its terms
+                g_u, H_u = g_u * bl.informs[:, None], H_u * bl.informs[:, None, None]
+            grad += g_u
+            H += H_u
         return grad, H
 
     def _update_models(self, blocks, U, Vs, cs, prior_mean) -> np.ndarray:
@@ -772,14 +769,9 @@ class LRMFPredictor(Predictor):
         if self.item_weight is None and any(level != "none" and q.items for level, q, _, _ in cases):
             self.item_weight_ = helper.item_weight_ = min(
                 ITEM_WEIGHTS, key=lambda w: helper._held_out_error([c for c in cases if c[1].items], w))
-        for level, q, truth, prior_mean in cases:
-            u, cov = helper.fold_in(q, prior_mean)
-            for b, y in truth.items():
-                if b in q.scores or b not in helper.benchmarks_:
-                    continue
-                mean, sd = helper._benchmark_moments(b, u, cov, q)
-                if sd > 0:
-                    ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y) - mean) / sd)
+        for level, b, y, mean, sd in helper._case_moments(cases):
+            if sd > 0:
+                ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y) - mean) / sd)
         for key, r in ratios.items():
             r = np.sort(np.asarray(r))
             n = len(r)
@@ -798,13 +790,17 @@ class LRMFPredictor(Predictor):
         """Mean absolute error (reference scale) over held-out cases (level, query, truth, prior mean)
         with item evidence weighted by ``item_weight`` (which it sets: a calibration helper's choice)."""
         self.item_weight_ = item_weight
-        errors = []
-        for _, q, truth, prior_mean in cases:
+        errors = [abs(self._to_scale(b, mean) - y) for _, b, y, mean, _ in self._case_moments(cases)]
+        return float(np.mean(errors)) if errors else 0.0
+
+    def _case_moments(self, cases: list[tuple[str, ModelQuery, dict[str, float], np.ndarray]]):
+        """(level, benchmark, truth, mean, sd) on the working scale, for every held-out case and every
+        benchmark with truth that its query does not reveal."""
+        for level, q, truth, prior_mean in cases:
             u, cov = self.fold_in(q, prior_mean)
             for b, y in truth.items():
                 if b not in q.scores and b in self.benchmarks_:
-                    errors.append(abs(self._to_scale(b, self._benchmark_moments(b, u, cov, q)[0]) - y))
-        return float(np.mean(errors)) if errors else 0.0
+                    yield (level, b, y, *self._benchmark_moments(b, u, cov, q))
 
     # ------------------------------------------------------------------------------------------
     # persistence: versioned npz + JSON with checksum (see lrmf_plugin.artifact), never pickle
