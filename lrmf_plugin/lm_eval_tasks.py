@@ -28,6 +28,9 @@ def load_tasks(task_manager: Any, specs: Sequence[Any]) -> LoadedTasks:
         sizes = {name: len(task.eval_docs) for name, task in loaded["tasks"].items()}
     except (KeyError, ValueError, FileNotFoundError, AssertionError) as exc:
         raise EvaluationError(f"lm-eval could not load the tasks: {str(exc).strip() or type(exc).__name__}") from None
+    except ConnectionError as exc:  # a task's dataset is neither cached nor reachable on the Hub
+        raise EvaluationError(f"lm-eval could not fetch a task's dataset: {str(exc).strip() or type(exc).__name__} "
+                              "(offline: download it first or point the task at local files)") from None
     empty = sorted(t for t, n in sizes.items() if n == 0)
     if empty:
         raise EvaluationError(f"task(s) {', '.join(empty)} have no documents to evaluate")

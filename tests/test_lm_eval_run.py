@@ -10,6 +10,7 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -235,6 +236,20 @@ def test_missing_reference_and_unknown_task(tmp_path, capsys, lmeval_tasks):
 
     with pytest.raises(EvaluationError, match="Tasks not found: no_such_task"):
         task_manager_for(["toy_mc2,no_such_task"], lmeval_tasks["tasks"])
+
+
+def test_unreachable_dataset_is_one_line_error(lmeval_tasks, reference, tmp_path):
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "toy_remote.yaml").write_text(
+        (Path(lmeval_tasks["tasks"]) / "toy_mc2.yaml").read_text().replace("task: toy_mc2", "task: toy_remote")
+        .replace("dataset_path: json", "dataset_path: no-such-org/no-such-dataset"))
+    proc = _cli(lmeval_tasks["env"], "run", "--model", "dummy", "--tasks", "toy_remote", "--include_path", tasks,
+                "--budget", 3, "--output_path", tmp_path / "o", "--ref", reference, check=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert last.startswith("error: lm-eval could not fetch a task's dataset") and "no-such-org/no-such-dataset" in last
+    assert not (tmp_path / "o").exists()
 
 
 def test_without_ref_a_failed_first_pull_leaves_no_cache(fake_hub, tmp_path, monkeypatch, capsys):
