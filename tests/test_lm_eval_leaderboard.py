@@ -121,7 +121,8 @@ def test_bridged_benchmarks_are_predicted_not_observed_only(lb_run):
         assert row["estimate"]["tasks"] == leaves
         assert row["n"] == sum(len(plan[t]) for t in leaves)
         assert row["N"] == sum(lmeval_toy.LEADERBOARD_TASKS[t][0] for t in leaves)
-        assert row["predicted"] is not None and 0 <= row["lower"] < row["predicted"] < row["upper"] <= 100
+        # an interval, not a point (a prediction may sit on the scale's floor: the dummy model scores ~0)
+        assert row["predicted"] is not None and 0 <= row["lower"] <= row["predicted"] < row["upper"] <= 100
         assert row["estimate"]["sd"] > 0
         assert pred["leaderboard"][bench] == {k: row[k] for k in ("predicted", "lower", "upper")}
         assert any(n.startswith(f"{bench}: the reference has the leaderboard score") for n in pred["notes"])

@@ -107,8 +107,8 @@ def test_query_parents_act_like_graph_edges(split, fitted):
     stranger = data.query(model)
     stranger.model, stranger.parents = "new-org/unseen-child", parents
     via_graph, via_query = fitted._links(data.query(model)), fitted._links(stranger)
-    assert [r for r, _ in via_graph] == [r for r, _ in via_query] and via_graph
-    assert all(np.allclose(a, b) for (_, a), (_, b) in zip(via_graph, via_query))
+    assert [r for r, _, _ in via_graph] == [r for r, _, _ in via_query] and via_graph
+    assert all(np.allclose(a, b) and np.allclose(ka, kb) for (_, a, ka), (_, b, kb) in zip(via_graph, via_query))
     orphan = data.query(model)
     orphan.model = "new-org/unseen-child"
     assert [p.predicted for p in fitted.predict([orphan])] != pytest.approx([p.predicted for p in fitted.predict([stranger])])
@@ -161,14 +161,61 @@ def test_saved_predictor_round_trips_and_refuses_tampering(split, fitted, tmp_pa
         LRMFPredictor.load(stem, graph, "fingerprint-a")
 
 
-def test_gbm_metadata_prior_round_trips(split, tmp_path):
-    data, train, held = split
-    model = LRMFPredictor(n_sweeps=4, n_settle=1, calibrate=False).fit(train)
-    assert model.prior_.trees_, "gbm prior learned no trees"
-    model.save(tmp_path / "p", "x")
+@pytest.fixture(scope="module")
+def gbm(split):
+    _, train, _ = split
+    return LRMFPredictor(n_sweeps=4, n_settle=1, calibrate=False).fit(train)
+
+
+def test_gbm_metadata_prior_round_trips(split, gbm, tmp_path):
+    data, _, held = split
+    assert gbm.prior_.trees_ and gbm.prior_.conditional_, "gbm prior learned no trees"
+    gbm.save(tmp_path / "p", "x")
     loaded = LRMFPredictor.load(tmp_path / "p", LineageGraph(data.edges), "x")
-    q = [data.query(m) for m in held[:3]]
-    assert [p.predicted for p in loaded.predict(q)] == pytest.approx([p.predicted for p in model.predict(q)])
+    q = [data.query(m) for m in held[:3]] + [data.query(m, benchmarks_known=("alpha", "gamma")) for m in held[:3]]
+    assert [p.predicted for p in loaded.predict(q)] == pytest.approx([p.predicted for p in gbm.predict(q)])
+
+
+def test_revealed_scores_set_their_own_directions_of_the_prior(split, gbm):
+    """The score-conditional prior reads what a model reveals: the revealed scores' directions are
+    exactly those scores, and the hidden ones move with them (a higher revealed score, a higher
+    prior for correlated benchmarks)."""
+    data, _, held = split
+    model = held[0]
+    low, high = data.query(model), data.query(model)
+    low.scores, high.scores = {"alpha": 20.0}, {"alpha": 80.0}
+    zero, m_low, m_high = gbm.prior_means([data.query(model), low, high])
+    basis, j = gbm.prior_.basis_, gbm.score_names_.index("alpha")
+    c = gbm.cs_[gbm.score_block_][j]
+    for mean, score in ((m_low, 20.0), (m_high, 80.0)):
+        assert (basis @ mean)[j] == pytest.approx(gbm.normal_.forward(j, score) - c)
+    others = [k for k, b in enumerate(gbm.score_names_) if b != "alpha"]
+    assert not np.allclose((basis @ zero)[others], (basis @ m_low)[others])
+    correlated = max(others, key=lambda k: np.corrcoef(data.scores["alpha"], data.scores[gbm.score_names_[k]],)[0, 1])
+    assert (basis @ m_high)[correlated] > (basis @ m_low)[correlated]
+
+
+def test_a_relative_passes_on_the_inherited_share_of_a_metadata_change(split, fitted):
+    """Across an edge the prior expects ``u_child - u_parent = K (g_child - g_parent)``: with
+    K = 0 a strongly tied child starts at its parent's vector, with K = I at the parent's vector
+    plus its own metadata change."""
+    data, _, held = split
+    parent = next(m for m in fitted.models_ if data.has_data()[data.index[m]])
+    q = data.query(held[0])
+    q.model, q.parents, q.metadata = "new-org/child", [(parent, "quantized")], {"params_b": 400.0}
+    row, prec, d = fitted.row_[parent], fitted.rel_prec_["quantized"], fitted.U_.shape[1]
+    saved = (fitted.inherit_["quantized"], prec, fitted.meta_prec_)
+    g = fitted.prior_means([q])[0]
+    try:
+        fitted.rel_prec_["quantized"], fitted.meta_prec_ = 1e6 * np.eye(d), 1e-3 * np.eye(d)
+        for K, expected in ((np.zeros((d, d)), fitted.U_[row]), (np.eye(d), fitted.U_[row] + g - fitted.M_[row])):
+            fitted.inherit_["quantized"] = K
+            u, _ = fitted.fold_in(q, g)
+            assert np.allclose(u, expected, atol=2e-2)
+    finally:
+        fitted.inherit_["quantized"], fitted.rel_prec_["quantized"], fitted.meta_prec_ = saved
+    betas = [v for k, v in fitted.eb_.items() if k.endswith("_beta")]
+    assert betas and all(0.0 <= b <= 1.0 for v in betas for b in v)
 
 
 def test_tree_ensemble_matches_sklearn():
@@ -177,6 +224,18 @@ def test_tree_ensemble_matches_sklearn():
     y = np.sin(X[:, 0]) + (X[:, 1] > 0.3) * X[:, 2]
     est = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(X, y)
     assert np.allclose(TreeEnsemble.from_sklearn(est).predict(X), est.predict(X))
+
+
+def test_tree_ensemble_sends_missing_values_where_sklearn_learned_to():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 3))
+    y = X[:, 0] + 2.0 * (X[:, 1] > 0)
+    X[rng.random(X.shape) < 0.3] = np.nan
+    y = np.where(np.isnan(X[:, 0]), 5.0, y)  # missing carries its own signal
+    est = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
+    ours = TreeEnsemble.from_sklearn(est)
+    assert np.allclose(ours.predict(X), est.predict(X))
+    assert ours.missing_left.any() and not ours.missing_left.all()
 
 
 @pytest.mark.parametrize("text,expected", [("25", 25), (25, 25), ("0.05", 0.05), (0.5, 0.5)])

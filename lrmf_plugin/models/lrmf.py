@@ -9,14 +9,17 @@ the scores). Two priors shape the model vectors:
 
 * a **metadata** prior: ``u_i ~ N(g(phi_i), T)``, whose mean is a gradient-boosted regression on the
   model's metadata and name (learned in the basis of the score loadings), so a model with no
-  relatives still gets a sensible vector;
-* a **lineage** prior: a graph-Laplacian penalty on the residuals ``u - g(phi)``, one Laplacian and
-  one precision matrix per relation (a quantised copy is nearly its parent, a fine-tune less so; a
-  merge is pulled to the mean of its parents); ancestors without data are latent nodes that still
-  tie their descendants together, and a new model is bridged through a data-less relative to that
-  relative's own relatives (the two links' variances add, which is how further hops count).
+  relatives still gets a sensible vector; a model that reveals some scores gets the mean of
+  score-conditional trees that also read those scores;
+* a **lineage** prior: a graph-Laplacian penalty on ``u_child - u_parent - K_r (g_child - g_parent)``,
+  one Laplacian, precision matrix and inheritance ``K_r`` per relation (a quantised copy is nearly
+  its parent, a fine-tune less so; a merge is pulled to the mean of its parents; ``K_r`` is the
+  share of the metadata-predicted change that really happens across such an edge, per score
+  direction); ancestors without data are latent nodes that still tie their descendants together,
+  and a new model is bridged through a data-less relative to that relative's own relatives (the two
+  links' variances add, which is how further hops count).
 
-All prior precisions are estimated from out-of-fold residuals (empirical Bayes, full covariances);
+All prior precisions and inheritances are estimated from out-of-fold residuals (empirical Bayes, full covariances);
 user multipliers scale them. Fitting alternates exact Newton steps: all model vectors at once (a
 sparse linear system couples them through the Laplacians), then every column independently (small
 dense systems). A new model is *folded in*: its vector's Gaussian prior comes from its metadata and
@@ -54,6 +57,8 @@ FALLBACK_RELATION_PRECISION = {"quantized": 20.0, "adapter": 4.0, "finetune": 2.
 Z90 = 1.6448536269514722
 #: the metadata prior's gradient-boosted trees (one ensemble per target direction)
 METADATA_TREES = {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20}
+#: copies of each model, with a random part of its scores revealed, that train the score-conditional trees
+CONDITIONAL_COPIES = 4
 #: candidate weights of the item log-likelihood in fold-in (chosen on the calibration models), and the
 #: weight used when no calibration pass chooses one (what it chose fitted on all of ../shared/data)
 ITEM_WEIGHTS = (1.0, 0.6, 0.4, 0.25)
@@ -131,6 +136,12 @@ class _MetadataPrior:
     themselves, which is what matters, rather than arbitrary latent coordinates. ``gbm`` learns one
     gradient-boosted tree ensemble per target (plain arrays, see :mod:`.trees`); ``ridge`` a linear
     map. Fitted state is arrays only.
+
+    With several score columns, a second set of trees (``conditional_``) also reads the normal
+    scores a model reveals (missing where hidden, trained on copies of each model with random
+    parts revealed): knowing a model's IFEval and MuSR says more about its BBH together with its
+    size and type (a small model with a high IFEval is a chat tune) than a linear-Gaussian
+    conditional on the zero-evidence prior can.
     """
 
     def __init__(self, kind: str, l2: float, seed: int):
@@ -144,6 +155,7 @@ class _MetadataPrior:
         T = U @ self.basis_.T
         self.const_ = T.mean(axis=0)
         self.trees_: list[TreeEnsemble] = []
+        self.conditional_: list[TreeEnsemble] = []
         self.coef_ = np.zeros((F.shape[1], T.shape[1]))
         if len(F) < 20:
             return self
@@ -153,15 +165,57 @@ class _MetadataPrior:
             self.coef_ = np.linalg.solve(A.T @ A + self.l2 * np.eye(F.shape[1]), A.T @ (T - self.const_))
             self.const_ = self.const_ - mean @ self.coef_
             return self
+        self.trees_ = self._boost(F, T)
+        return self
+
+    def _boost(self, X: np.ndarray, T: np.ndarray) -> list[TreeEnsemble]:
         from sklearn.ensemble import HistGradientBoostingRegressor
         from threadpoolctl import threadpool_limits
 
         # one OpenMP thread: deterministic, and immune to the collapse OpenMP suffers on busy machines
         with threadpool_limits(limits=1):
-            for k in range(T.shape[1]):
-                est = HistGradientBoostingRegressor(**METADATA_TREES, early_stopping=False, random_state=self.seed)
-                self.trees_.append(TreeEnsemble.from_sklearn(est.fit(F, T[:, k])))
+            return [TreeEnsemble.from_sklearn(HistGradientBoostingRegressor(
+                **METADATA_TREES, early_stopping=False, random_state=self.seed).fit(X, T[:, k]))
+                for k in range(T.shape[1])]
+
+    def fit_conditional(self, F: np.ndarray, U: np.ndarray, G: np.ndarray, observed: np.ndarray) -> "_MetadataPrior":
+        """Fit the score-conditional trees.
+
+        The first ``observed.shape[1]`` targets are score directions (``observed``: which scores
+        each row has; ``G``: out-of-fold zero-evidence predictions of all targets). Each of
+        ``CONDITIONAL_COPIES`` copies of the rows reveals every observed score with probability
+        1/2; a score direction learns only from copies that hide it (so the trees learn to predict
+        a hidden score, not to copy a revealed one).
+        """
+        s = observed.shape[1]
+        rows = np.flatnonzero(observed.sum(axis=1) >= 2)
+        if self.kind != "gbm" or len(rows) < 20:
+            return self
+        rng = np.random.default_rng(self.seed)
+        F, T, G, observed = F[rows], (U @ self.basis_.T)[rows], G[rows], observed[rows]
+        X, Y = [], []
+        for _ in range(CONDITIONAL_COPIES):
+            revealed = observed & (rng.random(observed.shape) < 0.5)
+            use = revealed.any(axis=1) & (revealed.sum(axis=1) < observed.sum(axis=1))
+            X.append(self._conditional_features(F, G[:, :s], np.where(revealed, T[:, :s], np.nan))[use])
+            Y.append(np.hstack([np.where(observed & ~revealed, T[:, :s], np.nan), T[:, s:]])[use])
+        X, Y = np.vstack(X), np.vstack(Y)
+        learn = [~np.isnan(Y[:, k]) for k in range(Y.shape[1])]
+        self.conditional_ = [self._boost(X[ok], Y[ok, k:k + 1])[0] for k, ok in enumerate(learn)]
         return self
+
+    @staticmethod
+    def _conditional_features(F: np.ndarray, G: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """Metadata, then each score direction as revealed (``R``; NaN: hidden, filled with the
+        zero-evidence prediction ``G``), its surprise over that prediction, and whether revealed."""
+        revealed = ~np.isnan(R)
+        return np.hstack([F, np.where(revealed, R, G), np.where(revealed, R - G, 0.0), revealed])
+
+    def predict_conditional(self, F: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """Target-space prior mean of rows that reveal score directions ``R`` (NaN: hidden)."""
+        G = self.predict_targets(F)[:, :R.shape[1]]
+        X = self._conditional_features(F, G, R)
+        return np.column_stack([t.predict(X) for t in self.conditional_])
 
     def predict_targets(self, F: np.ndarray) -> np.ndarray:
         if self.trees_:
@@ -190,9 +244,11 @@ class LRMFPredictor(Predictor):
 
     Prior precisions are estimated from the data (empirical Bayes) *per direction*: in the basis of
     the score loadings, the spread of vectors around their metadata prediction gives the metadata
-    precision, and the spread across edges of each relation (both ends with data) gives that
-    relation's precision. So a fine-tune may keep its parent's knowledge (MMLU-Pro) while changing
-    its instruction following (IFEval), and a quantised copy stays close on everything. The
+    precision, and across the edges of each relation (both ends with data) the share of the
+    metadata-predicted change that happens gives its inheritance and the spread of the rest its
+    precision. So a fine-tune keeps its parent's knowledge (MMLU-Pro) whatever its name suggests,
+    while its instruction following (IFEval) changes as its metadata predicts, and a quantised copy
+    stays close on everything. The
     multipliers below scale those estimates (1 = as estimated; 0 switches a prior off).
 
     Parameters
@@ -309,6 +365,7 @@ class LRMFPredictor(Predictor):
         self.laplacians_ = {r: self.graph_.laplacian(rows, {r: 1.0}, max_hops=1) for r in RELATIONS}
         self.meta_prec_ = self.metadata_strength * np.eye(d)
         self.rel_prec_ = {r: self._multiplier(r) * FALLBACK_RELATION_PRECISION[r] * np.eye(d) for r in RELATIONS}
+        self.inherit_ = {r: np.eye(d) for r in RELATIONS}
 
         # parameters ---------------------------------------------------------------------------
         U = 0.01 * rng.standard_normal((n, d))
@@ -350,6 +407,8 @@ class LRMFPredictor(Predictor):
         # models with data get their out-of-fold prior mean, so their residuals (which the lineage
         # prior propagates to relatives) are honest rather than shrunk by overfitting
         M[has_rows] = self._empirical_bayes(U, F, has_rows, prior)
+        if score_cols:
+            prior.fit_conditional(F[has_rows], U[has_rows], M[has_rows] @ basis.T, ~np.isnan(S[has_rows]))
         for _ in range(self.n_settle):
             U = self._update_models(blocks, U, Vs, cs, M)
             steps.update()
@@ -382,14 +441,19 @@ class LRMFPredictor(Predictor):
 
         Residuals ``r = u - g(phi)`` come from metadata models that did not see the model. Metadata
         precision: the inverse covariance of those residuals, so residuals of related benchmarks
-        (BBH and MuSR, say) inform each other. Relation r: the inverse covariance of residual
-        differences across r-edges whose both ends have data (with fewer than 5 such edges, the
-        default weight relative to the metadata precision). Returns the out-of-fold prior means
-        of the data rows. Full covariances make the precisions independent of the target basis.
+        (BBH and MuSR, say) inform each other. Relation r, over r-edges whose both ends have data:
+        per target direction, the share ``beta`` of the metadata-predicted change that really
+        happens across an edge (a least-squares slope in [0, 1]: on the leaderboard about 0.2 for
+        BBH and MMLU-Pro, which a fine-tune inherits, and near 1 for IFEval, which its chat
+        training changes), then the inverse covariance of what remains (with fewer than 5 such
+        edges, beta = 1 and the default weight relative to the metadata precision). Returns the
+        out-of-fold prior means of the data rows. Full covariances make the precisions
+        independent of the target basis.
         """
         B = prior.basis_
         resid = np.zeros((len(U), B.shape[0]))
         resid[has] = prior.out_of_fold_residuals(F[has], U[has])
+        target = U @ B.T
         tau = _shrunk_covariance(resid[has])
         self.meta_prec_ = self.metadata_strength * B.T @ np.linalg.inv(tau) @ B
         self.eb_ = {"metadata_sd": np.sqrt(np.diag(tau)).round(4).tolist()}
@@ -397,13 +461,19 @@ class LRMFPredictor(Predictor):
             pairs = np.array([(self.row_[e.parent], self.row_[e.child]) for e in self.graph_.edges
                               if e.relation == r and e.parent in self.row_ and e.child in self.row_
                               and has[self.row_[e.parent]] and has[self.row_[e.child]]], dtype=int).reshape(-1, 2)
+            beta = np.ones(B.shape[0])
             if len(pairs) >= 5:
-                delta = _shrunk_covariance(resid[pairs[:, 1]] - resid[pairs[:, 0]])
+                change = target[pairs[:, 1]] - target[pairs[:, 0]]
+                predicted = change - (resid[pairs[:, 1]] - resid[pairs[:, 0]])
+                beta = np.clip((change * predicted).sum(axis=0) / np.maximum((predicted ** 2).sum(axis=0), 1e-12), 0.0, 1.0)
+                delta = _shrunk_covariance(change - beta * predicted)
                 self.eb_[f"{r}_sd"] = np.sqrt(np.diag(delta)).round(4).tolist()
+                self.eb_[f"{r}_beta"] = beta.round(3).tolist()
                 self.eb_[f"{r}_edges"] = int(len(pairs))
             else:
                 delta = tau / FALLBACK_RELATION_PRECISION[r]
             self.rel_prec_[r] = self._multiplier(r) * B.T @ np.linalg.inv(delta) @ B
+            self.inherit_[r] = prior.back_ @ (beta[:, None] * B)
         log.info("empirical Bayes: %s", self.eb_)
         return (U[has] @ B.T - resid[has]) @ prior.back_.T
 
@@ -469,15 +539,18 @@ class LRMFPredictor(Predictor):
     def _update_models(self, blocks, U, Vs, cs, prior_mean) -> np.ndarray:
         """One exact Newton step on all model vectors.
 
-        The lineage prior couples *residuals* from the metadata prior mean, not raw vectors: a chat
-        fine-tune of a base model keeps the change its metadata predicts, and inherits how much
-        better or worse than predicted its parent turned out.
+        Across an r-edge the lineage prior expects ``u_child - u_parent = K_r (g_child - g_parent)``:
+        the part ``K_r`` of the change its metadata predicts (see ``inherit_``). So a chat fine-tune
+        keeps the change in instruction following its metadata predicts, yet inherits its parent's
+        knowledge benchmarks as they are.
         """
         n, d = U.shape
         lineage = self._lineage_system(d)
         grad, H = self._data_hessian(blocks, U, Vs, cs)
-        resid = U - prior_mean
-        grad += resid @ self.meta_prec_.T + (lineage @ resid.ravel()).reshape(n, d)
+        grad += (U - prior_mean) @ self.meta_prec_.T
+        for r, L in self.laplacians_.items():
+            if L.nnz:
+                grad += L @ (U - prior_mean @ self.inherit_[r].T) @ self.rel_prec_[r].T
         H += self.meta_prec_[None]
         rows = np.repeat(np.arange(n * d).reshape(n, d), d, axis=1).ravel()
         cols = np.tile(np.arange(n * d).reshape(n, 1, d), (1, d, 1)).ravel()
@@ -517,8 +590,9 @@ class LRMFPredictor(Predictor):
     # ------------------------------------------------------------------------------------------
     # fold-in
     # ------------------------------------------------------------------------------------------
-    def _links(self, q: ModelQuery) -> list[tuple[int, np.ndarray]]:
-        """(fitted row, precision of the link) for every relative that informs the query model.
+    def _links(self, q: ModelQuery) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(fitted row, precision of the link, inheritance ``K`` of its first edge) for every
+        relative that informs the query model.
 
         Direct relatives come from the reference's graph (both directions) and the query's own
         parents. A relative that is not a fitted row (e.g. a data-less base model) is bridged to its
@@ -535,26 +609,49 @@ class LRMFPredictor(Predictor):
         n_merge = sum(1 for _, r in extra if r == "merge")
         known = {m for m, _, _ in direct}
         direct += [(p, r, 1.0 / n_merge if r == "merge" else 1.0) for p, r in extra if p not in known]
-        links: list[tuple[int, np.ndarray]] = []
+        links: list[tuple[int, np.ndarray, np.ndarray]] = []
         for other, rel, w in direct:
             if w <= 0 or self._multiplier(rel) <= 0:
                 continue
             cov = np.linalg.inv(w * self.rel_prec_[rel])
             if other in self.row_:
-                links.append((self.row_[other], cov))
+                links.append((self.row_[other], cov, self.inherit_[rel]))
             elif other in self.graph_:
                 for e in self.graph_.parents(other) + self.graph_.children(other):
                     far = e.parent if e.child == other else e.child
                     w2 = self.graph_.edge_weight(e, unit)
                     if far != q.model and far in self.row_ and w2 > 0 and self._multiplier(e.relation) > 0:
-                        links.append((self.row_[far], cov + np.linalg.inv(w2 * self.rel_prec_[e.relation])))
-        return [(row, np.linalg.inv(cov + self.node_cov_[row])) for row, cov in links]
+                        links.append((self.row_[far], cov + np.linalg.inv(w2 * self.rel_prec_[e.relation]),
+                                      self.inherit_[rel]))
+        return [(row, np.linalg.inv(cov + self.node_cov_[row]), K) for row, cov, K in links]
 
     def prior_means(self, queries: Sequence[ModelQuery]) -> np.ndarray:
         """Metadata prior mean of each query's vector, in one vectorised pass (featurising and walking
-        the trees one row at a time is most of a lone fold-in's cost)."""
+        the trees one row at a time is most of a lone fold-in's cost).
+
+        A query that reveals exact scores gets the score-conditional trees' mean, with the revealed
+        scores' own directions set to what they reveal (so the fold-in's likelihood of those
+        scores does not move the rest a second time). Estimated scores (with a standard error)
+        stay evidence for the fold-in only: the trees learned from exact ones.
+        """
         F = self.featurizer_.transform([q.metadata for q in queries], [q.model for q in queries])
-        return self.prior_.predict(F)
+        M = self.prior_.predict(F)
+        if not self.prior_.conditional_:
+            return M
+        R = np.full((len(queries), len(self.score_names_)), np.nan)  # revealed score directions
+        c = self.cs_[self.score_block_]
+        for i, q in enumerate(queries):
+            for b, score in q.scores.items():
+                if b in self.score_names_ and not q.score_sd.get(b):
+                    j = self.score_names_.index(b)
+                    R[i, j] = self.normal_.forward(j, float(score)) - c[j]
+        rows = np.flatnonzero(~np.isnan(R).all(axis=1))
+        if len(rows):
+            T = self.prior_.predict_conditional(F[rows], R[rows])
+            s = R.shape[1]
+            T[:, :s] = np.where(np.isnan(R[rows]), T[:, :s], R[rows])
+            M[rows] = T @ self.prior_.back_.T
+        return M
 
     def fold_in(self, q: ModelQuery, prior_mean: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and covariance of the query model's vector given everything it reveals
@@ -564,9 +661,9 @@ class LRMFPredictor(Predictor):
             prior_mean = self.prior_means([q])[0]
         P0 = self.meta_prec_.copy()
         h = np.zeros(d)
-        for row, prec in self._links(q):
+        for row, prec, K in self._links(q):  # the relative's vector plus the inherited metadata change
             P0 += prec
-            h += prec @ (self.U_[row] - self.M_[row])
+            h += prec @ (self.U_[row] - prior_mean + K @ (prior_mean - self.M_[row]))
         m0 = prior_mean + np.linalg.solve(P0, h)
         X, y, kind, noise = self._evidence(q)
         u = m0.copy()
@@ -806,7 +903,7 @@ class LRMFPredictor(Predictor):
     # persistence: versioned npz + JSON with checksum (see lrmf_plugin.artifact), never pickle
     # ------------------------------------------------------------------------------------------
     ARTIFACT_KIND = "lrmf-predictor"
-    ARTIFACT_VERSION = 2
+    ARTIFACT_VERSION = 3
 
     def get_params(self) -> dict:
         """Hyperparameters as given to ``__init__`` (scikit-learn convention)."""
@@ -824,14 +921,17 @@ class LRMFPredictor(Predictor):
         for k, (V, c) in enumerate(zip(self.Vs_, self.cs_)):
             arrays[f"V{k}"], arrays[f"c{k}"] = V, c
         for r, P in self.rel_prec_.items():
-            arrays[f"rel_prec_{r}"] = P
+            arrays[f"rel_prec_{r}"], arrays[f"inherit_{r}"] = P, self.inherit_[r]
         arrays["prior_const"], arrays["prior_coef"] = self.prior_.const_, self.prior_.coef_
         arrays["prior_basis"] = self.prior_.basis_
         for k, tree in enumerate(self.prior_.trees_):
             arrays.update(tree.to_arrays(f"tree{k}_"))
+        for k, tree in enumerate(self.prior_.conditional_):
+            arrays.update(tree.to_arrays(f"ctree{k}_"))
         meta = {"params": self.get_params(), "reference": reference_fingerprint,
                 "blocks": self.blocks_kind_, "score_names": self.score_names_, "benchmarks": self.benchmarks_,
                 "info": {b: vars(i) for b, i in self.info_.items()}, "n_trees": len(self.prior_.trees_),
+                "n_conditional_trees": len(self.prior_.conditional_),
                 "prior_kind": self.prior_.kind, "featurizer": self.featurizer_.state(),
                 "calibration": [[b, lvl, k] for (b, lvl), k in self.calibration_.items()],
                 "item_weight": self.item_weight_,
@@ -854,6 +954,7 @@ class LRMFPredictor(Predictor):
             self.U_, self.M_, self.node_cov_ = arrays["U"], arrays["M"], arrays["node_cov"]
             self.meta_prec_ = arrays["meta_prec"]
             self.rel_prec_ = {r: arrays[f"rel_prec_{r}"] for r in RELATIONS}
+            self.inherit_ = {r: arrays[f"inherit_{r}"] for r in RELATIONS}
             self.models_ = [str(m) for m in arrays["models"]]
             self.row_ = {m: i for i, m in enumerate(self.models_)}
             self.normal_ = NormalScores.from_arrays(arrays, "normal_")
@@ -872,6 +973,8 @@ class LRMFPredictor(Predictor):
             prior.const_, prior.coef_, prior.basis_ = arrays["prior_const"], arrays["prior_coef"], arrays["prior_basis"]
             prior.back_ = np.linalg.pinv(prior.basis_)
             prior.trees_ = [TreeEnsemble.from_arrays(arrays, f"tree{k}_") for k in range(int(meta["n_trees"]))]
+            prior.conditional_ = [TreeEnsemble.from_arrays(arrays, f"ctree{k}_")
+                                  for k in range(int(meta["n_conditional_trees"]))]
             self.prior_ = prior
             self.calibration_ = {(b, lvl): float(k) for b, lvl, k in meta["calibration"]}
             self.item_weight_ = float(meta["item_weight"])
