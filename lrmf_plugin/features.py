@@ -1,9 +1,10 @@
 """Metadata -> numeric features, shared by the LRMF metadata prior and the metadata-regression baseline.
 
 A new model is usually known only by its id and a few card facts, so the featuriser squeezes what it
-can from both: log size, architecture, type, precision, chat template, MoE, merge flag, upload date,
-the namespace (an author's models resemble each other) and the tokens of the model name (``Qwen2.5``, ``72B``, ``Instruct``, ``abliterated`` ... carry much of
-what lineage would tell). Categories and tokens seen fewer than ``min_count`` times are dropped, so a
+can from both: log size, architecture, type, precision, chat template, MoE, merge flag, upload and
+submission dates, Hub likes, licence, generation, official provider, weight type, the namespace (an
+author's models resemble each other) and the tokens of the model name (``Qwen2.5``, ``72B``,
+``Instruct``, ``abliterated`` ... carry much of what lineage would tell). Categories and tokens seen fewer than ``min_count`` times are dropped, so a
 rare value maps to "other" rather than to an over-fitted coefficient.
 """
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-_CATEGORICAL = ("architecture", "model_type", "precision", "org")
-_BOOLEAN = ("chat_template", "moe", "merged")
+_CATEGORICAL = ("architecture", "model_type", "precision", "org", "license", "weight_type")
+_BOOLEAN = ("chat_template", "moe", "merged", "official")
 _TOKEN_RE = re.compile(r"[a-z]+[0-9.]*[a-z]*|[0-9.]+[a-z]*")
 _SIZE_RE = re.compile(r"(?<![0-9.])([0-9]+(?:\.[0-9]+)?)\s*([bm])(?![a-z])")
 
@@ -110,7 +111,9 @@ class MetadataFeaturizer:
 
     # -- internals -----------------------------------------------------------------------------
     def _feature_names(self) -> list[str]:
-        names = ["log_params", "log_params_sq", "params_missing", "upload_years", "upload_missing", "no_metadata"]
+        names = ["log_params", "log_params_sq", "params_missing", "upload_years", "upload_missing",
+                 "submission_years", "submission_missing", "log_likes", "likes_missing", "generation",
+                 "generation_missing", "no_metadata"]
         names += list(_BOOLEAN) + [f"{b}_missing" for b in _BOOLEAN]
         for col in _CATEGORICAL:
             names += [f"{col}={c}" for c in self.categories_[col]] + [f"{col}=other", f"{col}=missing"]
@@ -129,8 +132,12 @@ class MetadataFeaturizer:
         params = np.where(np.isnan(params) | (params <= 0), from_name, params)
         logp = np.log(np.clip(params, 0.01, None))
         cols += [logp, logp ** 2, np.isnan(params).astype(float)]
-        up = np.array([_years(v) for v in column("upload_date").to_numpy()], dtype=float)
-        cols += [up, np.isnan(up).astype(float)]
+        for field in ("upload_date", "submission_date"):
+            years = np.array([_years(v) for v in column(field).to_numpy()], dtype=float)
+            cols += [years, np.isnan(years).astype(float)]
+        likes = np.log1p(pd.to_numeric(column("likes"), errors="coerce").to_numpy(dtype=float))
+        generation = pd.to_numeric(column("generation"), errors="coerce").to_numpy(dtype=float)
+        cols += [likes, np.isnan(likes).astype(float), generation, np.isnan(generation).astype(float)]
         facts = meta.drop(columns=["org"], errors="ignore")
         present = facts.notna().any(axis=1).to_numpy() if len(facts.columns) else np.zeros(n, bool)
         cols.append((~present).astype(float))

@@ -206,8 +206,8 @@ _PRECISIONS = {"BF16": "bfloat16", "F16": "float16", "F32": "float32", "I8": "8b
 def metadata_from_model_info(info: Any) -> dict[str, Any]:
     """Canonical metadata (:data:`~lrmf_plugin.metadata.METADATA_FIELDS`) readable from Hub info.
 
-    Parameters and precision from ``safetensors``, architecture from ``config``, the upload date;
-    only what the Hub states, so a missing field stays missing rather than guessed.
+    Parameters and precision from ``safetensors``, architecture from ``config``, the upload date,
+    likes and licence; only what the Hub states, so a missing field stays missing rather than guessed.
     """
     raw: dict[str, Any] = {}
     st = getattr(info, "safetensors", None)
@@ -232,6 +232,11 @@ def metadata_from_model_info(info: Any) -> dict[str, Any]:
     created = getattr(info, "created_at", None)
     if created is not None:
         raw["upload_date"] = created.date().isoformat()
+    if isinstance(getattr(info, "likes", None), int):
+        raw["likes"] = info.likes
+    licences = [t.split(":", 1)[1] for t in tags if t.startswith("license:")]
+    if licences:
+        raw["license"] = licences[0]
     try:
         return normalise_metadata(raw, where=f"Hub model {getattr(info, 'id', '?')}")
     except InputError:

@@ -23,6 +23,11 @@ METADATA_FIELDS: dict[str, type] = {
     "merged": bool,
     "upload_date": str,       # ISO date
     "submission_date": str,   # ISO date
+    "likes": float,           # Hub hearts
+    "license": str,           # Hub licence id (lower case)
+    "generation": float,      # depth below the root ancestor (0: a base model)
+    "official": bool,         # published by the model family's official provider
+    "weight_type": str,       # original | adapter | delta
 }
 
 #: Source column name -> canonical field (v2 CSV, v1 CSV, Hub contents dataset, MODELS.csv).
@@ -33,7 +38,9 @@ COLUMN_ALIASES: dict[str, str] = {
     "model_type": "model_type", "model_precision": "precision",
     "model_has_chat_template": "chat_template", "features_is_moe": "moe",
     "features_is_merged": "merged", "metadata_upload_date": "upload_date",
-    "metadata_submission_date": "submission_date",
+    "metadata_submission_date": "submission_date", "metadata_hub_hearts": "likes",
+    "metadata_hub_license": "license", "metadata_generation": "generation",
+    "features_is_official_provider": "official", "model_weight_type": "weight_type",
     # leaderboard v1 CSV
     "arch": "architecture", "size": "params_b", "precision": "precision", "moe": "moe",
     "merged": "merged",
@@ -41,6 +48,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "Architecture": "architecture", "#Params (B)": "params_b", "Type": "model_type",
     "Precision": "precision", "Chat Template": "chat_template", "MoE": "moe",
     "Merged": "merged", "Upload To Hub Date": "upload_date", "Submission Date": "submission_date",
+    "Hub ❤️": "likes", "Hub License": "license", "Generation": "generation",
+    "Official Providers": "official", "Weight type": "weight_type",
 }
 
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -106,7 +115,9 @@ def normalise_metadata(raw: dict[str, Any], where: str = "metadata") -> dict[str
             raise InputError(f"{where}: column {column!r} has an unreadable value {value!r}") from None
         if name == "params_b" and parsed <= 0:
             continue  # the leaderboard writes -1 / 0 for "unknown"
-        if name in ("model_type", "precision"):
+        if name in ("likes", "generation") and parsed < 0:
+            raise InputError(f"{where}: column {column!r} cannot be negative ({value!r})")
+        if name in ("model_type", "precision", "license", "weight_type"):
             parsed = parsed.lower()
         if name in ("upload_date", "submission_date"):
             parsed = parsed[:10]

@@ -184,8 +184,9 @@ def test_lineage_prefers_tags_then_card_and_reads_merges():
 def test_metadata_from_model_info_reads_what_the_hub_states():
     info = _info(createdAt="2026-03-01T10:00:00.000Z", safetensors={"parameters": {"BF16": 7_000_000_000}, "total": 7_000_000_000},
                  config={"architectures": ["MixtralForCausalLM"], "tokenizer_config": {"chat_template": "{{x}}"}},
-                 tags=["mergekit"])
+                 tags=["mergekit", "license:MIT"], likes=3)
     assert metadata_from_model_info(info) == {"params_b": 7.0, "precision": "bfloat16",
                                               "architecture": "MixtralForCausalLM", "moe": True,
-                                              "chat_template": True, "merged": True, "upload_date": "2026-03-01"}
+                                              "chat_template": True, "merged": True, "upload_date": "2026-03-01",
+                                              "likes": 3.0, "license": "mit"}
     assert metadata_from_model_info(_info()) == {}

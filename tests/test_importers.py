@@ -19,7 +19,8 @@ from lrmf_plugin.schema import Edge
 
 V2_META = {"model_precision": "bfloat16", "model_type": "🟢 pretrained", "model_architecture": "LlamaForCausalLM",
            "model_has_chat_template": "False", "metadata_params_billions": "7.24",
-           "metadata_upload_date": "2024-04-13"}
+           "metadata_upload_date": "2024-04-13", "metadata_hub_hearts": "12", "metadata_hub_license": "Apache-2.0",
+           "metadata_generation": "1", "features_is_official_provider": "False", "model_weight_type": "Original"}
 
 
 def v2_rows(specs: list[tuple[str, str, str, float]]) -> tuple[list[str], list[list]]:
@@ -55,6 +56,8 @@ def test_v2_scores_metadata_dedup_and_family_edges(tmp_path):
     assert meta.loc["org/tuned", "params_b"] == pytest.approx(7.24)
     assert meta.loc["org/tuned", "model_type"] == "pretrained"
     assert meta.loc["org/tuned", "submission_date"] == "2024-08-01"
+    assert meta.loc["org/tuned", ["likes", "license", "generation", "official", "weight_type"]].tolist() == \
+        [12.0, "apache-2.0", 1.0, False, "original"]
     assert meta.loc["org/base", "chat_template"] is False or meta.loc["org/base", "chat_template"] == False  # noqa: E712
     assert any("2 repeated rows" in n for n in src.notes)
 
