@@ -84,6 +84,16 @@ def test_intervals_cover_about_ninety_percent(split, fitted):
     assert fitted.calibration_, "calibration pass learned no scale factors"
 
 
+def test_relatives_only_evidence_has_its_own_interval_scale(split, fitted):
+    data, _, held = split
+    related = data.query(held[0])
+    orphan = data.query(held[0])
+    orphan.model = "new-org/no-relatives"
+    assert fitted._links(related) and fitted._evidence_level(related) == "lineage"
+    assert fitted._evidence_level(orphan) == "none"
+    assert {lvl for _, lvl in fitted.calibration_} >= {"lineage", "scores", "items"}
+
+
 def test_predictions_are_on_the_0_100_scale(split, fitted):
     data, _, held = split
     frame = fitted.predict_frame([data.query(m) for m in held])

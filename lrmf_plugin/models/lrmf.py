@@ -67,6 +67,8 @@ DEFAULT_ITEM_WEIGHT = 0.4
 #: (a few hundred per benchmark and evidence level pin a 90% conformal quantile; more only cost time)
 CALIBRATION_SWEEPS = 4
 CALIBRATION_MODELS = 600
+#: the no-evidence calibration levels stand in for each other when one has too few held-out models
+_SIBLING_LEVEL = {"none": "lineage", "lineage": "none"}
 #: alternating sweeps stop early once no model-vector coordinate moves more than this
 SWEEP_TOLERANCE = 1e-3
 
@@ -731,10 +733,16 @@ class LRMFPredictor(Predictor):
         return out
 
     def _evidence_level(self, q: ModelQuery) -> str:
-        n = q.n_items()
-        if n == 0:
-            return "scores" if q.scores else "none"
-        return "items"
+        """What a query's interval is calibrated as: items, scores, relatives only, or nothing.
+
+        Relatives get their own level because they narrow the posterior more than they inform it
+        (a family's members share more than the lineage prior's independent links assume).
+        """
+        if q.n_items():
+            return "items"
+        if q.scores:
+            return "scores"
+        return "lineage" if self._links(q) else "none"
 
     def _predict_one(self, q: ModelQuery, prior_mean: np.ndarray) -> list[Prediction]:
         u, cov = self.fold_in(q, prior_mean)
@@ -746,7 +754,8 @@ class LRMFPredictor(Predictor):
                 out.append(Prediction(q.model, b, s, s, s, observed=True))
                 continue
             mean, sd = self._benchmark_moments(b, u, cov, q)
-            k = self.calibration_.get((b, level), self.calibration_.get(b, 1.0))
+            # too few held-out models with (or without) relatives: the other no-evidence scale
+            k = self.calibration_.get((b, level), self.calibration_.get((b, _SIBLING_LEVEL.get(level, "")), 1.0))
             half = Z90 * sd * k
             # every reference scale is 0-100 (leaderboard-normalised or percent correct)
             centre, lo, hi = (min(max(float(self._to_scale(b, x)), 0.0), 100.0) for x in (mean, mean - half, mean + half))
@@ -860,10 +869,10 @@ class LRMFPredictor(Predictor):
                     # than they inform it when the model is a little wrong, so they need their own scale
                     queries["planned"] = data.query(model, items=plan_items(helper, queries["none"], k,
                                                                             benchmarks=sorted(picks)))
-            cases += [(level, q, truth) for level, q in queries.items()]
+            cases += [(helper._evidence_level(q) if level == "none" else level, q, truth) for level, q in queries.items()]
         means = helper.prior_means([q for _, q, _ in cases]) if cases else []
         cases = [(level, q, truth, m) for (level, q, truth), m in zip(cases, means)]
-        if self.item_weight is None and any(level != "none" and q.items for level, q, _, _ in cases):
+        if self.item_weight is None and any(q.items for _, q, _, _ in cases):
             self.item_weight_ = helper.item_weight_ = min(
                 ITEM_WEIGHTS, key=lambda w: helper._held_out_error([c for c in cases if c[1].items], w))
         for level, b, y, mean, sd in helper._case_moments(cases):
