@@ -872,10 +872,18 @@ class LRMFPredictor(Predictor):
             cases += [(helper._evidence_level(q) if level == "none" else level, q, truth) for level, q in queries.items()]
         means = helper.prior_means([q for _, q, _ in cases]) if cases else []
         cases = [(level, q, truth, m) for (level, q, truth), m in zip(cases, means)]
-        if self.item_weight is None and any(q.items for _, q, _, _ in cases):
-            self.item_weight_ = helper.item_weight_ = min(
-                ITEM_WEIGHTS, key=lambda w: helper._held_out_error([c for c in cases if c[1].items], w))
-        for level, b, y, mean, sd in helper._case_moments(cases):
+        # the item weight: the candidate with the least held-out error on the cases with items (their
+        # moments at the chosen weight are kept, not computed again)
+        item_cases = [c for c in cases if c[1].items]
+        weights = ITEM_WEIGHTS if self.item_weight is None and item_cases else (self.item_weight_,)
+        by_weight = {}
+        for w in weights:
+            helper.item_weight_ = w
+            by_weight[w] = list(helper._case_moments(item_cases))
+        best = min(weights, key=lambda w: helper._moments_error(by_weight[w]))
+        self.item_weight_ = helper.item_weight_ = best
+        moments = by_weight[best] + list(helper._case_moments([c for c in cases if not c[1].items]))
+        for level, b, y, mean, sd in moments:
             if sd > 0:
                 ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y) - mean) / sd)
         for key, r in ratios.items():
@@ -891,12 +899,9 @@ class LRMFPredictor(Predictor):
                 k = self.calibration_.pop((b, level))
                 self.calibration_[(b, "items")] = max(k, self.calibration_.get((b, "items"), 0.0))
 
-    def _held_out_error(self, cases: list[tuple[str, ModelQuery, dict[str, float], np.ndarray]],
-                        item_weight: float) -> float:
-        """Mean absolute error (reference scale) over held-out cases (level, query, truth, prior mean)
-        with item evidence weighted by ``item_weight`` (which it sets: a calibration helper's choice)."""
-        self.item_weight_ = item_weight
-        errors = [abs(self._to_scale(b, mean) - y) for _, b, y, mean, _ in self._case_moments(cases)]
+    def _moments_error(self, moments: list[tuple[str, str, float, float, float]]) -> float:
+        """Mean absolute error (reference scale) of :meth:`_case_moments` output."""
+        errors = [abs(self._to_scale(b, mean) - y) for _, b, y, mean, _ in moments]
         return float(np.mean(errors)) if errors else 0.0
 
     def _case_moments(self, cases: list[tuple[str, ModelQuery, dict[str, float], np.ndarray]]):
