@@ -65,12 +65,14 @@ def plan_items(predictor: LRMFPredictor, query: ModelQuery, budget: Budget | str
     for b in sorted(names):
         cols = predictor.item_col_[b]
         seen = {str(i) for i in query.items.get(b, {})}
-        ids = [it for it in cols if it not in seen]
+        ids, idx = list(cols), predictor.item_index_[b]
+        if seen:
+            unseen = np.array([it not in seen for it in ids])
+            ids, idx = [it for it, keep in zip(ids, unseen) if keep], idx[unseen]
         k = budget_count(budget, len(cols)) - len(seen)
         if k <= 0 or not ids:
             plan[b] = []
             continue
-        idx = np.array([cols[it] for it in ids])
         V = predictor.Vs_[predictor.item_block_][idx]
         c = predictor.cs_[predictor.item_block_][idx]
         if selection == "random":

@@ -428,6 +428,8 @@ class LRMFPredictor(Predictor):
         for j, (b, it) in enumerate(self.item_names_):
             self.item_col_.setdefault(b, {})[it] = j
         self._item_position_ = {b: {it: k for k, it in enumerate(cols)} for b, cols in self.item_col_.items()}
+        # a benchmark's item columns, as an index array built once (predictions need all of them)
+        self.item_index_ = {b: np.fromiter(cols.values(), dtype=int, count=len(cols)) for b, cols in self.item_col_.items()}
 
     @staticmethod
     def _target_basis(score_loadings: np.ndarray | None, d: int) -> np.ndarray:
@@ -785,8 +787,7 @@ class LRMFPredictor(Predictor):
             var = V[j] @ cov @ V[j] + self.score_noise ** 2
             return float(z), float(np.sqrt(var))
         # item-only benchmark: mean over all its items of observed values / predicted probabilities
-        cols = self.item_col_[b]
-        idx = np.fromiter(cols.values(), dtype=int)
+        idx = self.item_index_[b]
         V, c = self.Vs_[self.item_block_][idx], self.cs_[self.item_block_][idx]
         p = _sigmoid(V @ u + c)
         observed = np.zeros(len(idx), dtype=bool)
@@ -797,16 +798,15 @@ class LRMFPredictor(Predictor):
                 observed[k], total[k] = True, float(value)
         N = len(idx)
         w = np.where(observed, 0.0, p * (1 - p))
-        grad = (w[:, None] * V).sum(axis=0)
+        grad = w @ V
         var = (w.sum() + grad @ cov @ grad) / N ** 2
         return float(100.0 * total.mean()), float(100.0 * np.sqrt(var))
 
     def item_probabilities(self, query: ModelQuery, benchmark: str) -> np.ndarray | None:
-        cols = self.item_col_.get(benchmark)
-        if cols is None:
+        idx = self.item_index_.get(benchmark)
+        if idx is None:
             return None
         u, _ = self.fold_in(query)
-        idx = np.fromiter(cols.values(), dtype=int)
         return _sigmoid(self.Vs_[self.item_block_][idx] @ u + self.cs_[self.item_block_][idx])
 
     # ------------------------------------------------------------------------------------------
