@@ -39,11 +39,33 @@ def size_from_name(model: str) -> float | None:
     return float(value) * (1.0 if unit == "b" else 1e-3)
 
 
-def _with_org(meta: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
-    """Add the namespace (``org`` of ``org/name``): authors' models share a style and quality."""
-    meta = meta.copy()
-    meta["org"] = [m.split("/", 1)[0] if "/" in m else None for m in models]
-    return meta
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _number(value: Any) -> float:
+    if _missing(value) or isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _fields(metadata: pd.DataFrame | Iterable[dict[str, Any]], models: list[str]) -> dict[str, np.ndarray]:
+    """Field -> object array aligned with ``models`` (a frame: by index; rows: by position), plus the
+    namespace ``org`` of ``org/name`` (authors' models share a style and quality). Plain arrays, not
+    pandas: featurising one model is on the path of every lone prediction."""
+    if isinstance(metadata, pd.DataFrame):
+        aligned = metadata.reindex(models)
+        fields = {str(c): aligned[c].to_numpy(dtype=object) for c in aligned.columns}
+    else:
+        rows = list(metadata)
+        rows += [{}] * (len(models) - len(rows))
+        names = dict.fromkeys(k for r in rows for k in r)
+        fields = {str(k): np.array([r.get(k) for r in rows[:len(models)]], dtype=object) for k in names}
+    fields["org"] = np.array([m.split("/", 1)[0] if "/" in m else None for m in models], dtype=object)
+    return fields
 
 
 def _years(value: Any) -> float:
@@ -73,18 +95,17 @@ class MetadataFeaturizer:
     def fit(self, metadata: pd.DataFrame, models: Sequence[str] | None = None) -> "MetadataFeaturizer":
         """Learn vocabularies and scaling from ``metadata`` (index = model id)."""
         models = list(metadata.index if models is None else models)
-        meta = _with_org(metadata.reindex(models), models)
+        fields = _fields(metadata, models)
         self.categories_ = {}
         for col in _CATEGORICAL:
-            values = meta[col].dropna().astype(str) if col in meta else pd.Series(dtype=str)
-            counts = values.value_counts()
-            self.categories_[col] = sorted(counts[counts >= self.min_count].index)
+            counts = Counter(str(v) for v in fields.get(col, ()) if not _missing(v))
+            self.categories_[col] = sorted(c for c, k in counts.items() if k >= self.min_count)
         self.tokens_ = []
         if self.use_names:
             counts = Counter(t for m in models for t in name_tokens(m))
             common = [t for t, c in counts.most_common() if c >= self.min_count]
             self.tokens_ = sorted(common[: self.max_tokens])
-        raw = self._raw(meta, models)
+        raw = self._raw(fields, models)
         observed = ~np.isnan(raw)
         self.mean_ = np.where(observed, raw, 0.0).sum(axis=0) / np.maximum(observed.sum(axis=0), 1)
         filled = np.where(np.isnan(raw), self.mean_, raw)
@@ -97,12 +118,10 @@ class MetadataFeaturizer:
         """Standardised features, one row per model (missing values become the fitted mean)."""
         if isinstance(metadata, pd.DataFrame):
             models = list(metadata.index if models is None else models)
-            aligned = metadata.reindex(models)
         else:  # rows aligned with ``models`` by position (one model id may come twice)
-            aligned = pd.DataFrame(list(metadata))
-            models = list(models) if models is not None else [str(i) for i in range(len(aligned))]
-            aligned = aligned.reindex(range(len(models)))
-        raw = self._raw(_with_org(aligned, models), models)
+            metadata = list(metadata)
+            models = list(models) if models is not None else [str(i) for i in range(len(metadata))]
+        raw = self._raw(_fields(metadata, models), models)
         filled = np.where(np.isnan(raw), self.mean_, raw)
         return (filled - self.mean_) / self.scale_
 
@@ -120,39 +139,39 @@ class MetadataFeaturizer:
         names += [f"name:{t}" for t in self.tokens_]
         return names
 
-    def _raw(self, meta: pd.DataFrame, models: Sequence[str]) -> np.ndarray:
+    def _raw(self, fields: dict[str, np.ndarray], models: Sequence[str]) -> np.ndarray:
         n = len(models)
         cols: list[np.ndarray] = []
+        nothing = np.full(n, None, dtype=object)
 
-        def column(name: str) -> pd.Series:
-            return meta[name] if name in meta.columns else pd.Series([None] * n, index=meta.index)
+        def column(name: str) -> np.ndarray:
+            return fields.get(name, nothing)
 
-        params = pd.to_numeric(column("params_b"), errors="coerce").to_numpy(dtype=float)
+        def numbers(name: str) -> np.ndarray:
+            return np.array([_number(v) for v in column(name)], dtype=float)
+
+        params = numbers("params_b")
         from_name = np.array([size_from_name(m) or np.nan for m in models], dtype=float)
         params = np.where(np.isnan(params) | (params <= 0), from_name, params)
         logp = np.log(np.clip(params, 0.01, None))
         cols += [logp, logp ** 2, np.isnan(params).astype(float)]
         for field in ("upload_date", "submission_date"):
-            years = np.array([_years(v) for v in column(field).to_numpy()], dtype=float)
+            years = np.array([_years(v) for v in column(field)], dtype=float)
             cols += [years, np.isnan(years).astype(float)]
-        likes = np.log1p(pd.to_numeric(column("likes"), errors="coerce").to_numpy(dtype=float))
-        generation = pd.to_numeric(column("generation"), errors="coerce").to_numpy(dtype=float)
+        likes, generation = np.log1p(numbers("likes")), numbers("generation")
         cols += [likes, np.isnan(likes).astype(float), generation, np.isnan(generation).astype(float)]
-        facts = meta.drop(columns=["org"], errors="ignore")
-        present = facts.notna().any(axis=1).to_numpy() if len(facts.columns) else np.zeros(n, bool)
+        present = np.zeros(n, dtype=bool)
+        for name, values in fields.items():
+            if name != "org":
+                present |= np.array([not _missing(v) for v in values], dtype=bool)
         cols.append((~present).astype(float))
-        bools = []
-        for b in _BOOLEAN:
-            v = pd.to_numeric(column(b).map(lambda x: None if x is None or (isinstance(x, float) and math.isnan(x)) else float(bool(x))),
-                              errors="coerce").to_numpy(dtype=float)
-            bools.append(v)
+        bools = [np.array([math.nan if _missing(x) else float(bool(x)) for x in column(b)], dtype=float) for b in _BOOLEAN]
         cols += [np.nan_to_num(v, nan=0.0) for v in bools] + [np.isnan(v).astype(float) for v in bools]
         for col in _CATEGORICAL:
-            values = column(col).to_numpy()
             known = {c: j for j, c in enumerate(self.categories_[col])}
             block = np.zeros((n, len(known) + 2))
-            for i, v in enumerate(values):
-                if v is None or (isinstance(v, float) and math.isnan(v)):
+            for i, v in enumerate(column(col)):
+                if _missing(v):
                     block[i, -1] = 1.0
                 else:
                     block[i, known.get(str(v), len(known))] = 1.0

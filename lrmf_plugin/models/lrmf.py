@@ -657,15 +657,16 @@ class LRMFPredictor(Predictor):
             M[rows] = T @ self.prior_.back_.T
         return M
 
-    def fold_in(self, q: ModelQuery, prior_mean: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def fold_in(self, q: ModelQuery, prior_mean: np.ndarray | None = None,
+                links: list[tuple[int, np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and covariance of the query model's vector given everything it reveals
-        (``prior_mean``: its :meth:`prior_means` row, when already computed)."""
+        (``prior_mean``, ``links``: its :meth:`prior_means` row and :meth:`_links`, when already computed)."""
         d = self.U_.shape[1]
         if prior_mean is None:
             prior_mean = self.prior_means([q])[0]
         P0 = self.meta_prec_.copy()
         h = np.zeros(d)
-        for row, prec, K in self._links(q):  # the relative's vector plus the inherited metadata change
+        for row, prec, K in self._links(q) if links is None else links:  # the relative's vector plus the inherited metadata change
             P0 += prec
             h += prec @ (self.U_[row] - prior_mean + K @ (prior_mean - self.M_[row]))
         m0 = prior_mean + np.linalg.solve(P0, h)
@@ -734,7 +735,7 @@ class LRMFPredictor(Predictor):
             out += self._predict_one(q, mean)
         return out
 
-    def _evidence_level(self, q: ModelQuery) -> str:
+    def _evidence_level(self, q: ModelQuery, links: list | None = None) -> str:
         """What a query's interval is calibrated as: items, scores, relatives only, or nothing.
 
         Relatives get their own level because they narrow the posterior more than they inform it
@@ -744,11 +745,12 @@ class LRMFPredictor(Predictor):
             return "items"
         if q.scores:
             return "scores"
-        return "lineage" if self._links(q) else "none"
+        return "lineage" if (self._links(q) if links is None else links) else "none"
 
     def _predict_one(self, q: ModelQuery, prior_mean: np.ndarray) -> list[Prediction]:
-        u, cov = self.fold_in(q, prior_mean)
-        level = self._evidence_level(q)
+        links = self._links(q)
+        u, cov = self.fold_in(q, prior_mean, links)
+        level = self._evidence_level(q, links)
         out = []
         for b in self.benchmarks_:
             if b in q.scores and not q.score_sd.get(b):
