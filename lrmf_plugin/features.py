@@ -4,8 +4,9 @@ A new model is usually known only by its id and a few card facts, so the featuri
 can from both: log size, architecture, type, precision, chat template, MoE, merge flag, upload and
 submission dates, Hub likes, licence, generation, official provider, weight type, the namespace (an
 author's models resemble each other) and the tokens of the model name (``Qwen2.5``, ``72B``,
-``Instruct``, ``abliterated`` ... carry much of what lineage would tell). Categories and tokens seen fewer than ``min_count`` times are dropped, so a
-rare value maps to "other" rather than to an over-fitted coefficient.
+``Instruct``, ``abliterated`` ... carry much of what lineage would tell). Categories and tokens seen
+fewer than ``min_count`` times are dropped, so a rare value maps to "other" rather than to an
+over-fitted coefficient.
 """
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ the scores). Two priors shape the model vectors:
   and a new model is bridged through a data-less relative to that relative's own relatives (the two
   links' variances add, which is how further hops count).
 
-All prior precisions and inheritances are estimated from out-of-fold residuals (empirical Bayes, full covariances);
-user multipliers scale them. Fitting alternates exact Newton steps: all model vectors at once (a
+All prior precisions and inheritances are estimated from out-of-fold residuals (empirical Bayes,
+full covariances); user multipliers scale them. Fitting alternates exact Newton steps: all model vectors at once (a
 sparse linear system couples them through the Laplacians), then every column independently (small
 dense systems). A new model is *folded in*: its vector's Gaussian prior comes from its metadata and
 fitted relatives, its observations update it by Newton steps (Laplace approximation; item answers
@@ -57,7 +57,7 @@ FALLBACK_RELATION_PRECISION = {"quantized": 20.0, "adapter": 4.0, "finetune": 2.
 Z90 = 1.6448536269514722
 #: the metadata prior's gradient-boosted trees (one ensemble per target direction)
 METADATA_TREES = {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20}
-#: copies of each model, with a random part of its scores revealed, that train the score-conditional trees
+#: copies of each model, each score revealed with probability 1/2, that train the score-conditional trees
 CONDITIONAL_COPIES = 4
 #: candidate weights of the item log-likelihood in fold-in (chosen on the calibration models), and the
 #: weight used when no calibration pass chooses one (what it chose fitted on all of ../shared/data)
@@ -139,11 +139,11 @@ class _MetadataPrior:
     gradient-boosted tree ensemble per target (plain arrays, see :mod:`.trees`); ``ridge`` a linear
     map. Fitted state is arrays only.
 
-    With several score columns, a second set of trees (``conditional_``) also reads the normal
-    scores a model reveals (missing where hidden, trained on copies of each model with random
-    parts revealed): knowing a model's IFEval and MuSR says more about its BBH together with its
-    size and type (a small model with a high IFEval is a chat tune) than a linear-Gaussian
-    conditional on the zero-evidence prior can.
+    With several score columns, a second set of trees (``conditional_``) also reads the scores a
+    model reveals (trained on copies of each model with random halves of its scores revealed):
+    knowing a model's IFEval and MuSR says more about its BBH together with its size and type (a
+    small model with a high IFEval is a chat tune) than a linear-Gaussian conditional on the
+    zero-evidence prior can.
     """
 
     def __init__(self, kind: str, l2: float, seed: int):
@@ -203,6 +203,8 @@ class _MetadataPrior:
             Y.append(np.hstack([np.where(observed & ~revealed, T[:, :s], np.nan), T[:, s:]])[use])
         X, Y = np.vstack(X), np.vstack(Y)
         learn = [~np.isnan(Y[:, k]) for k in range(Y.shape[1])]
+        if min(ok.sum() for ok in learn) < 20:  # a score seldom seen beside another: Gaussian conditional only
+            return self
         self.conditional_ = [self._boost(X[ok], Y[ok, k:k + 1])[0] for k, ok in enumerate(learn)]
         return self
 
@@ -250,8 +252,8 @@ class LRMFPredictor(Predictor):
     metadata-predicted change that happens gives its inheritance and the spread of the rest its
     precision. So a fine-tune keeps its parent's knowledge (MMLU-Pro) whatever its name suggests,
     while its instruction following (IFEval) changes as its metadata predicts, and a quantised copy
-    stays close on everything. The
-    multipliers below scale those estimates (1 = as estimated; 0 switches a prior off).
+    stays close on everything. The multipliers below scale those estimates (1 = as estimated; 0
+    switches a prior off).
 
     Parameters
     ----------
@@ -666,7 +668,8 @@ class LRMFPredictor(Predictor):
             prior_mean = self.prior_means([q])[0]
         P0 = self.meta_prec_.copy()
         h = np.zeros(d)
-        for row, prec, K in self._links(q) if links is None else links:  # the relative's vector plus the inherited metadata change
+        # each relative says: its vector plus the inherited share of the metadata-predicted change
+        for row, prec, K in self._links(q) if links is None else links:
             P0 += prec
             h += prec @ (self.U_[row] - prior_mean + K @ (prior_mean - self.M_[row]))
         m0 = prior_mean + np.linalg.solve(P0, h)
