@@ -287,7 +287,9 @@ def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_end
                 track_refresh = gr.Button("Refresh", elem_id="track-refresh")
 
         prediction_outputs = [pred_json, headline, pred_plot, pred_table]
-        gr.on([predict_btn.click, model_id.submit, demo.load], predict, [model_id], prediction_outputs, api_name="predict")
+        # "always_last": a click while the page-load prediction still runs is queued, not dropped
+        gr.on([predict_btn.click, model_id.submit, demo.load], predict, [model_id], prediction_outputs, api_name="predict",
+              trigger_mode="always_last")
         upload_btn.click(predict_upload, [files, upload_model], prediction_outputs, api_name="predict_upload")
         whatif_btn.click(what_if, [parents, relation], prediction_outputs, api_name="what_if")
         rank_btn.click(rank_merges, [candidates, rank_suite], [ranking, ranking_plot], api_name="rank_merges")

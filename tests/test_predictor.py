@@ -2,6 +2,7 @@
 deterministic fits, fold-in errors, planning, and the stored artifact."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -203,6 +204,24 @@ def test_revealed_scores_set_their_own_directions_of_the_prior(split, gbm):
     assert not np.allclose((basis @ zero)[others], (basis @ m_low)[others])
     correlated = max(others, key=lambda k: np.corrcoef(data.scores["alpha"], data.scores[gbm.score_names_[k]],)[0, 1])
     assert (basis @ m_high)[correlated] > (basis @ m_low)[correlated]
+
+
+def test_a_score_never_seen_beside_another_keeps_the_gaussian_conditional(split):
+    """Score-conditional trees need models that reveal one score and hide another; when a score
+    column only ever comes alone, revealing scores falls back to the fold-in's Gaussian update."""
+    _, train, held = split
+    scores = train.scores.copy()
+    alone = np.arange(len(scores)) % 3 == 0  # a third of the models have delta and nothing else
+    scores.loc[alone, [c for c in scores.columns if c != "delta"]] = np.nan
+    scores.loc[~alone, "delta"] = np.nan
+    data = dataclasses.replace(train, scores=scores, benchmarks=dict(train.benchmarks))
+    model = LRMFPredictor(n_sweeps=3, n_settle=1, calibrate=False).fit(data)
+    assert model.prior_.trees_ and not model.prior_.conditional_
+    q = train.query(held[0])
+    q.scores = {"alpha": 60.0}
+    zero = next(p for p in model.predict([train.query(held[0])]) if p.benchmark == "beta")
+    known = next(p for p in model.predict([q]) if p.benchmark == "beta")
+    assert known.predicted != pytest.approx(zero.predicted)  # the revealed score still informs beta
 
 
 def test_a_relative_passes_on_the_inherited_share_of_a_metadata_change(split, fitted):
