@@ -20,9 +20,9 @@ the scores). Two priors shape the model vectors:
   links' variances add, which is how further hops count).
 
 All prior precisions and inheritances are estimated from out-of-fold residuals (empirical Bayes,
-full covariances); user multipliers scale them. Fitting alternates exact Newton steps: all model vectors at once (a
-sparse linear system couples them through the Laplacians), then every column independently (small
-dense systems). A new model is *folded in*: its vector's Gaussian prior comes from its metadata and
+full covariances); user multipliers scale them. Fitting alternates exact Newton steps: all model
+vectors at once (a sparse linear system couples them through the Laplacians), then every column
+independently (small dense systems). A new model is *folded in*: its vector's Gaussian prior comes from its metadata and
 fitted relatives, its observations update it by Newton steps (Laplace approximation; item answers
 tempered by a weight chosen on held-out models, since they are not independent given the vector), and predictive
 intervals combine that posterior with score noise and, for benchmarks scored item by item, the
@@ -215,10 +215,10 @@ class _MetadataPrior:
         revealed = ~np.isnan(R)
         return np.hstack([F, np.where(revealed, R, G), np.where(revealed, R - G, 0.0), revealed])
 
-    def predict_conditional(self, F: np.ndarray, R: np.ndarray) -> np.ndarray:
-        """Target-space prior mean of rows that reveal score directions ``R`` (NaN: hidden)."""
-        G = self.predict_targets(F)[:, :R.shape[1]]
-        X = self._conditional_features(F, G, R)
+    def predict_conditional(self, F: np.ndarray, G: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """Target-space prior mean of rows that reveal score directions ``R`` (NaN: hidden), given
+        their zero-evidence targets ``G`` (:meth:`predict_targets`)."""
+        X = self._conditional_features(F, G[:, :R.shape[1]], R)
         return np.column_stack([t.predict(X) for t in self.conditional_])
 
     def predict_targets(self, F: np.ndarray) -> np.ndarray:
@@ -641,7 +641,8 @@ class LRMFPredictor(Predictor):
         stay evidence for the fold-in only: the trees learned from exact ones.
         """
         F = self.featurizer_.transform([q.metadata for q in queries], [q.model for q in queries])
-        M = self.prior_.predict(F)
+        G = self.prior_.predict_targets(F)
+        M = G @ self.prior_.back_.T
         if not self.prior_.conditional_:
             return M
         R = np.full((len(queries), len(self.score_names_)), np.nan)  # revealed score directions
@@ -653,7 +654,7 @@ class LRMFPredictor(Predictor):
                     R[i, j] = self.normal_.forward(j, float(score)) - c[j]
         rows = np.flatnonzero(~np.isnan(R).all(axis=1))
         if len(rows):
-            T = self.prior_.predict_conditional(F[rows], R[rows])
+            T = self.prior_.predict_conditional(F[rows], G[rows], R[rows])
             s = R.shape[1]
             T[:, :s] = np.where(np.isnan(R[rows]), T[:, :s], R[rows])
             M[rows] = T @ self.prior_.back_.T
