@@ -287,18 +287,21 @@ def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_end
                 track_refresh = gr.Button("Refresh", elem_id="track-refresh")
 
         prediction_outputs = [pred_json, headline, pred_plot, pred_table]
-        # "always_last": a click while the page-load prediction still runs is queued, not dropped
+        # events that also run on page load: "always_last", so a user's trigger while the page-load run
+        # is still pending is queued rather than dropped (Gradio's default drops it)
+        queued = {"trigger_mode": "always_last"}
         gr.on([predict_btn.click, model_id.submit, demo.load], predict, [model_id], prediction_outputs, api_name="predict",
-              trigger_mode="always_last")
+              **queued)
         upload_btn.click(predict_upload, [files, upload_model], prediction_outputs, api_name="predict_upload")
         whatif_btn.click(what_if, [parents, relation], prediction_outputs, api_name="what_if")
         rank_btn.click(rank_merges, [candidates, rank_suite], [ranking, ranking_plot], api_name="rank_merges")
         gr.on([lineage_btn.click, lineage_model.submit, demo.load], lineage, [lineage_model, hops, colour_suite],
-              [lineage_info, lineage_plot], api_name="lineage")
+              [lineage_info, lineage_plot], api_name="lineage", **queued)
         gr.on([demo.load, refresh.click, search.submit, column.change, sort.change, measured_only.change],
-              leaderboard, [search, column, sort, measured_only], [lb_info, board], api_name="leaderboard")
+              leaderboard, [search, column, sort, measured_only], [lb_info, board], api_name="leaderboard", **queued)
         gr.on([demo.load, track_refresh.click], track_record, None,
-              [bot_info, scatter, track_table, bt_info, error_plot, coverage_plot, bt_table], api_name="track_record")
+              [bot_info, scatter, track_table, bt_info, error_plot, coverage_plot, bt_table], api_name="track_record",
+              **queued)
     return demo
 
 
