@@ -26,6 +26,8 @@ class ItemBlock:
     def __post_init__(self) -> None:
         if self.values.ndim != 2 or self.values.shape[1] != len(self.items):
             raise ValueError("ItemBlock values must be (n_models, len(items))")
+        # item id -> column, built once: queries ask for a few items of a block of thousands
+        self.position = {it: j for j, it in enumerate(self.items)}
 
 
 @dataclass
@@ -116,8 +118,8 @@ class ReferenceData:
                 q.scores[b] = float(v)
         for b, ids in (items or {}).items():
             block = self.items[b]
-            col = {it: j for j, it in enumerate(block.items)}
-            q.items[b] = {it: float(block.values[row, col[it]]) for it in ids if not np.isnan(block.values[row, col[it]])}
+            values = block.values[row, [block.position[it] for it in ids]]
+            q.items[b] = {it: float(v) for it, v in zip(ids, values) if not np.isnan(v)}
         if with_lineage:
             q.parents = [(e.parent, e.relation) for e in self.edges if e.child == model]
         return q
