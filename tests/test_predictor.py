@@ -13,8 +13,8 @@ from synthetic_lowrank import make_reference
 from lrmf_plugin.errors import ArtifactError, InputError, UnknownBenchmarkError, UnknownItemError
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.global_mean import GlobalMeanPredictor
-from lrmf_plugin.models.lrmf import ITEM_WEIGHTS, LRMFPredictor
-from lrmf_plugin.models.trees import TreeEnsemble
+from lrmf_plugin.models.lrmf import ITEM_WEIGHTS, METADATA_TREES, LRMFPredictor, _MetadataPrior
+from lrmf_plugin.models.trees import TreeEnsemble, predict_all
 from lrmf_plugin.planning import budget_count, parse_budget, plan_items
 
 FAST = {"metadata_model": "ridge", "n_sweeps": 8, "n_settle": 2}
@@ -265,6 +265,59 @@ def test_tree_ensemble_sends_missing_values_where_sklearn_learned_to():
     ours = TreeEnsemble.from_sklearn(est)
     assert np.allclose(ours.predict(X), est.predict(X))
     assert ours.missing_left.any() and not ours.missing_left.all()
+
+
+def test_several_ensembles_walk_together_as_each_alone():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(250, 4))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    ests = [HistGradientBoostingRegressor(max_iter=n, random_state=0).fit(X, np.nan_to_num(X[:, k]) ** 2)
+            for k, n in enumerate((25, 5, 40))]
+    trees = [TreeEnsemble.from_sklearn(e) for e in ests]
+    stump = dataclasses.replace(trees[1], roots=trees[1].roots[:0])  # an ensemble with no trees: its baseline
+    out = predict_all([trees[0], stump, trees[1], trees[2]], X)
+    assert out.shape == (250, 4)
+    for k, e in ((0, ests[0]), (2, ests[1]), (3, ests[2])):
+        assert np.allclose(out[:, k], e.predict(X))
+    assert np.allclose(out[:, 1], stump.baseline)
+    assert np.allclose(predict_all(trees, X[:1]), out[:1, [0, 2, 3]])
+
+
+def test_metadata_trees_skip_columns_that_cannot_split_and_predict_as_with_them():
+    rng = np.random.default_rng(3)
+    F = rng.normal(size=(200, 5))
+    F[:, 1] = 1.0                    # constant: left out
+    F[:, 3] = np.where(rng.random(200) < 0.3, np.nan, 2.0)  # one value or missing: can split, kept
+    T = np.column_stack([F[:, 0] + np.isnan(F[:, 3]), F[:, 4] ** 2])
+    trees = _MetadataPrior("gbm", 1.0, 0)._boost(F, T)
+    used = {int(f) for t in trees for f in t.feature if f >= 0}
+    assert 1 not in used and 3 in used
+    for k, t in enumerate(trees):
+        est = HistGradientBoostingRegressor(**METADATA_TREES, early_stopping=False, random_state=0).fit(F, T[:, k])
+        assert np.allclose(t.predict(F), est.predict(F))
+
+
+def test_chunked_likelihood_passes_match_the_whole_block(split, fitted, monkeypatch):
+    import lrmf_plugin.models.lrmf as lrmf
+    rng = np.random.default_rng(4)
+    n, m, d = 37, 53, fitted.U_.shape[1]
+    Y = (rng.random((n, m)) < 0.6).astype(np.float32)
+    Y[rng.random((n, m)) < 0.3] = np.nan
+    block = lrmf._Block("bernoulli", [("b", str(j)) for j in range(m)], Y, ~np.isnan(Y))
+    U, V, c = rng.normal(size=(n, d)), 0.5 * rng.normal(size=(m, d)), rng.normal(size=m)
+    p = 1.0 / (1.0 + np.exp(-(U @ V.T + c)))
+    w = (~np.isnan(Y)).astype(float)
+    g_dense, cur_dense = (p - np.nan_to_num(Y)) * w, p * (1 - p) * w
+    monkeypatch.setattr(lrmf, "CHUNK_CELLS", 100)  # several chunks along either axis
+    for axis in (0, 1):
+        parts = list(fitted._grad_curv(block, U, V, c, axis=axis))
+        assert len(parts) > 1
+        g = np.concatenate([gi for _, gi, _ in parts], axis=axis)
+        cur = np.concatenate([ci for _, _, ci in parts], axis=axis)
+        assert np.allclose(g, g_dense, atol=1e-5) and np.allclose(cur, cur_dense, atol=1e-5)
+    grad, H = fitted._data_hessian([block], U, [V], [c])
+    assert np.allclose(grad, g_dense @ V, atol=1e-4)
+    assert np.allclose(H, np.einsum("ij,jk,jl->ikl", cur_dense, V, V), atol=1e-4)
 
 
 @pytest.mark.parametrize("text,expected", [("25", 25), (25, 25), ("0.05", 0.05), (0.5, 0.5)])

@@ -25,8 +25,9 @@ class TreeEnsemble:
     missing_left: np.ndarray  # bool: where a missing (NaN) value goes, as learned in training
 
     @classmethod
-    def from_sklearn(cls, model) -> "TreeEnsemble":
-        """Copy a fitted single-output ``HistGradientBoostingRegressor`` (numeric features only)."""
+    def from_sklearn(cls, model, columns: np.ndarray | None = None) -> "TreeEnsemble":
+        """Copy a fitted single-output ``HistGradientBoostingRegressor`` (numeric features only);
+        ``columns[j]``: the column of the full feature matrix that the model's feature j was."""
         feature, threshold, left, right, value, roots, missing = [], [], [], [], [], [], []
         offset = 0
         for (tree,) in model._predictors:
@@ -34,7 +35,8 @@ class TreeEnsemble:
             if np.any(nodes["is_categorical"]):
                 raise ValueError("categorical splits are not supported")
             leaf = nodes["is_leaf"].astype(bool)
-            feature.append(np.where(leaf, -1, nodes["feature_idx"]).astype(np.int32))
+            idx = nodes["feature_idx"] if columns is None else np.asarray(columns)[nodes["feature_idx"]]
+            feature.append(np.where(leaf, -1, idx).astype(np.int32))
             threshold.append(nodes["num_threshold"].astype(np.float64))
             left.append((nodes["left"].astype(np.int64) + offset).astype(np.int32))
             right.append((nodes["right"].astype(np.int64) + offset).astype(np.int32))
@@ -49,20 +51,7 @@ class TreeEnsemble:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Sum of the trees' leaf values for each row of ``X`` (NaN: missing, sent where training sent it)."""
-        X = np.asarray(X, dtype=np.float64)
-        if len(self.roots) == 0:
-            return np.full(len(X), self.baseline)
-        node = np.broadcast_to(self.roots, (len(X), len(self.roots))).copy()
-        rows = np.arange(len(X))[:, None]
-        while True:
-            f = self.feature[node]
-            inner = f >= 0
-            if not inner.any():
-                break
-            x = X[rows, np.where(inner, f, 0)]
-            go_left = np.where(np.isnan(x), self.missing_left[node], x <= self.threshold[node])
-            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
-        return self.baseline + self.value[node].sum(axis=1)
+        return predict_all([self], X)[:, 0]
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}feature": self.feature, f"{prefix}threshold": self.threshold, f"{prefix}left": self.left,
@@ -74,3 +63,47 @@ class TreeEnsemble:
         return cls(arrays[f"{prefix}feature"], arrays[f"{prefix}threshold"], arrays[f"{prefix}left"],
                    arrays[f"{prefix}right"], arrays[f"{prefix}value"], arrays[f"{prefix}roots"],
                    float(arrays[f"{prefix}baseline"][0]), arrays[f"{prefix}missing_left"].astype(bool))
+
+
+def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
+    """``(rows, ensembles)`` predictions of several ensembles over the same rows, in one walk.
+
+    All trees of all ensembles descend together, one level per step, and only the (row, tree)
+    pairs not yet at a leaf are carried on: a fold-in's single row pays the per-step overhead once
+    for every target rather than once per target, and a whole reference's rows skip finished paths.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    sizes = [len(e.feature) for e in ensembles]
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    feature = np.concatenate([e.feature for e in ensembles])
+    threshold = np.concatenate([e.threshold for e in ensembles])
+    left = np.concatenate([e.left.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
+    right = np.concatenate([e.right.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
+    value = np.concatenate([e.value for e in ensembles])
+    missing_left = np.concatenate([e.missing_left for e in ensembles])
+    roots = np.concatenate([e.roots.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
+    out = np.array([e.baseline for e in ensembles], dtype=np.float64)[None, :].repeat(n, axis=0)
+    if len(roots) == 0 or n == 0:
+        return out
+    t = len(roots)
+    node = np.tile(roots, n)                                # row-major: a row's trees side by side
+    base = np.repeat(np.arange(n, dtype=np.int64) * X.shape[1], t)
+    flat = X.ravel()
+    active = np.flatnonzero(feature[node] >= 0)
+    while len(active):
+        at = node[active]
+        x = flat[base[active] + feature[at]]
+        go_left = x <= threshold[at]
+        nan = np.isnan(x)
+        if nan.any():
+            go_left[nan] = missing_left[at[nan]]
+        node[active] = nxt = np.where(go_left, left[at], right[at])
+        active = active[feature[nxt] >= 0]
+    per_tree = value[node].reshape(n, t)
+    starts = np.cumsum([0] + [len(e.roots) for e in ensembles[:-1]])
+    has_trees = np.array([len(e.roots) > 0 for e in ensembles])
+    if has_trees.any():
+        sums = np.add.reduceat(per_tree, starts[has_trees], axis=1)
+        out[:, has_trees] += sums
+    return out
