@@ -577,8 +577,7 @@ class LRMFPredictor(Predictor):
         """Gradient and block-diagonal Hessian of the likelihood w.r.t. every model vector."""
         n, d = U.shape
         grad = np.zeros((n, d))
-        H = np.zeros((n, d, d))
-        H = H.reshape(n, d * d)
+        H = np.zeros((n, d * d))
         for bl, V, c in zip(blocks, Vs, cs):
             V32 = V.astype(np.float32)
             VV = np.einsum("jk,jl->jkl", V, V).reshape(len(V), d * d).astype(np.float32)

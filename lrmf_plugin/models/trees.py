@@ -74,6 +74,8 @@ def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
     """
     X = np.asarray(X, dtype=np.float64)
     n = len(X)
+    if not ensembles:
+        return np.zeros((n, 0))
     sizes = [len(e.feature) for e in ensembles]
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     feature = np.concatenate([e.feature for e in ensembles])
