@@ -267,7 +267,7 @@ def test_tree_ensemble_sends_missing_values_where_sklearn_learned_to():
     assert ours.missing_left.any() and not ours.missing_left.all()
 
 
-def test_several_ensembles_walk_together_as_each_alone():
+def test_several_ensembles_walk_together_as_each_alone(monkeypatch):
     rng = np.random.default_rng(2)
     X = rng.normal(size=(250, 4))
     X[rng.random(X.shape) < 0.2] = np.nan
@@ -281,6 +281,9 @@ def test_several_ensembles_walk_together_as_each_alone():
         assert np.allclose(out[:, k], e.predict(X))
     assert np.allclose(out[:, 1], stump.baseline)
     assert np.allclose(predict_all(trees, X[:1]), out[:1, [0, 2, 3]])
+    import lrmf_plugin.models.trees as trees_module
+    monkeypatch.setattr(trees_module, "WALK_PAIRS", 700)  # 10 rows per walk: the rows go in several chunks
+    assert np.allclose(predict_all([trees[0], stump, trees[1], trees[2]], X), out)
 
 
 def test_metadata_trees_skip_columns_that_cannot_split_and_predict_as_with_them():

@@ -65,6 +65,11 @@ class TreeEnsemble:
                    float(arrays[f"{prefix}baseline"][0]), arrays[f"{prefix}missing_left"].astype(bool))
 
 
+#: (row, tree) pairs walked at once: a whole reference's rows times a thousand trees is tens of
+#: millions of pairs, and the walk keeps several arrays of that length
+WALK_PAIRS = 1 << 20
+
+
 def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
     """``(rows, ensembles)`` predictions of several ensembles over the same rows, in one walk.
 
@@ -76,6 +81,9 @@ def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
     n = len(X)
     if not ensembles:
         return np.zeros((n, 0))
+    step = max(1, WALK_PAIRS // max(1, sum(len(e.roots) for e in ensembles)))
+    if n > step:  # a whole reference at once would hold several arrays of rows x trees
+        return np.vstack([predict_all(ensembles, X[i:i + step]) for i in range(0, n, step)])
     sizes = [len(e.feature) for e in ensembles]
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     feature = np.concatenate([e.feature for e in ensembles])
