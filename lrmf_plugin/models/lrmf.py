@@ -497,7 +497,7 @@ class LRMFPredictor(Predictor):
         """Start from a truncated SVD of the (mean-filled) data so Newton sweeps converge quickly.
 
         The centred data is dense (missing cells are zeros, not absent), so ARPACK runs on the float32
-        array itself: a sparse copy of it made this a quarter of the fit's time.
+        array itself: a sparse copy of it made this a fifth of an uncalibrated fit.
         """
         parts = []
         for k, bl in enumerate(blocks):
