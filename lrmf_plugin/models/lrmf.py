@@ -582,13 +582,12 @@ class LRMFPredictor(Predictor):
             V32 = V.astype(np.float32)
             VV = np.einsum("jk,jl->jkl", V, V).reshape(len(V), d * d).astype(np.float32)
             for rows, g, cur in self._grad_curv(bl, U, V, c):
-                if bl.informs is None:
-                    grad[rows] += g @ V32
-                    H[rows] += cur @ VV
-                else:  # rows are independent: masking a row's sums masks its terms
-                    keep = bl.informs[rows, None]
-                    grad[rows] += (g @ V32) * keep
-                    H[rows] += (cur @ VV) * keep
+                g_u, H_u = g @ V32, cur @ VV
+                if bl.informs is not None:  # rows are independent: masking a row's sums masks its terms
+                    g_u *= bl.informs[rows, None]
+                    H_u *= bl.informs[rows, None]
+                grad[rows] += g_u
+                H[rows] += H_u
         return grad, H.reshape(n, d, d)
 
     def _update_models(self, blocks, U, Vs, cs, prior_mean) -> np.ndarray:

@@ -76,16 +76,15 @@ def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
     All trees of all ensembles descend together, one level per step, and only the (row, tree)
     pairs not yet at a leaf are carried on: a fold-in's single row pays the per-step overhead once
     for every target rather than once per target, and a whole reference's rows skip finished paths.
+    The node tables are joined once; the rows go in chunks of about ``WALK_PAIRS`` pairs.
     """
     X = np.asarray(X, dtype=np.float64)
     n = len(X)
-    if not ensembles:
-        return np.zeros((n, 0))
-    step = max(1, WALK_PAIRS // max(1, sum(len(e.roots) for e in ensembles)))
-    if n > step:  # a whole reference at once would hold several arrays of rows x trees
-        return np.vstack([predict_all(ensembles, X[i:i + step]) for i in range(0, n, step)])
-    sizes = [len(e.feature) for e in ensembles]
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    out = np.array([e.baseline for e in ensembles], dtype=np.float64)[None, :].repeat(n, axis=0)
+    t = sum(len(e.roots) for e in ensembles)
+    if t == 0 or n == 0:
+        return out
+    offsets = np.cumsum([0] + [len(e.feature) for e in ensembles[:-1]])
     feature = np.concatenate([e.feature for e in ensembles])
     threshold = np.concatenate([e.threshold for e in ensembles])
     left = np.concatenate([e.left.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
@@ -93,27 +92,24 @@ def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
     value = np.concatenate([e.value for e in ensembles])
     missing_left = np.concatenate([e.missing_left for e in ensembles])
     roots = np.concatenate([e.roots.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
-    out = np.array([e.baseline for e in ensembles], dtype=np.float64)[None, :].repeat(n, axis=0)
-    if len(roots) == 0 or n == 0:
-        return out
-    t = len(roots)
-    node = np.tile(roots, n)                                # row-major: a row's trees side by side
-    base = np.repeat(np.arange(n, dtype=np.int64) * X.shape[1], t)
-    flat = X.ravel()
-    active = np.flatnonzero(feature[node] >= 0)
-    while len(active):
-        at = node[active]
-        x = flat[base[active] + feature[at]]
-        go_left = x <= threshold[at]
-        nan = np.isnan(x)
-        if nan.any():
-            go_left[nan] = missing_left[at[nan]]
-        node[active] = nxt = np.where(go_left, left[at], right[at])
-        active = active[feature[nxt] >= 0]
-    per_tree = value[node].reshape(n, t)
     starts = np.cumsum([0] + [len(e.roots) for e in ensembles[:-1]])
     has_trees = np.array([len(e.roots) > 0 for e in ensembles])
-    if has_trees.any():
-        sums = np.add.reduceat(per_tree, starts[has_trees], axis=1)
-        out[:, has_trees] += sums
+    step = max(1, WALK_PAIRS // t)  # a whole reference at once would hold several rows x trees arrays
+    for first in range(0, n, step):
+        rows = X[first:first + step]
+        node = np.tile(roots, len(rows))                   # row-major: a row's trees side by side
+        base = np.repeat(np.arange(len(rows), dtype=np.int64) * X.shape[1], t)
+        flat = rows.ravel()
+        active = np.flatnonzero(feature[node] >= 0)
+        while len(active):
+            at = node[active]
+            x = flat[base[active] + feature[at]]
+            go_left = x <= threshold[at]
+            nan = np.isnan(x)
+            if nan.any():
+                go_left[nan] = missing_left[at[nan]]
+            node[active] = nxt = np.where(go_left, left[at], right[at])
+            active = active[feature[nxt] >= 0]
+        out[first:first + step, has_trees] += np.add.reduceat(value[node].reshape(len(rows), t),
+                                                              starts[has_trees], axis=1)
     return out
