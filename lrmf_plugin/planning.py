@@ -1,9 +1,12 @@
 """Which instances to evaluate: the plan for a model under a budget.
 
 * ``adaptive`` (default): greedy Bayesian experimental design. Each pick is the item whose answer is
-  expected to shrink the predictive variance of its benchmark's full score the most, given everything
-  known about the model so far (lineage, metadata, observations). Called again after results come
-  back, it plans the next round conditioned on them.
+  expected to shrink the predictive variance of the full scores the most, given everything known
+  about the model so far (lineage, metadata, observations). All benchmarks share the model's vector,
+  so an item is judged by what it says about every benchmark the model has no score for (each in
+  units of how much models differ on it), including benchmarks the reference knows only as scores;
+  the benchmarks take turns, so each gets its budget. Called again after results come back, it plans
+  the next round conditioned on them.
 * ``anchors``: tinyBenchmarks-style: cluster the items' learned embeddings (k-means, k = budget) and
   take the item nearest each centre.
 * ``random``: stratified by difficulty, so even a random plan spans easy to hard items.
@@ -24,6 +27,8 @@ from .models.lrmf import LRMFPredictor, _sigmoid
 from .schema import ModelQuery
 
 SELECTIONS = ("adaptive", "anchors", "random")
+#: the adaptive planner considers, per benchmark, this many candidates per item it may still pick
+SHORTLIST_PER_PICK = 8
 
 
 Budget = int | float
@@ -60,8 +65,7 @@ def plan_items(predictor: LRMFPredictor, query: ModelQuery, budget: Budget | str
             known = "" if b in predictor.benchmarks_ else " or anywhere in the reference"
             raise UnknownBenchmarkError(f"benchmark {b!r} has no items in the reference{known}")
     rng = np.random.default_rng(seed)
-    u, cov = predictor.fold_in(query) if selection == "adaptive" else (None, None)
-    plan: dict[str, list[str]] = {}
+    pools: dict[str, tuple[list[str], np.ndarray, np.ndarray, int]] = {}
     for b in sorted(names):
         cols = predictor.item_col_[b]
         seen = {str(i) for i in query.items.get(b, {})}
@@ -69,20 +73,14 @@ def plan_items(predictor: LRMFPredictor, query: ModelQuery, budget: Budget | str
         if seen:
             unseen = np.array([it not in seen for it in ids])
             ids, idx = [it for it, keep in zip(ids, unseen) if keep], idx[unseen]
-        k = budget_count(budget, len(cols)) - len(seen)
-        if k <= 0 or not ids:
-            plan[b] = []
-            continue
-        V = predictor.Vs_[predictor.item_block_][idx]
-        c = predictor.cs_[predictor.item_block_][idx]
-        if selection == "random":
-            chosen = _stratified(c, k, rng)
-        elif selection == "anchors":
-            chosen = _anchors(V, c, k, seed)
-        else:
-            chosen = _adaptive(predictor, b, V, c, u, cov, k, len(cols))
-        plan[b] = [ids[i] for i in chosen]
-    return plan
+        k = min(budget_count(budget, len(cols)) - len(seen), len(ids))
+        pools[b] = (ids, predictor.Vs_[predictor.item_block_][idx], predictor.cs_[predictor.item_block_][idx], k)
+    if selection == "adaptive":
+        chosen = _adaptive(predictor, query, pools)
+    else:
+        chosen = {b: (_stratified(c, k, rng) if selection == "random" else _anchors(V, c, k, seed)) if k > 0 else []
+                  for b, (_, V, c, k) in pools.items()}
+    return {b: [pools[b][0][i] for i in chosen[b]] for b in pools}
 
 
 def _stratified(difficulty: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
@@ -108,30 +106,72 @@ def _anchors(V: np.ndarray, c: np.ndarray, k: int, seed: int) -> list[int]:
     return chosen
 
 
-def _adaptive(predictor: LRMFPredictor, benchmark: str, V: np.ndarray, c: np.ndarray, u: np.ndarray,
-              cov: np.ndarray, k: int, n_total: int) -> list[int]:
-    """Greedy variance reduction of the benchmark's full-score prediction (rank-one posterior updates)."""
-    p = _sigmoid(V @ u + c)
-    var = p * (1 - p)                    # variance of one answer
-    w = predictor.item_weight_ * var     # its Fisher information, as fold-in weighs it
-    if benchmark in predictor.score_names_:
-        j = predictor.score_names_.index(benchmark)
-        g = predictor.Vs_[predictor.score_block_][j]  # normal-scores scale: a monotone map of the score
-        own_noise = np.zeros(len(p))
-    else:                                 # item-mean score: answering an item also removes its own noise
-        g = 100.0 * (var[:, None] * V).sum(axis=0) / n_total
-        own_noise = (100.0 / n_total) ** 2 * var
-    S = cov.copy()
-    available = np.ones(len(p), dtype=bool)
-    chosen: list[int] = []
-    for _ in range(min(k, len(p))):
-        SV = V @ S                        # (m, d): S v_j for every candidate
-        num = (SV @ g) ** 2
-        den = 1.0 + w * np.einsum("ij,ij->i", SV, V)
-        gain = np.where(available, w * num / den + own_noise, -np.inf)
-        best = int(np.argmax(gain))
-        chosen.append(best)
-        available[best] = False
-        s = SV[best]
-        S = S - w[best] * np.outer(s, s) / den[best]
+def _adaptive(predictor: LRMFPredictor, query: ModelQuery,
+              pools: dict[str, tuple[list[str], np.ndarray, np.ndarray, int]]) -> dict[str, list[int]]:
+    """Greedy variance reduction of all full-score predictions under one posterior (rank-one updates).
+
+    The benchmarks pick in turn, one item each, until each has its ``k``; every pick updates the
+    shared posterior covariance, so a benchmark does not repeat what another's items already told.
+    """
+    u, S = predictor.fold_in(query)
+    targets = [b for b in predictor.benchmarks_ if b not in query.scores] or sorted(pools)
+    G, own_target = _target_gradients(predictor, u, targets)
+    spread = np.cov(predictor.U_, rowvar=False) if len(predictor.U_) > 1 else np.eye(len(u))
+    scale = 1.0 / np.sqrt(np.maximum(np.einsum("td,de,te->t", G, spread, G), 1e-12))
+    G = G * scale[:, None]
+    state = {}
+    for b, (_, V, c, k) in pools.items():
+        if k <= 0:
+            continue
+        p = _sigmoid(V @ u + c)
+        var = p * (1 - p)                                      # variance of one answer
+        own = np.zeros(len(p))                                 # item-mean target: answering removes its own noise
+        if b in own_target:
+            t, n_total = own_target[b]
+            own = (scale[t] * 100.0 / n_total) ** 2 * var
+        w = predictor.item_weight_ * var                      # an answer's information, weighed as in fold-in
+        # a pick lowers the others' gains and seldom reorders them much: only the items whose first
+        # gain ranks among the best SHORTLIST_PER_PICK * k can be picked (exact for small benchmarks)
+        keep = np.arange(len(p)) if len(p) <= SHORTLIST_PER_PICK * k else np.sort(np.argpartition(
+            -_gains(V, w, own, S, G)[0], SHORTLIST_PER_PICK * k)[:SHORTLIST_PER_PICK * k])
+        state[b] = (keep, V[keep], w[keep], own[keep], np.ones(len(keep), dtype=bool))
+    chosen: dict[str, list[int]] = {b: [] for b in pools}
+    for _ in range(max((k for *_, k in pools.values()), default=0)):
+        for b, (_, _, _, k) in pools.items():
+            if len(chosen[b]) >= k:
+                continue
+            keep, V, w, own, available = state[b]
+            gain, SV, den = _gains(V, w, own, S, G)
+            best = int(np.argmax(np.where(available, gain, -np.inf)))
+            chosen[b].append(int(keep[best]))
+            available[best] = False
+            S = S - w[best] * np.outer(SV[best], SV[best]) / den[best]
     return chosen
+
+
+def _gains(V: np.ndarray, w: np.ndarray, own: np.ndarray, S: np.ndarray, G: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expected drop of the summed target variances from answering each candidate (rows of ``V``,
+    information ``w``, own-noise drop ``own``) under posterior covariance ``S``; also ``S v`` and the
+    rank-one denominators that update ``S`` after a pick."""
+    SV = V @ S                                                 # (m, d): S v_j for every candidate
+    den = 1.0 + w * np.einsum("ij,ij->i", SV, V)
+    return w * ((SV @ G.T) ** 2).sum(axis=1) / den + own, SV, den
+
+
+def _target_gradients(predictor: LRMFPredictor, u: np.ndarray, targets: list[str]
+                      ) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
+    """Rows: gradient of each target's full score with respect to the model vector (normal-scores
+    scale for a scored benchmark; the 0-100 item mean for one known only item by item, whose
+    benchmark -> (row, item count) is also returned, as its own answers also remove sampling noise)."""
+    rows, own = [], {}
+    for b in targets:
+        if b in predictor.score_names_:
+            rows.append(predictor.Vs_[predictor.score_block_][predictor.score_names_.index(b)])
+        elif b in predictor.item_index_:
+            idx = predictor.item_index_[b]
+            V, c = predictor.Vs_[predictor.item_block_][idx], predictor.cs_[predictor.item_block_][idx]
+            p = _sigmoid(V @ u + c)
+            own[b] = (len(rows), len(idx))
+            rows.append(100.0 * ((p * (1 - p)) @ V) / len(idx))
+    return (np.array(rows) if rows else np.zeros((0, len(u)))), own

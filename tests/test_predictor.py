@@ -369,6 +369,36 @@ def test_adaptive_plans_shrink_uncertainty_more_than_random(split, fitted):
     assert np.mean(widths["adaptive"]) < np.mean(widths["random"])
 
 
+def test_adaptive_items_sharpen_a_benchmark_known_only_as_scores(split, fitted):
+    # gamma has no items: only a planner that aims at every benchmark's score, through the shared
+    # vector, chooses alpha and beta items for what they say about gamma too
+    data, _, held = split
+    widths = {"adaptive": [], "random": []}
+    for model in held[:15]:
+        for selection in widths:
+            plan = plan_items(fitted, data.query(model), 4, selection=selection, seed=2, benchmarks=["alpha", "beta"])
+            pred = next(p for p in fitted.predict([data.query(model, items=plan)]) if p.benchmark == "gamma")
+            widths[selection].append(pred.upper - pred.lower)
+    assert np.mean(widths["adaptive"]) < np.mean(widths["random"])
+
+
+def test_adaptive_shortlist_plans_as_well_as_the_full_greedy(split, fitted, monkeypatch):
+    # 4 picks from 40 items: a shortlist of one candidate per pick keeps only the first gains' top 4
+    import lrmf_plugin.planning as planning
+
+    data, _, held = split
+    plans, widths = {}, {}
+    for shortlist in (1, 10 ** 6):
+        monkeypatch.setattr(planning, "SHORTLIST_PER_PICK", shortlist)
+        plans[shortlist] = [plan_items(fitted, data.query(m), 4, benchmarks=["alpha", "beta"]) for m in held[:15]]
+        widths[shortlist] = [np.mean([p.upper - p.lower for p in fitted.predict([data.query(m, items=plan)])
+                                      if not p.observed]) for m, plan in zip(held, plans[shortlist])]
+    for short, full in zip(plans[1], plans[10 ** 6]):
+        assert all(len(set(ids)) == 4 and set(ids) <= set(data.items[b].items) for b, ids in short.items())
+        assert short["alpha"][0] == full["alpha"][0]  # the first pick is the best first gain either way
+    assert np.mean(widths[1]) <= 1.05 * np.mean(widths[10 ** 6])
+
+
 def test_item_weight_is_chosen_on_held_out_models_and_stored(split, fitted, tmp_path):
     data, _, held = split
     assert fitted.item_weight is None and fitted.item_weight_ in ITEM_WEIGHTS
