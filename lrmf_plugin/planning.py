@@ -32,6 +32,8 @@ SHORTLIST_PER_PICK = 8
 
 
 Budget = int | float
+#: a benchmark's candidates: unseen item ids, their loadings and difficulties, and how many to pick
+Pool = tuple[list[str], np.ndarray, np.ndarray, int]
 
 
 def parse_budget(text: str | int | float) -> Budget:
@@ -65,7 +67,7 @@ def plan_items(predictor: LRMFPredictor, query: ModelQuery, budget: Budget | str
             known = "" if b in predictor.benchmarks_ else " or anywhere in the reference"
             raise UnknownBenchmarkError(f"benchmark {b!r} has no items in the reference{known}")
     rng = np.random.default_rng(seed)
-    pools: dict[str, tuple[list[str], np.ndarray, np.ndarray, int]] = {}
+    pools: dict[str, Pool] = {}
     for b in sorted(names):
         cols = predictor.item_col_[b]
         seen = {str(i) for i in query.items.get(b, {})}
@@ -106,8 +108,7 @@ def _anchors(V: np.ndarray, c: np.ndarray, k: int, seed: int) -> list[int]:
     return chosen
 
 
-def _adaptive(predictor: LRMFPredictor, query: ModelQuery,
-              pools: dict[str, tuple[list[str], np.ndarray, np.ndarray, int]]) -> dict[str, list[int]]:
+def _adaptive(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool]) -> dict[str, list[int]]:
     """Greedy variance reduction of all full-score predictions under one posterior (rank-one updates).
 
     The benchmarks pick in turn, one item each, until each has its ``k``; every pick updates the
