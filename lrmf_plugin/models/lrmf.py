@@ -67,8 +67,12 @@ DEFAULT_ITEM_WEIGHT = 0.4
 #: (a few hundred per benchmark and evidence level pin a 90% conformal quantile; more only cost time)
 CALIBRATION_SWEEPS = 4
 CALIBRATION_MODELS = 600
-#: the no-evidence calibration levels stand in for each other when one has too few held-out models
-_SIBLING_LEVEL = {"none": "lineage", "lineage": "none"}
+#: items per answered benchmark (on average) above which item evidence is its own calibration level:
+#: the more answers, the more a slightly wrong vector overtrusts them (under one scale for all counts,
+#: v1 coverage went from 0.93 at 5 items per benchmark to 0.86 at 50)
+MANY_ITEMS = 15
+#: calibration levels that stand in for each other when one has too few held-out models
+_SIBLING_LEVEL = {"none": "lineage", "lineage": "none", "items": "many items", "many items": "items"}
 #: alternating sweeps stop early once no model-vector coordinate moves more than this
 SWEEP_TOLERANCE = 1e-3
 #: cells per row chunk of a likelihood pass (4 MB of float32: the chunk's temporaries stay in cache)
@@ -793,13 +797,15 @@ class LRMFPredictor(Predictor):
         return out
 
     def _evidence_level(self, q: ModelQuery, links: list | None = None) -> str:
-        """What a query's interval is calibrated as: items, scores, relatives only, or nothing.
+        """What a query's interval is calibrated as: many items, a few items, scores, relatives only,
+        or nothing.
 
         Relatives get their own level because they narrow the posterior more than they inform it
         (a family's members share more than the lineage prior's independent links assume).
         """
         if q.n_items():
-            return "items"
+            answered = sum(1 for v in q.items.values() if v)
+            return "many items" if q.n_items() > MANY_ITEMS * answered else "items"
         if q.scores:
             return "scores"
         return "lineage" if (self._links(q) if links is None else links) else "none"
@@ -928,7 +934,9 @@ class LRMFPredictor(Predictor):
                     # than they inform it when the model is a little wrong, so they need their own scale
                     queries["planned"] = data.query(model, items=plan_items(helper, queries["none"], k,
                                                                             benchmarks=sorted(picks)))
-            cases += [(helper._evidence_level(q) if level == "none" else level, q, truth) for level, q in queries.items()]
+            # planned answers are told apart until their scale is merged into their level's below
+            cases += [(("planned " if name == "planned" else "") + helper._evidence_level(q), q, truth)
+                      for name, q in queries.items()]
         means = helper.prior_means([q for _, q, _ in cases]) if cases else []
         cases = [(level, q, truth, m) for (level, q, truth), m in zip(cases, means)]
         # the item weight: the candidate with the least held-out error on the cases with items (their
@@ -954,9 +962,9 @@ class LRMFPredictor(Predictor):
             self.calibration_[key] = float(r[rank] / Z90)
         # a prediction cannot tell planned items from random ones: item evidence gets the wider scale
         for (b, level) in list(self.calibration_):
-            if level == "planned":
-                k = self.calibration_.pop((b, level))
-                self.calibration_[(b, "items")] = max(k, self.calibration_.get((b, "items"), 0.0))
+            if level.startswith("planned "):
+                k, level = self.calibration_.pop((b, level)), level[len("planned "):]
+                self.calibration_[(b, level)] = max(k, self.calibration_.get((b, level), 0.0))
 
     def _moments_error(self, moments: list[tuple[str, str, float, float, float]]) -> float:
         """Mean absolute error (reference scale) of :meth:`_case_moments` output."""
