@@ -767,22 +767,24 @@ class LRMFPredictor(Predictor):
                 kinds.append(0)
                 sd = float(q.score_sd.get(b, 0.0)) * self.normal_.slope(j, float(score))
                 noise.append(self.score_noise ** 2 + sd ** 2)
+        columns, answers = [], []  # item rows are gathered in one indexing (a query has hundreds)
         for b, obs in q.items.items():
             cols = self.item_col_.get(b)
             if cols is None:
                 raise UnknownBenchmarkError(f"{q.model}: benchmark {b!r} has no items in the reference")
-            V, c = self.Vs_[self.item_block_], self.cs_[self.item_block_]
             for it, value in obs.items():
                 j = cols.get(str(it))
                 if j is None:
                     raise UnknownItemError(f"{q.model}: item {it!r} is not an item of benchmark {b!r}")
-                rows.append(np.append(V[j], c[j]))
-                ys.append(float(value))
-                kinds.append(1)
-                noise.append(1.0)
-        if not rows:
-            return np.zeros((0, d + 1)), np.zeros(0), np.zeros(0, dtype=int), np.zeros(0)
-        return np.array(rows), np.array(ys), np.array(kinds), np.array(noise)
+                columns.append(j)
+                answers.append(float(value))
+        X = np.zeros((len(rows) + len(columns), d + 1))
+        X[:len(rows)] = np.array(rows).reshape(-1, d + 1)
+        if columns:
+            X[len(rows):, :d] = self.Vs_[self.item_block_][columns]
+            X[len(rows):, d] = self.cs_[self.item_block_][columns]
+        n = len(columns)
+        return X, np.array(ys + answers), np.array(kinds + [1] * n, dtype=int), np.array(noise + [1.0] * n)
 
     # ------------------------------------------------------------------------------------------
     # prediction
