@@ -217,6 +217,31 @@ def test_revealed_scores_set_their_own_directions_of_the_prior(split, gbm):
     assert (basis @ m_high)[correlated] > (basis @ m_low)[correlated]
 
 
+def test_the_gaussian_conditional_regresses_hidden_targets_on_each_reveal_pattern():
+    """The base the conditional trees correct: each row's hidden targets move by the residual
+    regression on exactly the scores that row reveals (rows of different patterns in one batch)."""
+    prior = _MetadataPrior("gbm", 1.0, 0)
+    cov = np.array([[1.0, 0.8, 0.2], [0.8, 1.0, 0.0], [0.2, 0.0, 1.0]])
+    prior.resid_cov_ = cov
+    G = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    R = np.array([[1.0, np.nan], [np.nan, 2.0], [np.nan, np.nan], [1.0, 1.0]])
+    out = prior._gaussian_conditional(G, R)
+    assert out[0] == pytest.approx([1.0, 0.8, 0.2])
+    assert out[1] == pytest.approx([1.6, 2.0, 0.0])
+    assert out[2] == pytest.approx(G[2])  # nothing revealed: the zero-evidence prediction
+    both = cov[2, :2] @ np.linalg.solve(cov[:2, :2], np.ones(2))
+    assert out[3] == pytest.approx([1.0, 1.0, both])
+
+
+def test_revealed_scores_of_several_patterns_in_one_batch_match_one_by_one(split, gbm):
+    data, _, held = split
+    queries = [data.query(held[0], benchmarks_known=("alpha",)), data.query(held[1], benchmarks_known=("alpha", "gamma")),
+               data.query(held[2]), data.query(held[3], benchmarks_known=("beta",))]
+    together = gbm.prior_means(queries)
+    for q, mean in zip(queries, together):
+        assert gbm.prior_means([q])[0] == pytest.approx(mean)
+
+
 def test_a_score_never_seen_beside_another_keeps_the_gaussian_conditional(split):
     """Score-conditional trees need models that reveal one score and hide another; when a score
     column only ever comes alone, revealing scores falls back to the fold-in's Gaussian update."""

@@ -149,7 +149,9 @@ class _MetadataPrior:
     model reveals (trained on copies of each model with random halves of its scores revealed):
     knowing a model's IFEval and MuSR says more about its BBH together with its size and type (a
     small model with a high IFEval is a chat tune) than a linear-Gaussian conditional on the
-    zero-evidence prior can.
+    zero-evidence prior can. The trees learn only what that Gaussian conditional misses: it
+    already weighs the revealed scores as each reveal pattern needs, which trees shared by every
+    pattern would approximate step by step.
     """
 
     def __init__(self, kind: str, l2: float, seed: int):
@@ -201,7 +203,9 @@ class _MetadataPrior:
         each row has; ``G``: out-of-fold zero-evidence predictions of all targets). Each of
         ``CONDITIONAL_COPIES`` copies of the rows reveals every observed score with probability
         1/2; a score direction learns only from copies that hide it (so the trees learn to predict
-        a hidden score, not to copy a revealed one).
+        a hidden score, not to copy a revealed one), and learns the residual of the Gaussian
+        conditional (:meth:`_gaussian_conditional`, residual covariance from ``G``'s errors).
+        On the v2 backtest (IFEval and MuSR known) this took the other four's MAE from 2.79 to 2.72.
         """
         s = observed.shape[1]
         rows = np.flatnonzero(observed.sum(axis=1) >= 2)
@@ -209,12 +213,17 @@ class _MetadataPrior:
             return self
         rng = np.random.default_rng(self.seed)
         F, T, G, observed = F[rows], (U @ self.basis_.T)[rows], G[rows], observed[rows]
+        # residual covariance from models with every score (elsewhere a hidden direction of T is a
+        # fitted vector, not a score), unless too few have them all
+        full = observed.all(axis=1)
+        self.resid_cov_ = _shrunk_covariance((T - G)[full] if full.sum() >= 20 else T - G)
         X, Y = [], []
         for _ in range(CONDITIONAL_COPIES):
             revealed = observed & (rng.random(observed.shape) < 0.5)
             use = revealed.any(axis=1) & (revealed.sum(axis=1) < observed.sum(axis=1))
-            X.append(self._conditional_features(F, G[:, :s], np.where(revealed, T[:, :s], np.nan))[use])
-            Y.append(np.hstack([np.where(observed & ~revealed, T[:, :s], np.nan), T[:, s:]])[use])
+            features, base = self._conditional_design(F, G, np.where(revealed, T[:, :s], np.nan))
+            X.append(features[use])
+            Y.append((np.hstack([np.where(observed & ~revealed, T[:, :s], np.nan), T[:, s:]]) - base)[use])
         X, Y = np.vstack(X), np.vstack(Y)
         learn = [~np.isnan(Y[:, k]) for k in range(Y.shape[1])]
         if min(ok.sum() for ok in learn) < 20:  # a score seldom seen beside another: Gaussian conditional only
@@ -222,18 +231,36 @@ class _MetadataPrior:
         self.conditional_ = [self._boost(X[ok], Y[ok, k:k + 1])[0] for k, ok in enumerate(learn)]
         return self
 
-    @staticmethod
-    def _conditional_features(F: np.ndarray, G: np.ndarray, R: np.ndarray) -> np.ndarray:
-        """Metadata, then each score direction as revealed (``R``; NaN: hidden, filled with the
-        zero-evidence prediction ``G``), its surprise over that prediction, and whether revealed."""
+    def _gaussian_conditional(self, G: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """Mean of all targets given the revealed score directions ``R`` (NaN: hidden) under a
+        Gaussian of the metadata residuals around ``G``; one linear map per reveal pattern."""
+        out = G.copy()
         revealed = ~np.isnan(R)
-        return np.hstack([F, np.where(revealed, R, G), np.where(revealed, R - G, 0.0), revealed])
+        pattern = revealed @ (1 << np.arange(R.shape[1]))
+        for key in np.unique(pattern[revealed.any(axis=1)]):
+            rows = np.flatnonzero(pattern == key)
+            r = np.flatnonzero(revealed[rows[0]])
+            gain = np.linalg.solve(self.resid_cov_[np.ix_(r, r)], self.resid_cov_[r])  # (|r|, targets)
+            out[rows] += (R[np.ix_(rows, r)] - G[np.ix_(rows, r)]) @ gain
+        return out
+
+    def _conditional_design(self, F: np.ndarray, G: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features of the conditional trees and the Gaussian conditional they correct.
+
+        Features: metadata, each score direction as revealed (``R``; NaN: hidden, filled with the
+        zero-evidence prediction ``G``), its surprise over that prediction, whether revealed, and
+        the Gaussian conditional of every target."""
+        base = self._gaussian_conditional(G, R)
+        s = R.shape[1]
+        revealed = ~np.isnan(R)
+        features = np.hstack([F, np.where(revealed, R, G[:, :s]), np.where(revealed, R - G[:, :s], 0.0), revealed, base])
+        return features, base
 
     def predict_conditional(self, F: np.ndarray, G: np.ndarray, R: np.ndarray) -> np.ndarray:
         """Target-space prior mean of rows that reveal score directions ``R`` (NaN: hidden), given
         their zero-evidence targets ``G`` (:meth:`predict_targets`)."""
-        X = self._conditional_features(F, G[:, :R.shape[1]], R)
-        return predict_all(self.conditional_, X)
+        features, base = self._conditional_design(F, G, R)
+        return base + predict_all(self.conditional_, features)
 
     def predict_targets(self, F: np.ndarray) -> np.ndarray:
         if self.trees_:
@@ -986,7 +1013,7 @@ class LRMFPredictor(Predictor):
     # persistence: versioned npz + JSON with checksum (see lrmf_plugin.artifact), never pickle
     # ------------------------------------------------------------------------------------------
     ARTIFACT_KIND = "lrmf-predictor"
-    ARTIFACT_VERSION = 3
+    ARTIFACT_VERSION = 4
 
     def get_params(self) -> dict:
         """Hyperparameters as given to ``__init__`` (scikit-learn convention)."""
@@ -1011,6 +1038,8 @@ class LRMFPredictor(Predictor):
             arrays.update(tree.to_arrays(f"tree{k}_"))
         for k, tree in enumerate(self.prior_.conditional_):
             arrays.update(tree.to_arrays(f"ctree{k}_"))
+        if self.prior_.conditional_:
+            arrays["prior_resid_cov"] = self.prior_.resid_cov_
         meta = {"params": self.get_params(), "reference": reference_fingerprint,
                 "blocks": self.blocks_kind_, "score_names": self.score_names_, "benchmarks": self.benchmarks_,
                 "info": {b: vars(i) for b, i in self.info_.items()}, "n_trees": len(self.prior_.trees_),
@@ -1058,6 +1087,8 @@ class LRMFPredictor(Predictor):
             prior.trees_ = [TreeEnsemble.from_arrays(arrays, f"tree{k}_") for k in range(int(meta["n_trees"]))]
             prior.conditional_ = [TreeEnsemble.from_arrays(arrays, f"ctree{k}_")
                                   for k in range(int(meta["n_conditional_trees"]))]
+            if prior.conditional_:
+                prior.resid_cov_ = arrays["prior_resid_cov"]
             self.prior_ = prior
             self.calibration_ = {(b, lvl): float(k) for b, lvl, k in meta["calibration"]}
             self.item_weight_ = float(meta["item_weight"])
