@@ -234,7 +234,10 @@ def test_the_gaussian_conditional_regresses_hidden_targets_on_each_reveal_patter
 
 
 def test_revealed_scores_of_several_patterns_in_one_batch_match_one_by_one(split, gbm):
+    """One batch of queries that reveal different scores (or none) is grouped by pattern inside;
+    each query must get what it gets alone."""
     data, _, held = split
+    assert gbm.prior_.conditional_  # else revealed scores never reach the grouped path
     queries = [data.query(held[0], benchmarks_known=("alpha",)), data.query(held[1], benchmarks_known=("alpha", "gamma")),
                data.query(held[2]), data.query(held[3], benchmarks_known=("beta",))]
     together = gbm.prior_means(queries)

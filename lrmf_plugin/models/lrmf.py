@@ -236,10 +236,12 @@ class _MetadataPrior:
         Gaussian of the metadata residuals around ``G``; one linear map per reveal pattern."""
         out = G.copy()
         revealed = ~np.isnan(R)
-        pattern = revealed @ (1 << np.arange(R.shape[1]))
-        for key in np.unique(pattern[revealed.any(axis=1)]):
-            rows = np.flatnonzero(pattern == key)
-            r = np.flatnonzero(revealed[rows[0]])
+        patterns, which = np.unique(revealed, axis=0, return_inverse=True)  # any number of score columns
+        for key, mask in enumerate(patterns):
+            r = np.flatnonzero(mask)
+            if not len(r):
+                continue
+            rows = np.flatnonzero(which.ravel() == key)
             gain = np.linalg.solve(self.resid_cov_[np.ix_(r, r)], self.resid_cov_[r])  # (|r|, targets)
             out[rows] += (R[np.ix_(rows, r)] - G[np.ix_(rows, r)]) @ gain
         return out
