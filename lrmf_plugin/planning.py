@@ -170,9 +170,7 @@ def _target_gradients(predictor: LRMFPredictor, u: np.ndarray, targets: list[str
         if b in predictor.score_names_:
             rows.append(predictor.Vs_[predictor.score_block_][predictor.score_names_.index(b)])
         elif b in predictor.item_index_:
-            idx = predictor.item_index_[b]
-            V, c = predictor.Vs_[predictor.item_block_][idx], predictor.cs_[predictor.item_block_][idx]
-            p = _sigmoid(V @ u + c)
-            own[b] = (len(rows), len(idx))
-            rows.append(100.0 * ((p * (1 - p)) @ V) / len(idx))
+            V, p = predictor._item_answers(b, u)
+            own[b] = (len(rows), len(p))
+            rows.append(100.0 * ((p * (1 - p)) @ V) / len(p))
     return (np.array(rows) if rows else np.zeros((0, len(u)))), own

@@ -883,27 +883,30 @@ class LRMFPredictor(Predictor):
             var = V[j] @ cov @ V[j] + self.score_noise ** 2
             return float(z), float(np.sqrt(var))
         # item-only benchmark: mean over all its items of observed values / predicted probabilities
-        idx = self.item_index_[b]
-        V, c = self.Vs_[self.item_block_][idx], self.cs_[self.item_block_][idx]
-        p = _sigmoid(V @ u + c)
-        observed = np.zeros(len(idx), dtype=bool)
+        V, p = self._item_answers(b, u)
+        observed = np.zeros(len(p), dtype=bool)
         total = p.copy()
         for it, value in q.items.get(b, {}).items():  # only the few observed items, not all N
             k = self._item_position_[b].get(str(it))
             if k is not None:
                 observed[k], total[k] = True, float(value)
-        N = len(idx)
+        N = len(p)
         w = np.where(observed, 0.0, p * (1 - p))
         grad = w @ V
         var = (w.sum() + grad @ cov @ grad) / N ** 2
         return float(100.0 * total.mean()), float(100.0 * np.sqrt(var))
 
+    def _item_answers(self, b: str, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Loadings of benchmark ``b``'s items and the probability that vector ``u`` answers each right."""
+        idx = self.item_index_[b]
+        V = self.Vs_[self.item_block_][idx]
+        return V, _sigmoid(V @ u + self.cs_[self.item_block_][idx])
+
     def item_probabilities(self, query: ModelQuery, benchmark: str) -> np.ndarray | None:
-        idx = self.item_index_.get(benchmark)
-        if idx is None:
+        if benchmark not in self.item_index_:
             return None
         u, _ = self.fold_in(query)
-        return _sigmoid(self.Vs_[self.item_block_][idx] @ u + self.cs_[self.item_block_][idx])
+        return self._item_answers(benchmark, u)[1]
 
     # ------------------------------------------------------------------------------------------
     # calibration
