@@ -111,29 +111,23 @@ def _anchors(V: np.ndarray, c: np.ndarray, k: int, seed: int) -> list[int]:
 def _adaptive(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool]) -> dict[str, list[int]]:
     """Greedy variance reduction of all full-score predictions under one posterior (rank-one updates).
 
-    The benchmarks pick in turn, one item each, until each has its ``k``; every pick updates the
-    shared posterior covariance, so a benchmark does not repeat what another's items already told.
+    The posterior is the item map's factors (:mod:`.models.item_map`) when it predicts every target
+    (the reference's scores, from answers to its items), else the folded-in model vector. The
+    benchmarks pick in turn, one item each, until each has its ``k``; every pick updates the shared
+    posterior covariance, so a benchmark does not repeat what another's items already told.
     """
-    u, S = predictor.fold_in(query)
     targets = [b for b in predictor.benchmarks_ if b not in query.scores] or sorted(pools)
-    G, own_target = _target_gradients(predictor, u, targets)
-    spread = np.cov(predictor.U_, rowvar=False) if len(predictor.U_) > 1 else np.eye(len(u))
-    scale = 1.0 / np.sqrt(np.maximum(np.einsum("td,de,te->t", G, spread, G), 1e-12))
-    G = G * scale[:, None]
+    item_map = predictor.item_map_
+    if item_map is not None and all(b in predictor.score_names_ for b in targets):
+        S, G, candidates = _map_design(predictor, query, pools, targets)
+    else:
+        S, G, candidates = _vector_design(predictor, query, pools, targets)
     state = {}
-    for b, (_, V, c, k) in pools.items():
-        if k <= 0:
-            continue
-        p = _sigmoid(V @ u + c)
-        var = p * (1 - p)                                      # variance of one answer
-        own = np.zeros(len(p))                                 # item-mean target: answering removes its own noise
-        if b in own_target:
-            t, n_total = own_target[b]
-            own = (scale[t] * 100.0 / n_total) ** 2 * var
-        w = predictor.item_weight_ * var                      # an answer's information, weighed as in fold-in
+    for b, (V, w, own) in candidates.items():
+        k = pools[b][3]
         # a pick lowers the others' gains and seldom reorders them much: only the items whose first
         # gain ranks among the best SHORTLIST_PER_PICK * k can be picked (exact for small benchmarks)
-        keep = np.arange(len(p)) if len(p) <= SHORTLIST_PER_PICK * k else np.sort(np.argpartition(
+        keep = np.arange(len(w)) if len(w) <= SHORTLIST_PER_PICK * k else np.sort(np.argpartition(
             -_gains(V, w, own, S, G)[0], SHORTLIST_PER_PICK * k)[:SHORTLIST_PER_PICK * k])
         state[b] = (keep, V[keep], w[keep], own[keep], np.ones(len(keep), dtype=bool))
     chosen: dict[str, list[int]] = {b: [] for b in pools}
@@ -148,6 +142,51 @@ def _adaptive(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool
             available[best] = False
             S = S - w[best] * np.outer(SV[best], SV[best]) / den[best]
     return chosen
+
+
+Design = tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]
+
+
+def _vector_design(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool], targets: list[str]) -> Design:
+    """Posterior covariance of the model vector, target gradients (each in units of how much models
+    differ on it) and, per benchmark to plan, its candidates' loadings, information and own-noise drop."""
+    u, S = predictor.fold_in(query)
+    G, own_target = _target_gradients(predictor, u, targets)
+    spread = np.cov(predictor.U_, rowvar=False) if len(predictor.U_) > 1 else np.eye(len(u))
+    scale = 1.0 / np.sqrt(np.maximum(np.einsum("td,de,te->t", G, spread, G), 1e-12))
+    G = G * scale[:, None]
+    candidates = {}
+    for b, (_, V, c, k) in pools.items():
+        if k <= 0:
+            continue
+        p = _sigmoid(V @ u + c)
+        var = p * (1 - p)                                      # variance of one answer
+        own = np.zeros(len(p))                                 # item-mean target: answering removes its own noise
+        if b in own_target:
+            t, n_total = own_target[b]
+            own = (scale[t] * 100.0 / n_total) ** 2 * var
+        candidates[b] = (V, predictor.item_weight_ * var, own)  # an answer's information, weighed as in fold-in
+    return S, G, candidates
+
+
+def _map_design(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool], targets: list[str]) -> Design:
+    """The same design in the item map's factors: their covariance given what the query reveals (a
+    Gaussian's covariance does not depend on the values), the target scores' loadings (in units of
+    their spread over the reference) and each candidate item's loadings and noise precision."""
+    item_map = predictor.item_map_
+    n = len(predictor.score_names_)
+    index, _, extra = predictor._map_evidence(query)
+    index = np.array(list(range(n, 2 * n)) + index, dtype=int)
+    _, S = item_map.factors(index, np.zeros(len(index)), np.array([0.0] * n + extra))
+    G = item_map.loadings_[[predictor.score_names_.index(b) for b in targets]]
+    G = G / np.sqrt((G ** 2).sum(axis=1) + item_map.noise_[[predictor.score_names_.index(b) for b in targets]])[:, None]
+    candidates = {}
+    for b, (ids, _, _, k) in pools.items():
+        if k > 0:
+            cols = np.array([predictor.item_col_[b][i] for i in ids], dtype=int)
+            rows = item_map.item_variable(cols)
+            candidates[b] = (item_map.loadings_[rows], 1.0 / item_map.noise_[rows], np.zeros(len(cols)))
+    return S, G, candidates
 
 
 def _gains(V: np.ndarray, w: np.ndarray, own: np.ndarray, S: np.ndarray, G: np.ndarray

@@ -103,6 +103,14 @@ def test_many_item_answers_have_their_own_interval_scale(split, fitted):
     few = data.query(held[0], items={b: list(data.items[b].items[:4]) for b in data.items})
     many = data.query(held[0], items={b: list(data.items[b].items[:20]) for b in data.items})
     assert fitted._evidence_level(few) == "items" and fitted._evidence_level(many) == "many items"
+    # answers on only some item benchmarks are a level of their own (standing in: the few items' scale)
+    part = data.query(held[0], items={"alpha": list(data.items["alpha"].items[:20])})
+    assert fitted._evidence_level(part) == "some items"
+    k = fitted.calibration_.get(("gamma", "some items"), fitted.calibration_[("gamma", "items")])
+    pred = next(p for p in fitted.predict([part]) if p.benchmark == "gamma")
+    u, cov = fitted.fold_in(part)
+    mean, sd = fitted._benchmark_moments("gamma", u, cov, part)
+    assert fitted._to_working("gamma", pred.upper) == pytest.approx(mean + 1.6448536269514722 * sd * k, abs=1e-6)
     assert all((b, level) in fitted.calibration_ for b in data.items for level in ("items", "many items"))
 
 

@@ -1,0 +1,148 @@
+"""The item map: item answers -> full scores by a factor-analysis Gaussian conditional, how the
+calibration pass keeps or drops it, its planner, and its place in the stored predictor."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synthetic_lowrank import make_reference
+from test_predictor import FAST, _errors
+
+from lrmf_plugin.dataset import ReferenceData
+from lrmf_plugin.lineage import LineageGraph
+from lrmf_plugin.models.item_map import ItemScoreMap
+from lrmf_plugin.models.lrmf import LRMFPredictor
+from lrmf_plugin.planning import plan_items
+from lrmf_plugin.schema import ModelQuery
+
+
+@pytest.fixture(scope="module")
+def split():
+    data, _ = make_reference(n_families=40, family_size=8, seed=3)
+    rng = np.random.default_rng(0)
+    scored = np.flatnonzero(data.has_data())
+    held = rng.choice(scored, size=60, replace=False)
+    keep = data.has_data().copy()
+    keep[held] = False
+    return data, data.subset(keep), [data.models[i] for i in held]
+
+
+@pytest.fixture(scope="module")
+def mapped(split):
+    """Without a calibration pass to choose, the map predicts the scores (as chosen on the leaderboard)."""
+    return LRMFPredictor(**FAST, calibrate=False, seed=0).fit(split[1])
+
+
+def _items(data, model, n):
+    return data.query(model, items={b: list(data.items[b].items[:n]) for b in data.items})
+
+
+def test_the_map_conditions_like_a_dense_gaussian():
+    rng = np.random.default_rng(0)
+    n, s, m = 400, 3, 12
+    latent = rng.normal(size=(n, 4))
+    scores = latent[:, :3] @ rng.normal(size=(3, s)) * 10 + 50
+    prior = scores + rng.normal(scale=5.0, size=(n, s))
+    items = (rng.random((n, m)) < 1 / (1 + np.exp(-latent @ rng.normal(size=(4, m))))).astype(float)
+    fitted = ItemScoreMap(rank=5).fit(scores, prior, items)
+    C = fitted.loadings_ @ fitted.loadings_.T + np.diag(fitted.noise_)
+    index = np.array([3, 5, fitted.item_variable(0), fitted.item_variable(7), 1])  # priors, items, a score
+    values = np.array([40.0, 61.0, 1.0, 0.0, 55.0])
+    extra = np.array([0.0, 0.0, 0.0, 0.0, 4.0])  # the revealed score is an estimate (sd 2)
+    mean, var = fitted.predict(index, values, extra)
+    # the dense conditional of the scores' true values (a revealed estimate's noise is not theirs)
+    Coo = C[np.ix_(index, index)] + np.diag(extra)
+    gain = C[:s][:, index] @ np.linalg.inv(Coo)
+    assert mean == pytest.approx(fitted.mean_[:s] + gain @ (values - fitted.mean_[index]))
+    assert var == pytest.approx(np.diag(C[:s, :s] - gain @ C[index][:, :s]))
+    # a score revealed without noise is returned as itself
+    exact, exact_var = fitted.predict(np.array([1]), np.array([55.0]), np.array([0.0]))
+    assert exact[1] == pytest.approx(55.0) and exact_var[1] == pytest.approx(0.0)
+
+
+def test_calibration_keeps_the_map_only_where_it_predicts_held_out_models_better(split, mapped):
+    # the fixture's answers follow the factorisation's own item model, which the linear map only
+    # approximates: held out, the vector predicts better, so the calibration pass drops the map
+    data, train, held = split
+    calibrated = LRMFPredictor(**FAST, calibrate=True, seed=0).fit(train)
+    assert mapped.item_map_ is not None and calibrated.item_map_ is None
+    queries = [_items(data, m, 10) for m in held]
+    with_map, _ = _errors(mapped, data, queries)
+    mapped.item_map_, kept = None, mapped.item_map_
+    try:
+        without, _ = _errors(mapped, data, queries)
+    finally:
+        mapped.item_map_ = kept
+    assert without.mean() < with_map.mean()
+
+
+def test_the_map_predicts_scores_of_item_queries_only(split, mapped):
+    data, _, held = split
+    q = _items(data, held[0], 10)
+    by_map = {p.benchmark: p.predicted for p in mapped.predict([q])}
+    mapped.item_map_, kept = None, mapped.item_map_
+    try:
+        by_vector = {p.benchmark: p.predicted for p in mapped.predict([q])}
+        zero_without = [p.predicted for p in mapped.predict([data.query(held[0])])]
+    finally:
+        mapped.item_map_ = kept
+    assert all(by_map[b] != pytest.approx(by_vector[b]) for b in mapped.score_names_)
+    assert by_map["c"] == pytest.approx(by_vector["c"])  # an item-only benchmark stays with the vector
+    assert [p.predicted for p in mapped.predict([data.query(held[0])])] == pytest.approx(zero_without)
+
+
+def test_revealed_scores_are_map_evidence_and_estimated_ones_count_less(split, mapped):
+    data, _, held = split
+    model = held[1]
+    q = _items(data, model, 10)
+    truth = float(data.scores.loc[model, "gamma"])
+    shifted = truth + 15.0
+
+    def delta(sd=None):
+        query = ModelQuery(model, q.metadata, q.parents, q.items, {"gamma": shifted}, sd or {})
+        return {p.benchmark: p.predicted for p in mapped.predict([query])}
+
+    base = {p.benchmark: p.predicted for p in mapped.predict([q])}
+    exact, noisy = delta(), delta({"gamma": 10.0})
+    assert exact["gamma"] == shifted and noisy["gamma"] != shifted
+    moved = [abs(exact[b] - base[b]) for b in ("alpha", "beta", "delta")]
+    less = [abs(noisy[b] - base[b]) for b in ("alpha", "beta", "delta")]
+    assert max(moved) > 0.5 and sum(less) < sum(moved)
+
+
+def test_map_predictions_batch_and_round_trip(split, mapped, tmp_path):
+    data, _, held = split
+    queries = [_items(data, m, n) for m, n in zip(held[:6], (3, 5, 10, 20, 40, 1))]
+    batch = mapped.predict(queries)
+    alone = [p for q in queries for p in mapped.predict([q])]
+    assert [p.predicted for p in batch] == pytest.approx([p.predicted for p in alone])
+    mapped.save(tmp_path / "m", "x")
+    loaded = LRMFPredictor.load(tmp_path / "m", LineageGraph(data.edges), "x")
+    assert loaded.item_map_ is not None
+    assert [(p.predicted, p.lower, p.upper) for p in loaded.predict(queries)] == [
+        (p.predicted, p.lower, p.upper) for p in batch]
+
+
+def test_the_planner_designs_in_the_maps_factors(split):
+    # every target a score (no item-only benchmark): the planner works in the map's factors
+    full, _, held = split
+    data = ReferenceData(full.models, full.scores, {b: full.items[b] for b in ("alpha", "beta")}, full.metadata,
+                         full.edges, {b: i for b, i in full.benchmarks.items() if b != "c"})
+    keep = data.has_data().copy()
+    keep[[data.index[m] for m in held]] = False
+    mapped = LRMFPredictor(**FAST, calibrate=False, seed=0).fit(data.subset(keep))
+    item_map, n = mapped.item_map_, len(mapped.score_names_)
+    spread = (item_map.loadings_[:n] ** 2).sum(axis=1) + item_map.noise_[:n]
+
+    def variance(items):  # summed target variances, each in units of the reference's spread
+        index, values, extra = mapped._map_evidence(data.query(held[0], items=items))
+        _, var = item_map.predict(np.r_[np.arange(n, 2 * n), index].astype(int), np.r_[np.zeros(n), values],
+                                  np.r_[np.zeros(n), extra])
+        return float(np.sum(var / spread))
+
+    plan = plan_items(mapped, data.query(held[0]), 6, benchmarks=["alpha", "beta"])
+    assert all(len(ids) == 6 for ids in plan.values())
+    # the first pick (alpha's turn comes first) is the item whose answer shrinks the map's variance most
+    drops = {it: variance({}) - variance({"alpha": [it]}) for it in data.items["alpha"].items}
+    assert plan["alpha"][0] == max(drops, key=drops.get)
+    random = plan_items(mapped, data.query(held[0]), 6, selection="random", seed=2, benchmarks=["alpha", "beta"])
+    assert variance(plan) < variance(random)
