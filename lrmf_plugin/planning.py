@@ -6,7 +6,9 @@
   so an item is judged by what it says about every benchmark the model has no score for (each in
   units of how much models differ on it), including benchmarks the reference knows only as scores;
   the benchmarks take turns, so each gets its budget. Called again after results come back, it plans
-  the next round conditioned on them.
+  the next round conditioned on them. When the predictor's item map predicts every target score,
+  the design is in the map's factors instead (the same greedy turns; a Gaussian design does not
+  depend on the answers).
 * ``anchors``: tinyBenchmarks-style: cluster the items' learned embeddings (k-means, k = budget) and
   take the item nearest each centre.
 * ``random``: stratified by difficulty, so even a random plan spans easy to hard items.

@@ -26,8 +26,11 @@ independently (small dense systems). A new model is *folded in*: its vector's Ga
 fitted relatives, its observations update it by Newton steps (Laplace approximation; item answers
 tempered by a weight chosen on held-out models, since they are not independent given the vector), and predictive
 intervals combine that posterior with score noise and, for benchmarks scored item by item, the
-finite-sample noise of the items not yet evaluated. A held-out calibration pass (split-conformal
-scaling per benchmark and evidence level) makes the 90% intervals honest.
+finite-sample noise of the items not yet evaluated. Where the reference has both scores and
+items, an item map (:mod:`.item_map`, a Gaussian conditional on the 0-100 scale) may predict the
+scores of a query that answers items instead of the vector: the held-out calibration pass keeps
+it only if it predicts better there. That pass (split-conformal scaling per benchmark and evidence
+level) also makes the 90% intervals honest.
 """
 from __future__ import annotations
 
