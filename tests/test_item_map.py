@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic_lowrank import make_reference
-from test_predictor import FAST, _errors
+from test_predictor import FAST, _errors, split  # noqa: F401  (split: the predictor tests' fixture)
 
 from lrmf_plugin.dataset import ReferenceData
+from lrmf_plugin.errors import UnknownItemError
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.item_map import ItemScoreMap
 from lrmf_plugin.models.lrmf import LRMFPredictor
 from lrmf_plugin.planning import plan_items
 from lrmf_plugin.schema import ModelQuery
-
-
-@pytest.fixture(scope="module")
-def split():
-    data, _ = make_reference(n_families=40, family_size=8, seed=3)
-    rng = np.random.default_rng(0)
-    scored = np.flatnonzero(data.has_data())
-    held = rng.choice(scored, size=60, replace=False)
-    keep = data.has_data().copy()
-    keep[held] = False
-    return data, data.subset(keep), [data.models[i] for i in held]
 
 
 @pytest.fixture(scope="module")
@@ -122,14 +111,21 @@ def test_map_predictions_batch_and_round_trip(split, mapped, tmp_path):
         (p.predicted, p.lower, p.upper) for p in batch]
 
 
-def test_the_planner_designs_in_the_maps_factors(split):
-    # every target a score (no item-only benchmark): the planner works in the map's factors
+@pytest.fixture(scope="module")
+def scores_only(split):
+    """The fixture without its item-only benchmark: every target is a score, so the planner works
+    in the map's factors."""
     full, _, held = split
     data = ReferenceData(full.models, full.scores, {b: full.items[b] for b in ("alpha", "beta")}, full.metadata,
                          full.edges, {b: i for b, i in full.benchmarks.items() if b != "c"})
     keep = data.has_data().copy()
     keep[[data.index[m] for m in held]] = False
-    mapped = LRMFPredictor(**FAST, calibrate=False, seed=0).fit(data.subset(keep))
+    return data, LRMFPredictor(**FAST, calibrate=False, seed=0).fit(data.subset(keep))
+
+
+def test_the_planner_designs_in_the_maps_factors(split, scores_only):
+    held = split[2]
+    data, mapped = scores_only
     item_map, n = mapped.item_map_, len(mapped.score_names_)
     spread = (item_map.loadings_[:n] ** 2).sum(axis=1) + item_map.noise_[:n]
 
@@ -146,3 +142,11 @@ def test_the_planner_designs_in_the_maps_factors(split):
     assert plan["alpha"][0] == max(drops, key=drops.get)
     random = plan_items(mapped, data.query(held[0]), 6, selection="random", seed=2, benchmarks=["alpha", "beta"])
     assert variance(plan) < variance(random)
+
+
+def test_the_maps_planner_refuses_unknown_items_like_the_fold_in(split, scores_only):
+    data, mapped = scores_only
+    q = ModelQuery(split[2][0], items={"alpha": {"no-such-item": 1.0}})
+    for call in (lambda: mapped.predict([q]), lambda: plan_items(mapped, q, 3, benchmarks=["alpha"])):
+        with pytest.raises(UnknownItemError, match="no-such-item"):
+            call()

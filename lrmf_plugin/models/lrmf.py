@@ -49,8 +49,8 @@ from ..features import MetadataFeaturizer
 from ..lineage import LineageGraph
 from ..schema import RELATIONS, ModelQuery, Prediction, normalise_relation
 from .base import Predictor
-from .normal_scores import NormalScores
 from .item_map import MIN_MAP_ROWS, ItemScoreMap
+from .normal_scores import NormalScores
 from .trees import TreeEnsemble, predict_all
 
 log = logging.getLogger(__name__)
@@ -818,7 +818,18 @@ class LRMFPredictor(Predictor):
                 kinds.append(0)
                 sd = float(q.score_sd.get(b, 0.0)) * self.normal_.slope(j, float(score))
                 noise.append(self.score_noise ** 2 + sd ** 2)
-        columns, answers = [], []  # item rows are gathered in one indexing (a query has hundreds)
+        columns, answers = self._item_answers_of(q)  # gathered in one indexing (a query has hundreds)
+        X = np.zeros((len(rows) + len(columns), d + 1))
+        X[:len(rows)] = np.array(rows).reshape(-1, d + 1)
+        if columns:
+            X[len(rows):, :d] = self.Vs_[self.item_block_][columns]
+            X[len(rows):, d] = self.cs_[self.item_block_][columns]
+        n = len(columns)
+        return X, np.array(ys + answers), np.array(kinds + [1] * n, dtype=int), np.array(noise + [1.0] * n)
+
+    def _item_answers_of(self, q: ModelQuery) -> tuple[list[int], list[float]]:
+        """Item-block columns and values of every answer ``q`` gives (unknown benchmarks or items refused)."""
+        columns, answers = [], []
         for b, obs in q.items.items():
             cols = self.item_col_.get(b)
             if cols is None:
@@ -829,13 +840,7 @@ class LRMFPredictor(Predictor):
                     raise UnknownItemError(f"{q.model}: item {it!r} is not an item of benchmark {b!r}")
                 columns.append(j)
                 answers.append(float(value))
-        X = np.zeros((len(rows) + len(columns), d + 1))
-        X[:len(rows)] = np.array(rows).reshape(-1, d + 1)
-        if columns:
-            X[len(rows):, :d] = self.Vs_[self.item_block_][columns]
-            X[len(rows):, d] = self.cs_[self.item_block_][columns]
-        n = len(columns)
-        return X, np.array(ys + answers), np.array(kinds + [1] * n, dtype=int), np.array(noise + [1.0] * n)
+        return columns, answers
 
     # ------------------------------------------------------------------------------------------
     # prediction
@@ -906,13 +911,9 @@ class LRMFPredictor(Predictor):
                 index.append(self.score_names_.index(b))
                 values.append(float(score))
                 extra.append(float(q.score_sd.get(b, 0.0)) ** 2)
-        for b, obs in q.items.items():
-            cols = self.item_col_[b]
-            for it, value in obs.items():
-                index.append(int(self.item_map_.item_variable(cols[str(it)])))
-                values.append(float(value))
-                extra.append(0.0)
-        return index, values, extra
+        columns, answers = self._item_answers_of(q)
+        index += [int(self.item_map_.item_variable(j)) for j in columns]
+        return index, values + answers, extra + [0.0] * len(answers)
 
     def _mapped_scores(self, q: ModelQuery, prior_mean: np.ndarray, links: list) -> dict[str, tuple[float, float]]:
         """Score moments from the item map (:mod:`.item_map`) for a query that answers items; the
