@@ -120,7 +120,7 @@ def _adaptive(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool
     """
     targets = [b for b in predictor.benchmarks_ if b not in query.scores] or sorted(pools)
     item_map = predictor.item_map_
-    if item_map is not None and all(b in predictor.score_names_ for b in targets):
+    if item_map is not None and all(b in item_map.score_names_ for b in targets):
         S, G, candidates = _map_design(predictor, query, pools, targets)
     else:
         S, G, candidates = _vector_design(predictor, query, pools, targets)
@@ -176,12 +176,12 @@ def _map_design(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Po
     Gaussian's covariance does not depend on the values), the target scores' loadings (in units of
     their spread over the reference) and each candidate item's loadings and noise precision."""
     item_map = predictor.item_map_
-    n = len(predictor.score_names_)
+    n = item_map.n_scores_
     index, _, extra = predictor._map_evidence(query)
     index = np.array(list(range(n, 2 * n)) + index, dtype=int)
     _, S = item_map.factors(index, np.zeros(len(index)), np.array([0.0] * n + extra))
-    G = item_map.loadings_[[predictor.score_names_.index(b) for b in targets]]
-    G = G / np.sqrt((G ** 2).sum(axis=1) + item_map.noise_[[predictor.score_names_.index(b) for b in targets]])[:, None]
+    rows = [item_map.score_names_.index(b) for b in targets]
+    G = item_map.loadings_[rows] / np.sqrt((item_map.loadings_[rows] ** 2).sum(axis=1) + item_map.noise_[rows])[:, None]
     candidates = {}
     for b, (ids, _, _, k) in pools.items():
         if k > 0:

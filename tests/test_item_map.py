@@ -2,6 +2,8 @@
 calibration pass keeps or drops it, its planner, and its place in the stored predictor."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from test_predictor import FAST, _errors, split  # noqa: F401  (split: the predictor tests' fixture)
@@ -32,7 +34,7 @@ def test_the_map_conditions_like_a_dense_gaussian():
     scores = latent[:, :3] @ rng.normal(size=(3, s)) * 10 + 50
     prior = scores + rng.normal(scale=5.0, size=(n, s))
     items = (rng.random((n, m)) < 1 / (1 + np.exp(-latent @ rng.normal(size=(4, m))))).astype(float)
-    fitted = ItemScoreMap(rank=5).fit(scores, prior, items)
+    fitted = ItemScoreMap(rank=5).fit(scores, prior, items, ["a", "b", "c"])
     C = fitted.loadings_ @ fitted.loadings_.T + np.diag(fitted.noise_)
     index = np.array([3, 5, fitted.item_variable(0), fitted.item_variable(7), 1])  # priors, items, a score
     values = np.array([40.0, 61.0, 1.0, 0.0, 55.0])
@@ -150,3 +152,23 @@ def test_the_maps_planner_refuses_unknown_items_like_the_fold_in(split, scores_o
     for call in (lambda: mapped.predict([q]), lambda: plan_items(mapped, q, 3, benchmarks=["alpha"])):
         with pytest.raises(UnknownItemError, match="no-such-item"):
             call()
+
+
+def test_a_score_few_answering_models_have_stays_out_of_the_map(split):
+    # a reference mixing suites: "zeta" is known for a fifth of the models that answer every item,
+    # so the map is learned over the other scores and zeta is predicted from the vector
+    full, _, held = split
+    zeta = full.scores["alpha"].where(np.arange(len(full.models)) % 5 == 0) * 0.5 + 20.0
+    benchmarks = {**full.benchmarks, "zeta": dataclasses.replace(full.benchmarks["gamma"], name="zeta")}
+    data = ReferenceData(full.models, full.scores.assign(zeta=zeta), full.items, full.metadata, full.edges, benchmarks)
+    keep = data.has_data().copy()
+    keep[[data.index[m] for m in held]] = False
+    fitted = LRMFPredictor(**FAST, calibrate=False, seed=0).fit(data.subset(keep))
+    assert fitted.item_map_ is not None and "zeta" not in fitted.item_map_.score_names_
+    assert set(fitted.item_map_.score_names_) == {"alpha", "beta", "gamma", "delta"}
+    q = _items(data, held[0], 10)
+    moments = fitted._moments(q, fitted.prior_means([q])[0])
+    u, cov = fitted.fold_in(q)
+    assert moments["zeta"] == pytest.approx(fitted._benchmark_moments("zeta", u, cov, q))
+    assert moments["gamma"] != pytest.approx(fitted._benchmark_moments("gamma", u, cov, q))
+    assert plan_items(fitted, data.query(held[0]), 3, benchmarks=["alpha"])["alpha"]  # the vector designs

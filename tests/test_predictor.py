@@ -13,7 +13,7 @@ from synthetic_lowrank import make_reference
 from lrmf_plugin.errors import ArtifactError, InputError, UnknownBenchmarkError, UnknownItemError
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.global_mean import GlobalMeanPredictor
-from lrmf_plugin.models.lrmf import ITEM_WEIGHTS, METADATA_TREES, LRMFPredictor, _MetadataPrior
+from lrmf_plugin.models.lrmf import ITEM_WEIGHTS, METADATA_TREES, Z90, LRMFPredictor, _MetadataPrior
 from lrmf_plugin.models.trees import TreeEnsemble, predict_all
 from lrmf_plugin.planning import budget_count, parse_budget, plan_items
 from lrmf_plugin.schema import ModelQuery
@@ -110,7 +110,7 @@ def test_many_item_answers_have_their_own_interval_scale(split, fitted):
     pred = next(p for p in fitted.predict([part]) if p.benchmark == "gamma")
     u, cov = fitted.fold_in(part)
     mean, sd = fitted._benchmark_moments("gamma", u, cov, part)
-    assert fitted._to_working("gamma", pred.upper) == pytest.approx(mean + 1.6448536269514722 * sd * k, abs=1e-6)
+    assert fitted._to_working("gamma", pred.upper) == pytest.approx(mean + Z90 * sd * k, abs=1e-6)
     assert all((b, level) in fitted.calibration_ for b in data.items for level in ("items", "many items"))
 
 

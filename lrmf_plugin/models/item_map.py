@@ -24,24 +24,29 @@ from sklearn.utils.extmath import randomized_svd
 MAP_RANK = 50
 #: share of each variable's variance kept as its own noise (shrinks the covariance toward its diagonal)
 NUGGET = 0.05
-#: complete rows (every score and every item observed) needed to learn the map
+#: complete rows (every score of the map and every item observed) needed to learn the map
 MIN_MAP_ROWS = 50
+#: a score is one of the map's variables if at least this share of the models with every item has it
+#: (a reference that mixes suites has no model with every score)
+MAP_SCORE_SHARE = 0.9
 
 
 class ItemScoreMap:
     """Mean ``mean_``, loadings ``loadings_`` (variables x r) and noise variances ``noise_`` of the
-    variables ``[scores, prior predictions, items]``; ``n_scores_`` is s."""
+    variables ``[scores, prior predictions, items]``; ``score_names_`` names the s scores, in order."""
 
     def __init__(self, rank: int = MAP_RANK, nugget: float = NUGGET):
         self.rank = rank
         self.nugget = nugget
 
-    def fit(self, scores: np.ndarray, prior: np.ndarray, items: np.ndarray) -> "ItemScoreMap":
-        """Learn the map from complete rows (one per reference model): raw scores, the factorisation's
-        out-of-fold zero-evidence predictions of them, and item answers."""
+    def fit(self, scores: np.ndarray, prior: np.ndarray, items: np.ndarray, score_names: list[str]) -> "ItemScoreMap":
+        """Learn the map from complete rows (one per reference model): raw scores (columns
+        ``score_names``), the factorisation's out-of-fold zero-evidence predictions of them, and item
+        answers."""
         X = np.hstack([scores, prior, items]).astype(np.float32)
         n, v = X.shape
-        self.n_scores_ = scores.shape[1]
+        self.score_names_ = list(score_names)
+        self.n_scores_ = len(self.score_names_)
         self.mean_ = X.mean(axis=0, dtype=np.float64)
         sd = X.std(axis=0, dtype=np.float64)
         sd[sd < 1e-9] = 1.0  # a constant variable: no loadings, only the nugget
@@ -95,12 +100,14 @@ class ItemScoreMap:
     # -- persistence ---------------------------------------------------------------------------
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}mean": self.mean_, f"{prefix}loadings": self.loadings_, f"{prefix}noise": self.noise_,
-                f"{prefix}n_scores": np.array(self.n_scores_), f"{prefix}hyper": np.array([self.rank, self.nugget])}
+                f"{prefix}scores": np.array(self.score_names_, dtype=str),
+                f"{prefix}hyper": np.array([self.rank, self.nugget])}
 
     @classmethod
     def from_arrays(cls, arrays, prefix: str) -> "ItemScoreMap":
         rank, nugget = arrays[f"{prefix}hyper"]
         self = cls(int(rank), float(nugget))
         self.mean_, self.loadings_ = arrays[f"{prefix}mean"], arrays[f"{prefix}loadings"]
-        self.noise_, self.n_scores_ = arrays[f"{prefix}noise"], int(arrays[f"{prefix}n_scores"])
+        self.noise_, self.score_names_ = arrays[f"{prefix}noise"], [str(b) for b in arrays[f"{prefix}scores"]]
+        self.n_scores_ = len(self.score_names_)
         return self

@@ -49,7 +49,7 @@ from ..features import MetadataFeaturizer
 from ..lineage import LineageGraph
 from ..schema import RELATIONS, ModelQuery, Prediction, normalise_relation
 from .base import Predictor
-from .item_map import MIN_MAP_ROWS, ItemScoreMap
+from .item_map import MAP_SCORE_SHARE, MIN_MAP_ROWS, ItemScoreMap
 from .normal_scores import NormalScores
 from .trees import TreeEnsemble, predict_all
 
@@ -477,17 +477,21 @@ class LRMFPredictor(Predictor):
     def _fit_item_map(self, S: np.ndarray, Y: np.ndarray | None, M: np.ndarray, V: np.ndarray | None,
                       c: np.ndarray | None, has: np.ndarray) -> ItemScoreMap | None:
         """The map from item answers to scores (:mod:`.item_map`), learned from the models with every
-        score and every item; its prior-prediction variables are their out-of-fold metadata
-        predictions ``M``, as a new model's are made without its own data. ``None`` without both
-        kinds of columns or with fewer than ``MIN_MAP_ROWS`` complete models."""
+        item and the scores nearly all of those have; its prior-prediction variables are their
+        out-of-fold metadata predictions ``M``, as a new model's are made without its own data.
+        ``None`` without both kinds of columns or with fewer than ``MIN_MAP_ROWS`` complete models."""
         if Y is None or V is None:
             return None
-        complete = has & ~np.isnan(S).any(axis=1) & ~np.isnan(Y).any(axis=1)
-        if complete.sum() < MIN_MAP_ROWS:
+        answered = has & ~np.isnan(Y).any(axis=1)
+        if not answered.any():
             return None
-        Z = M[complete] @ V.T + c
-        prior = np.column_stack([self.normal_.inverse(j, Z[:, j]) for j in range(len(self.score_names_))])
-        return ItemScoreMap().fit(S[complete], prior, Y[complete])
+        cols = [j for j in range(S.shape[1]) if np.mean(~np.isnan(S[answered, j])) >= MAP_SCORE_SHARE]
+        complete = answered & ~np.isnan(S[:, cols]).any(axis=1)
+        if not cols or complete.sum() < MIN_MAP_ROWS:
+            return None
+        Z = M[complete] @ V[cols].T + c[cols]
+        prior = np.column_stack([self.normal_.inverse(j, Z[:, k]) for k, j in enumerate(cols)])
+        return ItemScoreMap().fit(S[complete][:, cols], prior, Y[complete], [self.score_names_[j] for j in cols])
 
     def _index_items(self) -> None:
         """benchmark -> {item -> column in the item block} and -> {item -> position within the benchmark}."""
@@ -907,8 +911,8 @@ class LRMFPredictor(Predictor):
         (estimated ones with their squared standard error as extra noise) and its item answers."""
         index, values, extra = [], [], []
         for b, score in q.scores.items():
-            if b in self.score_names_:
-                index.append(self.score_names_.index(b))
+            if b in self.item_map_.score_names_:
+                index.append(self.item_map_.score_names_.index(b))
                 values.append(float(score))
                 extra.append(float(q.score_sd.get(b, 0.0)) ** 2)
         columns, answers = self._item_answers_of(q)
@@ -927,17 +931,19 @@ class LRMFPredictor(Predictor):
             prior_mean = self.prior_means([bare])[0]
         m0, _ = self.fold_in(bare, prior_mean, links)
         V, c = self.Vs_[self.score_block_], self.cs_[self.score_block_]
-        n = len(self.score_names_)
+        names = self.item_map_.score_names_
+        cols = [self.score_names_.index(b) for b in names]
+        n = len(names)
         index, values, extra = self._map_evidence(q)
-        prior = [float(self.normal_.inverse(j, z)) for j, z in enumerate(V @ m0 + c)]
+        prior = [float(self.normal_.inverse(j, V[j] @ m0 + c[j])) for j in cols]
         mean, var = self.item_map_.predict(np.array(list(range(n, 2 * n)) + index, dtype=int), np.array(prior + values),
                                            np.array([0.0] * n + extra))
         out = {}
-        for j, b in enumerate(self.score_names_):
+        for k, (j, b) in enumerate(zip(cols, names)):
             if not (b in q.scores and not q.score_sd.get(b)):
                 # inside the reference's range, where the normal-scores map has a slope
-                x = min(max(float(mean[j]), self.normal_.values_[j][0]), self.normal_.values_[j][-1])
-                out[b] = (float(self.normal_.forward(j, x)), float(self.normal_.slope(j, x) * np.sqrt(var[j])))
+                x = min(max(float(mean[k]), self.normal_.values_[j][0]), self.normal_.values_[j][-1])
+                out[b] = (float(self.normal_.forward(j, x)), float(self.normal_.slope(j, x) * np.sqrt(var[k])))
         return out
 
     def _to_scale(self, b: str, x: float) -> float:
