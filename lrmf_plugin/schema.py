@@ -79,6 +79,10 @@ class ModelQuery:
     def n_items(self) -> int:
         return sum(len(v) for v in self.items.values())
 
+    def knows_exactly(self, benchmark: str) -> bool:
+        """The query gives ``benchmark``'s score as measured, not estimated (no standard error)."""
+        return benchmark in self.scores and not self.score_sd.get(benchmark)
+
 
 @dataclass(frozen=True)
 class Prediction:

@@ -50,7 +50,7 @@ def test_the_map_conditions_like_a_dense_gaussian():
     assert exact[1] == pytest.approx(55.0) and exact_var[1] == pytest.approx(0.0)
 
 
-def test_calibration_keeps_the_map_only_where_it_predicts_held_out_models_better(split, mapped):
+def test_calibration_keeps_the_map_only_where_it_predicts_held_out_models_better(split, mapped, monkeypatch):
     # the fixture's answers follow the factorisation's own item model, which the linear map only
     # approximates: held out, the vector predicts better, so the calibration pass drops the map
     data, train, held = split
@@ -58,27 +58,21 @@ def test_calibration_keeps_the_map_only_where_it_predicts_held_out_models_better
     assert mapped.item_map_ is not None and calibrated.item_map_ is None
     queries = [_items(data, m, 10) for m in held]
     with_map, _ = _errors(mapped, data, queries)
-    mapped.item_map_, kept = None, mapped.item_map_
-    try:
-        without, _ = _errors(mapped, data, queries)
-    finally:
-        mapped.item_map_ = kept
+    monkeypatch.setattr(mapped, "item_map_", None)
+    without, _ = _errors(mapped, data, queries)
     assert without.mean() < with_map.mean()
 
 
-def test_the_map_predicts_scores_of_item_queries_only(split, mapped):
+def test_the_map_predicts_scores_of_item_queries_only(split, mapped, monkeypatch):
     data, _, held = split
     q = _items(data, held[0], 10)
     by_map = {p.benchmark: p.predicted for p in mapped.predict([q])}
-    mapped.item_map_, kept = None, mapped.item_map_
-    try:
-        by_vector = {p.benchmark: p.predicted for p in mapped.predict([q])}
-        zero_without = [p.predicted for p in mapped.predict([data.query(held[0])])]
-    finally:
-        mapped.item_map_ = kept
+    zero_with = [p.predicted for p in mapped.predict([data.query(held[0])])]
+    monkeypatch.setattr(mapped, "item_map_", None)
+    by_vector = {p.benchmark: p.predicted for p in mapped.predict([q])}
     assert all(by_map[b] != pytest.approx(by_vector[b]) for b in mapped.score_names_)
     assert by_map["c"] == pytest.approx(by_vector["c"])  # an item-only benchmark stays with the vector
-    assert [p.predicted for p in mapped.predict([data.query(held[0])])] == pytest.approx(zero_without)
+    assert [p.predicted for p in mapped.predict([data.query(held[0])])] == pytest.approx(zero_with)
 
 
 def test_revealed_scores_are_map_evidence_and_estimated_ones_count_less(split, mapped):

@@ -761,7 +761,7 @@ class LRMFPredictor(Predictor):
         c = self.cs_[self.score_block_]
         for i, q in enumerate(queries):
             for b, score in q.scores.items():
-                if b in self.score_names_ and not q.score_sd.get(b):
+                if b in self.score_names_ and q.knows_exactly(b):
                     j = self.score_names_.index(b)
                     R[i, j] = self.normal_.forward(j, float(score)) - c[j]
         rows = np.flatnonzero(~np.isnan(R).all(axis=1))
@@ -904,7 +904,7 @@ class LRMFPredictor(Predictor):
         u, cov = self.fold_in(q, prior_mean, links)
         mapped = self._mapped_scores(q, prior_mean, links)
         return {b: mapped[b] if b in mapped else self._benchmark_moments(b, u, cov, q)
-                for b in self.benchmarks_ if not (b in q.scores and not q.score_sd.get(b))}
+                for b in self.benchmarks_ if not q.knows_exactly(b)}
 
     def _map_evidence(self, q: ModelQuery) -> tuple[list[int], list[float], list[float]]:
         """The item map's variables that ``q`` reveals besides its prior predictions: its scores
@@ -927,7 +927,7 @@ class LRMFPredictor(Predictor):
         if self.item_map_ is None or not q.items:
             return {}
         bare = ModelQuery(model=q.model, metadata=q.metadata, parents=q.parents)
-        if any(b in self.score_names_ and not q.score_sd.get(b) for b in q.scores):
+        if any(b in self.score_names_ and q.knows_exactly(b) for b in q.scores):
             prior_mean = self.prior_means([bare])[0]
         m0, _ = self.fold_in(bare, prior_mean, links)
         V, c = self.Vs_[self.score_block_], self.cs_[self.score_block_]
@@ -940,7 +940,7 @@ class LRMFPredictor(Predictor):
                                            np.array([0.0] * n + extra))
         out = {}
         for k, (j, b) in enumerate(zip(cols, names)):
-            if not (b in q.scores and not q.score_sd.get(b)):
+            if not q.knows_exactly(b):
                 # inside the reference's range, where the normal-scores map has a slope
                 x = min(max(float(mean[k]), self.normal_.values_[j][0]), self.normal_.values_[j][-1])
                 out[b] = (float(self.normal_.forward(j, x)), float(self.normal_.slope(j, x) * np.sqrt(var[k])))
