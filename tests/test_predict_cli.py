@@ -105,3 +105,18 @@ def test_predictor_of_an_older_state_is_refused(ref, tmp_path):
     (tmp_path / "models.csv").write_text("model\nfam0/extra\n")
     proc = cli("predict", "--ref", str(copy), "--models", str(tmp_path / "models.csv"), "--out", str(tmp_path / "p.csv"))
     assert proc.returncode == 2 and "fit" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_texts_read_as_printed():
+    """argparse %-formats ``help`` strings but prints a ``description`` as written, so a ``90%%`` in
+    a description reached users doubled. Every subcommand's help must print single percent signs."""
+    import argparse
+
+    from bot.cli import build_parser as bot_parser
+    from lrmf_plugin.cli import build_parser
+
+    for top in (build_parser(), bot_parser()):
+        subs = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+        for name, parser in subs.choices.items():
+            text = parser.format_help()
+            assert "%%" not in text and "%(" not in text, name

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "estimate", help="predict full scores from a stock `lm_eval --log_samples` output directory",
         description="Read results_*.json and samples_*.jsonl of one model's lm-eval run(s) under RUN_DIR and "
-                    "predict the full score of every task with a 90%% interval.")
+                    "predict the full score of every task with a 90% interval.")
     add_ref_argument(p)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="lm_eval --output_path (or its model folder)")
     p.add_argument("--model", default=None, metavar="ID",

@@ -10,7 +10,7 @@ from . import add_ref_argument, default_reference_dir
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="predict every reference benchmark for the models in a CSV",
-                              description="Writes PRED.csv: model,benchmark,predicted,lower,upper (90%% interval) "
+                              description="Writes PRED.csv: model,benchmark,predicted,lower,upper (90% interval) "
                                           "for every model x benchmark, on the reference's scale.")
     add_ref_argument(p)
     p.add_argument("--models", type=Path, required=True, metavar="MODELS.csv",

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.usage = ("lm-eval-predict run --model <model> --tasks <task> [--model_args <arg=value> ...] "
                     "--budget N|F [--ref DIR] [options]")
     parser.description = ("Evaluate a planned subset of each task with lm-eval (every `lm-eval run` flag "
-                          "works) and predict the full scores with 90%% intervals.")
+                          "works) and predict the full scores with 90% intervals.")
     group = parser.add_argument_group("prediction (lrmf-plugin)")
     add_ref_argument(group)
     group.add_argument("--budget", required=True, metavar="N|F",
