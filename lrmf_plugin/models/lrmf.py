@@ -367,9 +367,11 @@ class LRMFPredictor(Predictor):
         user = {normalise_relation(k): float(v) for k, v in (self.relation_weights or {}).items()}
         return self.lineage_strength * user.get(relation, 1.0)
 
-    def _fit_core(self, data: ReferenceData, warm: "LRMFPredictor | None") -> None:
+    def _fit_core(self, data: ReferenceData, warm: "LRMFPredictor | None", desc: str = "fit lrmf") -> None:
         """The factorisation; ``warm``, a predictor fitted on a superset of ``data``'s models with the
-        same columns, gives the starting point (the calibration refit needs only a few sweeps)."""
+        same columns, gives the starting point (the calibration refit needs only a few sweeps).
+        ``desc`` names the progress bar, whose postfix names the stage: the metadata trees between
+        the sweeps and the settling take most of a real reference's fit."""
         rng = np.random.default_rng(self.seed)
         self.graph_ = LineageGraph(data.edges)
         has = data.has_data()
@@ -442,7 +444,7 @@ class LRMFPredictor(Predictor):
         # so the prior's basis stays the one the scores are read in)
         prior = _MetadataPrior("ridge", self.metadata_l2, self.seed)
         M = np.zeros_like(U)
-        steps = tqdm(total=self.n_sweeps + self.n_settle, desc="fit lrmf", unit="sweep", disable=not self.progress)
+        steps = tqdm(total=self.n_sweeps + self.n_settle, desc=desc, unit="sweep", disable=not self.progress)
         for _ in range(self.n_sweeps):
             before = U
             U = self._update_models(blocks, U, Vs, cs, M)
@@ -453,6 +455,7 @@ class LRMFPredictor(Predictor):
             steps.update()
             if np.max(np.abs(U - before)) < SWEEP_TOLERANCE:
                 break
+        steps.set_postfix_str("metadata prior")
         basis = self._target_basis(Vs[0] if score_cols else None, d)
         prior = _MetadataPrior(self.metadata_model, self.metadata_l2, self.seed).fit(F[has_rows], U[has_rows], basis)
         M = prior.predict(F)
@@ -460,9 +463,11 @@ class LRMFPredictor(Predictor):
         # prior propagates to relatives) are honest rather than shrunk by overfitting
         M[has_rows] = self._empirical_bayes(U, F, has_rows, prior)
         if score_cols:
+            steps.set_postfix_str("score-conditional trees")
             prior.fit_conditional(F[has_rows], U[has_rows], M[has_rows] @ basis.T, ~np.isnan(S[has_rows]))
         self.item_map_ = self._fit_item_map(S, Y if item_names else None, M, Vs[0] if score_cols else None,
                                             cs[0] if score_cols else None, has_rows)
+        steps.set_postfix_str("settle")
         for _ in range(self.n_settle):
             U = self._update_models(blocks, U, Vs, cs, M)
             steps.update()
@@ -1019,10 +1024,9 @@ class LRMFPredictor(Predictor):
         # warm-started from this fit: the columns barely move when a fifth of the models leave, so a
         # few sweeps suffice; the metadata prior and its precisions are refitted from scratch, and
         # they are what a held-out model's prediction mostly rests on
-        params = {**self.get_params(), "calibrate": False, "progress": False,
-                  "n_sweeps": min(self.n_sweeps, CALIBRATION_SWEEPS)}
+        params = {**self.get_params(), "calibrate": False, "n_sweeps": min(self.n_sweeps, CALIBRATION_SWEEPS)}
         helper = type(self)(**params)
-        helper._fit_core(data.subset(keep), warm=self)
+        helper._fit_core(data.subset(keep), warm=self, desc="calibrate lrmf (refit)")
         helper.calibration_, helper.item_weight_ = {}, self.item_weight_
         ratios: dict[tuple[str, str], list[float]] = {}
         cases: list = []  # (evidence level, query, truth), then with the prior mean
