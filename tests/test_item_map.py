@@ -12,7 +12,7 @@ from lrmf_plugin.dataset import ReferenceData
 from lrmf_plugin.errors import UnknownItemError
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.item_map import ItemScoreMap
-from lrmf_plugin.models.lrmf import LRMFPredictor
+from lrmf_plugin.models.lrmf import Z90, LRMFPredictor
 from lrmf_plugin.planning import plan_items
 from lrmf_plugin.schema import ModelQuery
 
@@ -73,6 +73,23 @@ def test_the_map_predicts_scores_of_item_queries_only(split, mapped, monkeypatch
     assert all(by_map[b] != pytest.approx(by_vector[b]) for b in mapped.score_names_)
     assert by_map["c"] == pytest.approx(by_vector["c"])  # an item-only benchmark stays with the vector
     assert [p.predicted for p in mapped.predict([data.query(held[0])])] == pytest.approx(zero_with)
+
+
+def test_map_intervals_are_the_maps_gaussian_on_the_score_scale(split, mapped):
+    # the map is Gaussian on the 0-100 scale: its interval is centre +- z90 * sd * k there; carried
+    # through the normal-scores map it came out lopsided and much too wide where scores bunch
+    data, _, held = split
+    for model in held[:4]:
+        q = _items(data, model, 10)
+        moments = mapped._moments(q, mapped.prior_means([q])[0])
+        level = mapped._evidence_level(q)
+        for p in mapped.predict([q]):
+            if p.benchmark not in mapped.item_map_.score_names_:
+                continue
+            mean, sd, raw = moments[p.benchmark]
+            half = Z90 * sd * mapped.calibration_.get((p.benchmark, level), 1.0)
+            assert raw and p.predicted == pytest.approx(min(max(mean, 0.0), 100.0))
+            assert (p.lower, p.upper) == pytest.approx((max(mean - half, 0.0), min(mean + half, 100.0)))
 
 
 def test_revealed_scores_are_map_evidence_and_estimated_ones_count_less(split, mapped):
@@ -163,6 +180,6 @@ def test_a_score_few_answering_models_have_stays_out_of_the_map(split):
     q = _items(data, held[0], 10)
     moments = fitted._moments(q, fitted.prior_means([q])[0])
     u, cov = fitted.fold_in(q)
-    assert moments["zeta"] == pytest.approx(fitted._benchmark_moments("zeta", u, cov, q))
-    assert moments["gamma"] != pytest.approx(fitted._benchmark_moments("gamma", u, cov, q))
+    assert moments["zeta"][:2] == pytest.approx(fitted._benchmark_moments("zeta", u, cov, q))
+    assert moments["zeta"][2] is False and moments["gamma"][2] is True
     assert plan_items(fitted, data.query(held[0]), 3, benchmarks=["alpha"])["alpha"]  # the vector designs

@@ -892,23 +892,24 @@ class LRMFPredictor(Predictor):
                 s = float(q.scores[b])
                 out.append(Prediction(q.model, b, s, s, s, observed=True))
                 continue
-            mean, sd = moments[b]
+            mean, sd, raw = moments[b]
             # too few held-out models with (or without) relatives: the other no-evidence scale
             k = self.calibration_.get((b, level), self.calibration_.get((b, _SIBLING_LEVEL.get(level, "")), 1.0))
             half = Z90 * sd * k
             # every reference scale is 0-100 (leaderboard-normalised or percent correct)
-            centre, lo, hi = (min(max(float(self._to_scale(b, x)), 0.0), 100.0) for x in (mean, mean - half, mean + half))
+            centre, lo, hi = (min(max(self._to_scale(b, x, raw), 0.0), 100.0) for x in (mean, mean - half, mean + half))
             out.append(Prediction(q.model, b, centre, lo, hi))
         return out
 
     def _moments(self, q: ModelQuery, prior_mean: np.ndarray, links: list | None = None
-                 ) -> dict[str, tuple[float, float]]:
-        """Working-scale predictive mean and sd of every benchmark ``q`` does not reveal exactly:
-        from the item map for scores when ``q`` answers items, else from the folded-in vector."""
+                 ) -> dict[str, tuple[float, float, bool]]:
+        """Predictive (mean, sd, raw) of every benchmark ``q`` does not reveal exactly: from the item
+        map for scores when ``q`` answers items (``raw``: on the reference's 0-100 scale, where the
+        map is Gaussian), else from the folded-in vector (on the working scale)."""
         links = self._links(q) if links is None else links
         u, cov = self.fold_in(q, prior_mean, links)
         mapped = self._mapped_scores(q, prior_mean, links)
-        return {b: mapped[b] if b in mapped else self._benchmark_moments(b, u, cov, q)
+        return {b: (*mapped[b], True) if b in mapped else (*self._benchmark_moments(b, u, cov, q), False)
                 for b in self.benchmarks_ if not q.knows_exactly(b)}
 
     def _map_evidence(self, q: ModelQuery) -> tuple[list[int], list[float], list[float]]:
@@ -928,7 +929,9 @@ class LRMFPredictor(Predictor):
         """Score moments from the item map (:mod:`.item_map`) for a query that answers items; the
         map's prior-prediction variables get the query's zero-evidence prediction (metadata and
         lineage: with exact scores revealed, ``prior_mean`` is the score-conditional one, so the
-        metadata-only mean is computed again). Mapped onto the normal-scores scale by its local slope."""
+        metadata-only mean is computed again). On the 0-100 scale: carried onto the normal-scores
+        scale by its local slope, a symmetric interval became lopsided and far too wide wherever the
+        reference's scores bunch (e.g. [0, 56] around 40 for an sd of 6)."""
         if self.item_map_ is None or not q.items:
             return {}
         bare = ModelQuery(model=q.model, metadata=q.metadata, parents=q.parents)
@@ -943,25 +946,23 @@ class LRMFPredictor(Predictor):
         prior = [float(self.normal_.inverse(j, V[j] @ m0 + c[j])) for j in cols]
         mean, var = self.item_map_.predict(np.array(list(range(n, 2 * n)) + index, dtype=int), np.array(prior + values),
                                            np.array([0.0] * n + extra))
-        out = {}
-        for k, (j, b) in enumerate(zip(cols, names)):
-            if not q.knows_exactly(b):
-                # inside the reference's range, where the normal-scores map has a slope
-                x = min(max(float(mean[k]), self.normal_.values_[j][0]), self.normal_.values_[j][-1])
-                out[b] = (float(self.normal_.forward(j, x)), float(self.normal_.slope(j, x) * np.sqrt(var[k])))
-        return out
+        # a linear map overshoots for models unlike the reference's: its range bounds the centre
+        low, high = ([self.normal_.values_[j][end] for j in cols] for end in (0, -1))
+        return {b: (float(np.clip(mean[k], low[k], high[k])), float(np.sqrt(var[k])))
+                for k, b in enumerate(names) if not q.knows_exactly(b)}
 
-    def _to_scale(self, b: str, x: float) -> float:
-        """A value on the working scale of :meth:`_benchmark_moments` -> the reference's score scale."""
-        if b in self.score_names_:
+    def _to_scale(self, b: str, x: float, raw: bool = False) -> float:
+        """A value on the working scale of :meth:`_benchmark_moments` -> the reference's score scale
+        (``raw``: a value of the item map's, already on it)."""
+        if b in self.score_names_ and not raw:
             return float(self.normal_.inverse(self.score_names_.index(b), x))
-        return x
+        return float(x)
 
-    def _to_working(self, b: str, y: float) -> float:
+    def _to_working(self, b: str, y: float, raw: bool = False) -> float:
         """Inverse of :meth:`_to_scale`."""
-        if b in self.score_names_:
+        if b in self.score_names_ and not raw:
             return float(self.normal_.forward(self.score_names_.index(b), y))
-        return y
+        return float(y)
 
     def _benchmark_moments(self, b: str, u: np.ndarray, cov: np.ndarray, q: ModelQuery) -> tuple[float, float]:
         """Predictive mean and standard deviation of a benchmark's full score on its working scale:
@@ -1081,9 +1082,9 @@ class LRMFPredictor(Predictor):
         planned = self._with_prior_means(helper, [("planned " + helper._evidence_level(q), q, truth)
                                                   for q, (*_, truth) in zip(planned, to_plan)])
         moments = by_option[best, use_map] + list(helper._case_moments([c for c in cases if not c[1].items] + planned))
-        for level, b, y, mean, sd in moments:
-            if sd > 0:
-                ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y) - mean) / sd)
+        for level, b, y, mean, sd, raw in moments:
+            if sd > 0:  # unit-free, so the map's raw-scale and the vector's working-scale errors mix
+                ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y, raw) - mean) / sd)
         for key, r in ratios.items():
             r = np.sort(np.asarray(r))
             n = len(r)
@@ -1103,14 +1104,14 @@ class LRMFPredictor(Predictor):
         means = helper.prior_means([q for _, q, _ in cases]) if cases else []
         return [(level, q, truth, m) for (level, q, truth), m in zip(cases, means)]
 
-    def _moments_error(self, moments: list[tuple[str, str, float, float, float]]) -> float:
+    def _moments_error(self, moments: list[tuple[str, str, float, float, float, bool]]) -> float:
         """Mean absolute error (reference scale) of :meth:`_case_moments` output."""
-        errors = [abs(self._to_scale(b, mean) - y) for _, b, y, mean, _ in moments]
+        errors = [abs(self._to_scale(b, mean, raw) - y) for _, b, y, mean, _, raw in moments]
         return float(np.mean(errors)) if errors else 0.0
 
     def _case_moments(self, cases: list[tuple[str, ModelQuery, dict[str, float], np.ndarray]]):
-        """(level, benchmark, truth, mean, sd) on the working scale, for every held-out case and every
-        benchmark with truth that its query does not reveal."""
+        """(level, benchmark, truth, mean, sd, raw) as :meth:`_moments` gives them, for every
+        held-out case and every benchmark with truth that its query does not reveal."""
         for level, q, truth, prior_mean in cases:
             moments = self._moments(q, prior_mean)
             for b, y in truth.items():
@@ -1121,7 +1122,8 @@ class LRMFPredictor(Predictor):
     # persistence: versioned npz + JSON with checksum (see lrmf_plugin.artifact), never pickle
     # ------------------------------------------------------------------------------------------
     ARTIFACT_KIND = "lrmf-predictor"
-    ARTIFACT_VERSION = 5
+    #: 6: the item levels' calibration scales are of the map's 0-100-scale intervals
+    ARTIFACT_VERSION = 6
 
     def get_params(self) -> dict:
         """Hyperparameters as given to ``__init__`` (scikit-learn convention)."""
