@@ -176,10 +176,7 @@ def _map_design(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Po
     Gaussian's covariance does not depend on the values), the target scores' loadings (in units of
     their spread over the reference) and each candidate item's loadings and noise precision."""
     item_map = predictor.item_map_
-    n = item_map.n_scores_
-    index, _, extra = predictor._map_evidence(query)
-    index = np.array(list(range(n, 2 * n)) + index, dtype=int)
-    _, S = item_map.factors(index, np.zeros(len(index)), np.array([0.0] * n + extra))
+    _, S = item_map.factors(*predictor._map_evidence(query, np.zeros(item_map.n_scores_)))
     rows = [item_map.score_names_.index(b) for b in targets]
     G = item_map.loadings_[rows] / np.sqrt((item_map.loadings_[rows] ** 2).sum(axis=1) + item_map.noise_[rows])[:, None]
     candidates = {}

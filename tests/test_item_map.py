@@ -143,9 +143,7 @@ def test_the_planner_designs_in_the_maps_factors(split, scores_only):
     spread = (item_map.loadings_[:n] ** 2).sum(axis=1) + item_map.noise_[:n]
 
     def variance(items):  # summed target variances, each in units of the reference's spread
-        index, values, extra = mapped._map_evidence(data.query(held[0], items=items))
-        _, var = item_map.predict(np.r_[np.arange(n, 2 * n), index].astype(int), np.r_[np.zeros(n), values],
-                                  np.r_[np.zeros(n), extra])
+        _, var = item_map.predict(*mapped._map_evidence(data.query(held[0], items=items), np.zeros(n)))
         return float(np.sum(var / spread))
 
     plan = plan_items(mapped, data.query(held[0]), 6, benchmarks=["alpha", "beta"])

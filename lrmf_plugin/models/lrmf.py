@@ -912,10 +912,13 @@ class LRMFPredictor(Predictor):
         return {b: (*mapped[b], True) if b in mapped else (*self._benchmark_moments(b, u, cov, q), False)
                 for b in self.benchmarks_ if not q.knows_exactly(b)}
 
-    def _map_evidence(self, q: ModelQuery) -> tuple[list[int], list[float], list[float]]:
-        """The item map's variables that ``q`` reveals besides its prior predictions: its scores
-        (estimated ones with their squared standard error as extra noise) and its item answers."""
-        index, values, extra = [], [], []
+    def _map_evidence(self, q: ModelQuery, prior: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The item map's variables that ``q`` reveals, as (index, values, extra noise): ``prior``,
+        its zero-evidence predictions of the map's scores (a design, which needs only the
+        variables, may pass zeros), its scores (estimated ones with their squared standard error as
+        extra noise) and its item answers."""
+        n = self.item_map_.n_scores_
+        index, values, extra = list(range(n, 2 * n)), [float(x) for x in prior], [0.0] * n
         for b, score in q.scores.items():
             if b in self.item_map_.score_names_:
                 index.append(self.item_map_.score_names_.index(b))
@@ -923,7 +926,7 @@ class LRMFPredictor(Predictor):
                 extra.append(float(q.score_sd.get(b, 0.0)) ** 2)
         columns, answers = self._item_answers_of(q)
         index += [int(self.item_map_.item_variable(j)) for j in columns]
-        return index, values + answers, extra + [0.0] * len(answers)
+        return np.array(index, dtype=int), np.array(values + answers), np.array(extra + [0.0] * len(answers))
 
     def _mapped_scores(self, q: ModelQuery, prior_mean: np.ndarray, links: list) -> dict[str, tuple[float, float]]:
         """Score moments from the item map (:mod:`.item_map`) for a query that answers items; the
@@ -941,11 +944,8 @@ class LRMFPredictor(Predictor):
         V, c = self.Vs_[self.score_block_], self.cs_[self.score_block_]
         names = self.item_map_.score_names_
         cols = [self.score_names_.index(b) for b in names]
-        n = len(names)
-        index, values, extra = self._map_evidence(q)
         prior = [float(self.normal_.inverse(j, V[j] @ m0 + c[j])) for j in cols]
-        mean, var = self.item_map_.predict(np.array(list(range(n, 2 * n)) + index, dtype=int), np.array(prior + values),
-                                           np.array([0.0] * n + extra))
+        mean, var = self.item_map_.predict(*self._map_evidence(q, prior))
         # a linear map overshoots for models unlike the reference's: its range bounds the centre
         low, high = ([self.normal_.values_[j][end] for j in cols] for end in (0, -1))
         return {b: (float(np.clip(mean[k], low[k], high[k])), float(np.sqrt(var[k])))
