@@ -75,6 +75,29 @@ def test_the_map_predicts_scores_of_item_queries_only(split, mapped, monkeypatch
     assert [p.predicted for p in mapped.predict([data.query(held[0])])] == pytest.approx(zero_with)
 
 
+def test_the_map_predicts_only_at_the_evidence_levels_the_calibration_chose(split, mapped, monkeypatch, tmp_path):
+    # the calibration pass keeps the map per level: on v1 it wins with many answers, while with a
+    # few the folded-in vector can be better
+    data, _, held = split
+    few, many = _items(data, held[0], 10), _items(data, held[0], 40)
+    assert (mapped._evidence_level(few), mapped._evidence_level(many)) == ("items", "many items")
+
+    def centres(predictor, q):
+        return {p.benchmark: p.predicted for p in predictor.predict([q])}
+
+    by_map = {q.n_items(): centres(mapped, q) for q in (few, many)}
+    monkeypatch.setattr(mapped, "map_levels_", ("many items",))
+    chosen = {q.n_items(): centres(mapped, q) for q in (few, many)}
+    mapped.save(tmp_path / "m", "x")
+    loaded = LRMFPredictor.load(tmp_path / "m", LineageGraph(data.edges), "x")
+    assert loaded.map_levels_ == ("many items",) and centres(loaded, few) == chosen[few.n_items()]
+    monkeypatch.setattr(mapped, "item_map_", None)
+    by_vector = {q.n_items(): centres(mapped, q) for q in (few, many)}
+    assert chosen[few.n_items()] == pytest.approx(by_vector[few.n_items()])
+    assert chosen[many.n_items()] == pytest.approx(by_map[many.n_items()])
+    assert all(by_map[many.n_items()][b] != pytest.approx(by_vector[many.n_items()][b]) for b in mapped.score_names_)
+
+
 def test_map_intervals_are_the_maps_gaussian_on_the_score_scale(split, mapped):
     # the map is Gaussian on the 0-100 scale: its interval is centre +- z90 * sd * k there; carried
     # through the normal-scores map it came out lopsided and much too wide where scores bunch

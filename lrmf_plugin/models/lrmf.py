@@ -74,6 +74,9 @@ METADATA_TREES = {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 127, 
 #: could be one model's copies; they keep the coarser leaves
 CONDITIONAL_TREES = {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
                      "loss": "absolute_error", "early_stopping": False}
+#: the evidence levels of queries with items (see ``LRMFPredictor._evidence_level``): where the item
+#: map may predict, the calibration pass keeping it where it beats the folded-in vector
+ITEM_LEVELS = ("items", "many items", "some items")
 #: copies of each model, each score revealed with probability 1/2, that train the score-conditional trees
 CONDITIONAL_COPIES = 4
 #: candidate weights of the item log-likelihood in fold-in (chosen on the calibration models), and the
@@ -372,6 +375,7 @@ class LRMFPredictor(Predictor):
         self._fit_core(data, warm=None)
         self.calibration_ = {}
         self.item_weight_ = DEFAULT_ITEM_WEIGHT if self.item_weight is None else float(self.item_weight)
+        self.map_levels_ = ITEM_LEVELS
         if self.calibrate:
             self._calibrate(data)
         return self
@@ -948,7 +952,7 @@ class LRMFPredictor(Predictor):
         metadata-only mean is computed again). On the 0-100 scale: carried onto the normal-scores
         scale by its local slope, a symmetric interval became lopsided and far too wide wherever the
         reference's scores bunch (e.g. [0, 56] around 40 for an sd of 6)."""
-        if self.item_map_ is None or not q.items:
+        if self.item_map_ is None or not q.items or self._evidence_level(q, links) not in self.map_levels_:
             return {}
         bare = ModelQuery(model=q.model, metadata=q.metadata, parents=q.parents)
         if any(b in self.score_names_ and q.knows_exactly(b) for b in q.scores):
@@ -1072,21 +1076,33 @@ class LRMFPredictor(Predictor):
                     to_plan.append((queries["none"], k, sorted(picks), truth))
             cases += [(helper._evidence_level(q), q, truth) for q in queries.values()]
         cases = self._with_prior_means(helper, cases)
-        # how items inform: the item weight and whether the item map predicts the scores, the option
-        # with the least held-out error on the cases with random items (their moments are kept)
+        # how items inform: the item weight, and at which evidence levels the item map predicts the
+        # scores, the options with the least held-out error on the cases with random items (their
+        # moments are kept). Per level: the map wins with many answers, and the folded-in vector can
+        # with a few (on v1, once the metadata trees sharpened the vector, one map-or-not for all
+        # levels dropped the map on a fold and planned-50 went from 1.39 to 1.73)
         item_cases = [c for c in cases if c[1].items]
         weights = ITEM_WEIGHTS if self.item_weight is None and item_cases else (self.item_weight_,)
         item_map = helper.item_map_
         maps = [None, item_map] if item_map is not None and item_cases else [item_map]
-        by_option = {}
+        options = {}
         for w in weights:
+            by_level: dict[str, dict[bool, list]] = {}
             for m in maps:
-                helper.item_weight_, helper.item_map_ = w, m
-                by_option[w, m is not None] = list(helper._case_moments(item_cases))
-        best, use_map = min(by_option, key=lambda o: helper._moments_error(by_option[o]))
+                helper.item_weight_, helper.item_map_, helper.map_levels_ = w, m, ITEM_LEVELS
+                for moment in helper._case_moments(item_cases):
+                    by_level.setdefault(moment[0], {}).setdefault(m is not None, []).append(moment)
+            chosen = {lvl: min(opts, key=lambda o: helper._moments_error(opts[o])) for lvl, opts in by_level.items()}
+            kept = [mo for lvl, opts in by_level.items() for mo in opts[chosen[lvl]]]
+            options[w] = (helper._moments_error(kept), kept, tuple(sorted(lvl for lvl, c in chosen.items() if c)))
+        best = min(options, key=lambda w: options[w][0])
+        _, kept, levels = options[best]
+        if not item_cases:  # nothing to choose on: the map, if learned, stays at every level
+            levels = ITEM_LEVELS
         self.item_weight_ = helper.item_weight_ = best
-        helper.item_map_ = item_map if use_map else None
-        if not use_map:
+        self.map_levels_ = helper.map_levels_ = levels
+        helper.item_map_ = item_map if levels else None
+        if not levels:
             self.item_map_ = None
         # the planner's items too, planned under that choice: adaptively chosen answers shrink the
         # posterior faster than they inform it when the model is a little wrong, so they need their
@@ -1094,7 +1110,7 @@ class LRMFPredictor(Predictor):
         planned = [data.query(q.model, items=plan_items(helper, q, k, benchmarks=bs)) for q, k, bs, _ in to_plan]
         planned = self._with_prior_means(helper, [("planned " + helper._evidence_level(q), q, truth)
                                                   for q, (*_, truth) in zip(planned, to_plan)])
-        moments = by_option[best, use_map] + list(helper._case_moments([c for c in cases if not c[1].items] + planned))
+        moments = kept + list(helper._case_moments([c for c in cases if not c[1].items] + planned))
         for level, b, y, mean, sd, raw in moments:
             if sd > 0:  # unit-free, so the map's raw-scale and the vector's working-scale errors mix
                 ratios.setdefault((b, level), []).append(abs(helper._to_working(b, y, raw) - mean) / sd)
@@ -1136,7 +1152,7 @@ class LRMFPredictor(Predictor):
     # ------------------------------------------------------------------------------------------
     ARTIFACT_KIND = "lrmf-predictor"
     #: 6: the item levels' calibration scales are of the map's 0-100-scale intervals
-    ARTIFACT_VERSION = 6
+    ARTIFACT_VERSION = 7
 
     def get_params(self) -> dict:
         """Hyperparameters as given to ``__init__`` (scikit-learn convention)."""
@@ -1172,6 +1188,7 @@ class LRMFPredictor(Predictor):
                 "prior_kind": self.prior_.kind, "featurizer": self.featurizer_.state(),
                 "calibration": [[b, lvl, k] for (b, lvl), k in self.calibration_.items()],
                 "item_weight": self.item_weight_, "item_map": self.item_map_ is not None,
+                "map_levels": list(self.map_levels_),
                 "eb": getattr(self, "eb_", {})}
         from ..artifact import save_artifact
         save_artifact(stem, arrays, meta, kind=self.ARTIFACT_KIND, version=self.ARTIFACT_VERSION)
@@ -1218,6 +1235,7 @@ class LRMFPredictor(Predictor):
             self.item_map_ = ItemScoreMap.from_arrays(arrays, "map_") if meta["item_map"] else None
             self.calibration_ = {(b, lvl): float(k) for b, lvl, k in meta["calibration"]}
             self.item_weight_ = float(meta["item_weight"])
+            self.map_levels_ = tuple(str(lvl) for lvl in meta["map_levels"])
             self.eb_ = meta.get("eb", {})
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{stem}: incomplete or foreign predictor artifact ({exc})") from None
