@@ -1151,7 +1151,8 @@ class LRMFPredictor(Predictor):
     # persistence: versioned npz + JSON with checksum (see lrmf_plugin.artifact), never pickle
     # ------------------------------------------------------------------------------------------
     ARTIFACT_KIND = "lrmf-predictor"
-    #: 6: the item levels' calibration scales are of the map's 0-100-scale intervals
+    #: 6: the item levels' calibration scales are of the map's 0-100-scale intervals; 7: the levels at
+    #: which the map predicts (``map_levels``)
     ARTIFACT_VERSION = 7
 
     def get_params(self) -> dict:
