@@ -1045,7 +1045,7 @@ class LRMFPredictor(Predictor):
         params = {**self.get_params(), "calibrate": False, "n_sweeps": min(self.n_sweeps, CALIBRATION_SWEEPS)}
         helper = type(self)(**params)
         helper._fit_core(data.subset(keep), warm=self, desc="calibrate lrmf (refit)")
-        helper.calibration_, helper.item_weight_ = {}, self.item_weight_
+        helper.calibration_, helper.item_weight_, helper.map_levels_ = {}, self.item_weight_, ITEM_LEVELS
         ratios: dict[tuple[str, str], list[float]] = {}
         cases: list = []  # (evidence level, query, truth), then with the prior mean
         to_plan: list = []  # (query without evidence, budget, benchmarks, truth): planned once the evidence is chosen
@@ -1089,7 +1089,7 @@ class LRMFPredictor(Predictor):
         for w in weights:
             by_level: dict[str, dict[bool, list]] = {}
             for m in maps:
-                helper.item_weight_, helper.item_map_, helper.map_levels_ = w, m, ITEM_LEVELS
+                helper.item_weight_, helper.item_map_ = w, m
                 for moment in helper._case_moments(item_cases):
                     by_level.setdefault(moment[0], {}).setdefault(m is not None, []).append(moment)
             chosen = {lvl: min(opts, key=lambda o: helper._moments_error(opts[o])) for lvl, opts in by_level.items()}
