@@ -33,11 +33,14 @@ def build(suite: str, data: Path, where: Path) -> Reference:
     """A reference of one suite's files (reused if ``where`` already holds one)."""
     if (where / "reference.sqlite").exists():
         return Reference(where)
-    ref = Reference.create(where)
     kinds, _ = SUITES[suite]
-    for kind, path, options in jobs(data):
-        if kind in kinds:
-            ref.import_source(kind, path, **options)
+    found = [job for job in jobs(data) if job[0] in kinds]
+    if not any(kind.startswith("leaderboard") for kind, _, _ in found):
+        # a wrong --data would otherwise build (and keep, under --work) an empty reference
+        raise SystemExit(f"error: no leaderboard {suite} file under {data} (give the shared data folder with --data)")
+    ref = Reference.create(where)
+    for kind, path, options in found:
+        ref.import_source(kind, path, **options)
     return ref
 
 
