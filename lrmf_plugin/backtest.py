@@ -91,6 +91,10 @@ class MethodSpec:
 
     factory: Callable[[], Predictor]
     planner: Planner | None = None
+    #: the method takes ``reveal_sets`` (see :class:`~lrmf_plugin.models.lrmf.LRMFPredictor`): it is
+    #: told, before fitting, which benchmarks setting ``known`` reveals, as a user who always runs
+    #: those first tells ``lm-eval-predict fit --reveal``
+    takes_reveal_sets: bool = False
 
 
 #: Every method the backtest knows, by the name used on the command line and in reports.
@@ -101,7 +105,8 @@ METHODS: dict[str, MethodSpec] = {
     "mf": MethodSpec(_lazy("lrmf_plugin.models.matrix_factorization", "MatrixFactorizationPredictor")),
     "irt": MethodSpec(_lazy("lrmf_plugin.models.irt", "IRTPredictor")),
     "subset_mapping": MethodSpec(_lazy("lrmf_plugin.models.subset_mapping", "SubsetMappingPredictor")),
-    "lrmf": MethodSpec(_lazy("lrmf_plugin.models.lrmf", "LRMFPredictor"), plan_with_planning_module),
+    "lrmf": MethodSpec(_lazy("lrmf_plugin.models.lrmf", "LRMFPredictor"), plan_with_planning_module,
+                       takes_reveal_sets=True),
 }
 
 
@@ -216,6 +221,11 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
             notes.append(f"setting `{s.name}` skipped: the reference has no item observations")
         else:
             usable.append(s)
+    reveals = known and any(s.kind == "known" for s in usable)
+    if reveals and any(spec.takes_reveal_sets for spec in methods.values()):
+        notes.append(f"{', '.join(n for n, spec in methods.items() if spec.takes_reveal_sets)} fitted with "
+                     f"reveal set {', '.join(known)} (the benchmarks setting `known` reveals), as "
+                     f"`lm-eval-predict fit --reveal {','.join(known)}` would be")
     candidates = [m for m, has in zip(data.models, truth.notna().any(axis=1).to_numpy()) if has]
     rng = np.random.default_rng(seed)
     if max_models is not None and max_models < len(candidates):
@@ -247,7 +257,10 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                                                 replace=False).tolist()) for s in usable}
         for name, spec in methods.items():
             bar.set_postfix_str(f"fold {f + 1}/{folds} {name}")
-            predictor = spec.factory().fit(train)
+            predictor = spec.factory()
+            if spec.takes_reveal_sets and reveals:
+                predictor.reveal_sets = (tuple(known),)
+            predictor.fit(train)
             for s in usable:
                 models = evaluated[s.name]
                 queries = shared[s.name]

@@ -249,3 +249,26 @@ def test_planned_setting_calls_the_library_planner():
     for b, ids in plan.items():
         assert 0 < len(ids) <= 3 and set(ids) <= set(small.items[b].items)
     assert METHODS["lrmf"].planner is plan_with_planning_module
+
+
+def test_a_method_taking_reveal_sets_is_told_the_known_benchmarks_before_fitting(data):
+    class Told(Recorder):
+        reveal_sets = ()
+
+        def fit(self, data):
+            self.reveal_sets_at_fit_ = self.reveal_sets
+            return super().fit(data)
+
+    made: list[Told] = []
+
+    def factory():
+        made.append(Told())
+        return made[-1]
+
+    methods = {"told": MethodSpec(factory, takes_reveal_sets=True), "plain": MethodSpec(Recorder)}
+    res = run_backtest(data, methods, ["zero", "known"], folds=2, seed=1, known=["alpha", "beta"], progress=False)
+    assert [m.reveal_sets_at_fit_ for m in made] == [(("alpha", "beta"),)] * 2
+    assert any("told fitted with reveal set alpha, beta" in n for n in res.notes)
+    made.clear()
+    res = run_backtest(data, methods, ["zero"], folds=2, seed=1, known=["alpha", "beta"], progress=False)
+    assert [m.reveal_sets_at_fit_ for m in made] == [()] * 2 and not res.notes

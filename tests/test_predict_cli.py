@@ -120,3 +120,13 @@ def test_help_texts_read_as_printed():
         for name, parser in subs.choices.items():
             text = parser.format_help()
             assert "%%" not in text and "%(" not in text, name
+
+
+def test_fit_with_an_unknown_reveal_benchmark_fails_in_one_line_and_keeps_the_predictor(ref, tmp_path):
+    import shutil
+    copy = tmp_path / "ref"
+    shutil.copytree(ref["path"], copy)
+    stored = {p.name: p.read_bytes() for p in (copy / "predictor").iterdir()}
+    proc = cli("fit", "--ref", str(copy), "--reveal", "alpha,nosuch")
+    assert proc.returncode == 2 and "'nosuch'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in (copy / "predictor").iterdir()} == stored

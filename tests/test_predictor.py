@@ -477,3 +477,34 @@ def test_a_batch_predicts_as_queries_one_at_a_time(split, fitted):
     assert [(p.model, p.benchmark) for p in batch] == [(p.model, p.benchmark) for p in alone]
     assert [p.predicted for p in batch] == pytest.approx([p.predicted for p in alone])
     assert [p.upper for p in batch] == pytest.approx([p.upper for p in alone])
+
+
+def test_a_reveal_set_gets_its_own_trees_used_only_for_that_pattern(split, tmp_path):
+    """``reveal_sets`` fits dedicated score-conditional trees: a query revealing exactly that set
+    gets their mean (and its own calibration level), any other pattern the shared trees; the
+    specialists survive the artifact round trip."""
+    data, train, held = split
+    model = LRMFPredictor(n_sweeps=4, n_settle=1, calibrate=True, reveal_sets=[("gamma", "alpha")]).fit(train)
+    pattern = tuple(sorted(model.score_names_.index(b) for b in ("alpha", "gamma")))
+    assert list(model.prior_.specialists_) == [pattern]
+    exact = data.query(held[0], benchmarks_known=("alpha", "gamma"))
+    other = data.query(held[0], benchmarks_known=("alpha",))
+    with_specialists = model.prior_means([exact, other])
+    specialists, model.prior_.specialists_ = model.prior_.specialists_, {}
+    shared_only = model.prior_means([exact, other])
+    model.prior_.specialists_ = specialists
+    assert not np.allclose(with_specialists[0], shared_only[0])
+    assert with_specialists[1] == pytest.approx(shared_only[1])
+    assert model._evidence_level(exact) == "reveal set" and model._evidence_level(other) == "scores"
+    assert {lvl for _, lvl in model.calibration_} >= {"reveal set", "scores"}
+    model.save(tmp_path / "r", "x")
+    back = LRMFPredictor.load(tmp_path / "r", model.graph_, "x")
+    assert back.predict_frame([exact]).equals(model.predict_frame([exact]))
+
+
+@pytest.mark.parametrize("sets, error, text", [([("alpha", "nosuch")], UnknownBenchmarkError, "'nosuch'"),
+                                                ([()], InputError, "non-empty"), (["alpha"], InputError, "non-empty")])
+def test_a_bad_reveal_set_is_refused_before_fitting(split, sets, error, text):
+    _, train, _ = split
+    with pytest.raises(error, match=text):
+        LRMFPredictor(n_sweeps=1, n_settle=1, calibrate=False, reveal_sets=sets).fit(train)

@@ -16,6 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--factors", type=int, default=None, metavar="K", help="latent dimensions")
     p.add_argument("--sweeps", type=int, default=None, metavar="N", help="alternating Newton sweeps")
     p.add_argument("--fit-seed", type=int, default=0, metavar="S", help="seed (default: %(default)s)")
+    p.add_argument("--reveal", action="append", default=[], metavar="B1,B2",
+                   help="benchmarks you will know exactly before predicting the rest (e.g. ifeval,musr, run in "
+                        "full first): fits dedicated trees for that set; repeatable")
     p.add_argument("--no-calibration", action="store_true", help="skip the held-out interval calibration pass")
     p.set_defaults(func=_fit)
 
@@ -28,6 +31,8 @@ def _fit(args: argparse.Namespace) -> int:
         params["n_factors"] = args.factors
     if args.sweeps is not None:
         params["n_sweeps"] = args.sweeps
+    if args.reveal:
+        params["reveal_sets"] = [tuple(b.strip() for b in group.split(",") if b.strip()) for group in args.reveal]
     api = Lrmf(args.ref or default_reference_dir())
     start = time.perf_counter()
     predictor = api.fit(progress=True, **params)
