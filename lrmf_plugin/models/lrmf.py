@@ -73,7 +73,7 @@ METADATA_TREES = {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 127, 
 #: the score-conditional trees: the same fine, early-stopped trees. They train on four masked copies
 #: of each model, so a five-row leaf may hold one model's copies, but early stopping halts them once
 #: that stops generalising: on the v2 report, finer than the coarse 31 leaves of 20 rows they took
-#: known IFEval+MuSR from 2.67 to 2.62 (zero evidence: 3.75 to 3.72, the calibration's choices moving)
+#: known IFEval+MuSR from 2.67 to 2.62 (zero-evidence predictions never read these trees)
 CONDITIONAL_TREES = METADATA_TREES
 #: the evidence levels of queries with items (see ``LRMFPredictor._evidence_level``): where the item
 #: map may predict, the calibration pass keeping it where it beats the folded-in vector
@@ -93,8 +93,8 @@ CALIBRATION_MODELS = 600
 #: v1 coverage went from 0.93 at 5 items per benchmark to 0.86 at 50)
 MANY_ITEMS = 15
 #: calibration levels that stand in for each other when one has too few held-out models
-_SIBLING_LEVEL = {"none": "lineage", "lineage": "none", "reveal set": "scores", "items": "many items", "many items": "items",
-                  "some items": "items"}
+_SIBLING_LEVEL = {"none": "lineage", "lineage": "none", "reveal set": "scores", "items": "many items",
+                  "many items": "items", "some items": "items"}
 #: alternating sweeps stop early once no model-vector coordinate moves more than this
 SWEEP_TOLERANCE = 1e-3
 #: cells per row chunk of a likelihood pass (4 MB of float32: the chunk's temporaries stay in cache)
