@@ -221,7 +221,7 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
             notes.append(f"setting `{s.name}` skipped: the reference has no item observations")
         else:
             usable.append(s)
-    reveals = known and any(s.kind == "known" for s in usable)
+    reveals = bool(known) and any(s.kind == "known" for s in usable)
     if reveals and any(spec.takes_reveal_sets for spec in methods.values()):
         notes.append(f"{', '.join(n for n, spec in methods.items() if spec.takes_reveal_sets)} fitted with "
                      f"reveal set {', '.join(known)} (the benchmarks setting `known` reveals), as "

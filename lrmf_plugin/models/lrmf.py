@@ -313,16 +313,22 @@ class _MetadataPrior:
 
     def predict_conditional(self, F: np.ndarray, G: np.ndarray, R: np.ndarray) -> np.ndarray:
         """Target-space prior mean of rows that reveal score directions ``R`` (NaN: hidden), given
-        their zero-evidence targets ``G`` (:meth:`predict_targets`)."""
+        their zero-evidence targets ``G`` (:meth:`predict_targets`). Rows revealing exactly a reveal
+        set get its specialists (on the revealed directions the Gaussian conditional already
+        returns the revealed values); only the other rows walk the shared trees."""
         features, base = self._conditional_design(F, G, R)
-        out = base + predict_all(self.conditional_, features)
+        out = base.copy()
+        shared = np.ones(len(R), dtype=bool)
         revealed = ~np.isnan(R)
         for pattern, (targets, trees) in self.specialists_.items():
             key = np.zeros(R.shape[1], dtype=bool)
             key[list(pattern)] = True
             rows = np.flatnonzero((revealed == key).all(axis=1))
             if len(rows):
+                shared[rows] = False
                 out[np.ix_(rows, targets)] = predict_all(trees, features[rows])
+        if shared.any():
+            out[shared] += predict_all(self.conditional_, features[shared])
         return out
 
     def predict_targets(self, F: np.ndarray) -> np.ndarray:
