@@ -113,14 +113,19 @@ def _anchors(V: np.ndarray, c: np.ndarray, k: int, seed: int) -> list[int]:
 def _adaptive(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool]) -> dict[str, list[int]]:
     """Greedy variance reduction of all full-score predictions under one posterior (rank-one updates).
 
-    The posterior is the item map's factors (:mod:`.models.item_map`) when it predicts every target
-    (the reference's scores, from answers to its items), else the folded-in model vector. The
+    The posterior is the item map's factors (:mod:`.models.item_map`) when it will predict every
+    target (the reference's scores, from answers to its items) at the evidence level the plan's
+    answers bring the query to, else the folded-in model vector, which predicts at that level. The
     benchmarks pick in turn, one item each, until each has its ``k``; every pick updates the shared
     posterior covariance, so a benchmark does not repeat what another's items already told.
     """
     targets = [b for b in predictor.benchmarks_ if b not in query.scores] or sorted(pools)
     item_map = predictor.item_map_
-    if item_map is not None and all(b in item_map.score_names_ for b in targets):
+    counts = {b: len(v) for b, v in query.items.items()}
+    for b, (*_, k) in pools.items():
+        counts[b] = counts.get(b, 0) + max(k, 0)
+    level = predictor.item_level(list(counts.values()))
+    if item_map is not None and level in predictor.map_levels_ and all(b in item_map.score_names_ for b in targets):
         S, G, candidates = _map_design(predictor, query, pools, targets)
     else:
         S, G, candidates = _vector_design(predictor, query, pools, targets)

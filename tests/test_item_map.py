@@ -178,6 +178,25 @@ def test_the_planner_designs_in_the_maps_factors(split, scores_only):
     assert variance(plan) < variance(random)
 
 
+def test_the_planner_designs_under_whatever_will_predict_at_the_plans_level(split, scores_only, monkeypatch):
+    # 6 answers per benchmark is the "items" level: if the map predicts only "many items", the
+    # plan's answers will be read by the folded-in vector, so the vector's design must choose them
+    held = split[2]
+    data, mapped = scores_only
+
+    def plans(budget):
+        return [plan_items(mapped, data.query(m), budget, benchmarks=["alpha", "beta"]) for m in held[:6]]
+
+    by_map = plans(6)
+    monkeypatch.setattr(mapped, "map_levels_", ("many items",))
+    chosen, chosen_many = plans(6), plans(20)  # 20 per benchmark: "many items", where the map stays
+    monkeypatch.setattr(mapped, "map_levels_", ("items", "many items", "some items"))
+    by_map_many = plans(20)
+    monkeypatch.setattr(mapped, "item_map_", None)
+    assert chosen == plans(6) and chosen != by_map
+    assert chosen_many == by_map_many != plans(20)
+
+
 def test_the_maps_planner_refuses_unknown_items_like_the_fold_in(split, scores_only):
     data, mapped = scores_only
     q = ModelQuery(split[2][0], items={"alpha": {"no-such-item": 1.0}})

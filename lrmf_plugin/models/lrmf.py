@@ -957,14 +957,19 @@ class LRMFPredictor(Predictor):
         with the rest, they widened every item query's interval.
         """
         if q.n_items():
-            answered = sum(1 for v in q.items.values() if v)
-            if answered < len(self.item_col_):
-                return "some items"
-            return "many items" if q.n_items() > MANY_ITEMS * answered else "items"
+            return self.item_level([len(v) for v in q.items.values()])
         if q.scores:
             exact = tuple(j for j, b in enumerate(self.score_names_) if b in q.scores and q.knows_exactly(b))
             return "reveal set" if exact in self.prior_.specialists_ else "scores"
         return "lineage" if (self._links(q) if links is None else links) else "none"
+
+    def item_level(self, counts: Sequence[int]) -> str:
+        """The evidence level of a query answering ``counts`` items per benchmark (see
+        :meth:`_evidence_level`); the planner asks it of the answers a plan will bring."""
+        answered = sum(1 for c in counts if c)
+        if answered < len(self.item_col_):
+            return "some items"
+        return "many items" if sum(counts) > MANY_ITEMS * answered else "items"
 
     def _predict_one(self, q: ModelQuery, prior_mean: np.ndarray) -> list[Prediction]:
         links = self._links(q)
@@ -991,10 +996,13 @@ class LRMFPredictor(Predictor):
         map for scores when ``q`` answers items (``raw``: on the reference's 0-100 scale, where the
         map is Gaussian), else from the folded-in vector (on the working scale)."""
         links = self._links(q) if links is None else links
-        u, cov = self.fold_in(q, prior_mean, links)
         mapped = self._mapped_scores(q, prior_mean, links)
+        wanted = [b for b in self.benchmarks_ if not q.knows_exactly(b)]
+        if all(b in mapped for b in wanted):  # the map predicts everything: no fold-in needed
+            return {b: (*mapped[b], True) for b in wanted}
+        u, cov = self.fold_in(q, prior_mean, links)
         return {b: (*mapped[b], True) if b in mapped else (*self._benchmark_moments(b, u, cov, q), False)
-                for b in self.benchmarks_ if not q.knows_exactly(b)}
+                for b in wanted}
 
     def _map_evidence(self, q: ModelQuery, prior: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The item map's variables that ``q`` reveals, as (index, values, extra noise): ``prior``,
