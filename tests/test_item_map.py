@@ -187,11 +187,10 @@ def test_the_planner_designs_under_whatever_will_predict_at_the_plans_level(spli
     def plans(budget):
         return [plan_items(mapped, data.query(m), budget, benchmarks=["alpha", "beta"]) for m in held[:6]]
 
-    by_map = plans(6)
+    assert "items" in mapped.map_levels_  # not calibrated: the map predicts at every item level
+    by_map, by_map_many = plans(6), plans(20)
     monkeypatch.setattr(mapped, "map_levels_", ("many items",))
     chosen, chosen_many = plans(6), plans(20)  # 20 per benchmark: "many items", where the map stays
-    monkeypatch.setattr(mapped, "map_levels_", ("items", "many items", "some items"))
-    by_map_many = plans(20)
     monkeypatch.setattr(mapped, "item_map_", None)
     assert chosen == plans(6) and chosen != by_map
     assert chosen_many == by_map_many != plans(20)
