@@ -8,12 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import pandas as pd
 
 from .errors import NotFittedError
 from .lineage import LineageGraph
 from .models.lrmf import LRMFPredictor
+from .prediction import ModelReport, PredictionPath
 from .reference import Reference
+from .resolution import Lookup, ModelRequest, ModelResolver
 from .schema import ModelQuery, Prediction
 
 PREDICTOR_STEM = "lrmf"
@@ -26,11 +27,13 @@ class Lrmf:
     >>> api.predict([api.query("my-org/my-merge", parents=[("a/base", "merge"), ("b/base", "merge")])])
     """
 
-    def __init__(self, ref: str | Path | Reference):
+    def __init__(self, ref: str | Path | Reference, lookup: Lookup | None = None):
         self.reference = ref if isinstance(ref, Reference) else Reference(Path(ref).expanduser())
+        self.lookup = lookup
         self._predictor: LRMFPredictor | None = None
         self._lineage: LineageGraph | None = None
-        self._metadata: pd.DataFrame | None = None
+        self._path: PredictionPath | None = None
+        self._resolver: ModelResolver | None = None
 
     @property
     def predictor_stem(self) -> Path:
@@ -52,7 +55,7 @@ class Lrmf:
         data = self.reference.load_data()
         predictor = LRMFPredictor(progress=progress, **params).fit(data)
         predictor.save(self.predictor_stem, self.reference.fingerprint())
-        self._predictor = predictor
+        self._predictor, self._path = predictor, None
         return predictor
 
     def lineage(self) -> LineageGraph:
@@ -60,23 +63,37 @@ class Lrmf:
             self._lineage = self.reference.lineage()
         return self._lineage
 
+    @property
+    def resolver(self) -> ModelResolver:
+        """Resolves a model id (and what the user adds) against this reference (see :mod:`lrmf_plugin.resolution`)."""
+        if self._resolver is None:
+            self._resolver = ModelResolver(self.reference.metadata(), self.reference.wide_scores(), self.lineage(),
+                                           lookup=self.lookup)
+        return self._resolver
+
+    @property
+    def path(self) -> PredictionPath:
+        """The one prediction path (resolver + predictor + what relations mean)."""
+        if self._path is None:
+            self._path = PredictionPath(self.predictor, self.resolver)
+        return self._path
+
     def query(self, model: str, *, metadata: dict[str, Any] | None = None,
-              parents: Sequence[tuple[str, str]] = (), items: dict[str, dict[str, float]] | None = None,
+              parents: Sequence[tuple[str, str | None]] = (), items: dict[str, dict[str, float]] | None = None,
               scores: dict[str, float] | None = None) -> ModelQuery:
-        """A query for ``model``; metadata the reference already holds for it is filled in first."""
-        if self._metadata is None:
-            self._metadata = self.reference.metadata()
-        known = self._metadata
-        meta: dict[str, Any] = {}
-        if model in known.index:
-            meta = {k: v for k, v in known.loc[model].items() if v is not None and v == v}
-        meta.update(metadata or {})
-        return ModelQuery(model=model, metadata=meta, parents=list(parents), items=dict(items or {}),
-                          scores=dict(scores or {}))
+        """A query for ``model``: the reference's metadata and lineage, then the given ones, then what
+        lineage passes on (warnings of the resolution are dropped here; :meth:`report` keeps them)."""
+        q = self.resolver.resolve(ModelRequest(model, dict(metadata or {}), tuple(parents))).query
+        q.items, q.scores = dict(items or {}), dict(scores or {})
+        return q
 
     def predict(self, queries: Sequence[ModelQuery]) -> list[Prediction]:
         """Every benchmark of the reference for each query, with 90% intervals."""
-        return self.predictor.predict(list(queries))
+        return self.path.predict(list(queries))
+
+    def report(self, requests: Sequence[ModelRequest], as_if_new: bool = False) -> list[ModelReport]:
+        """Resolved predictions per model, measured scores shown as measured (see :class:`PredictionPath`)."""
+        return self.path.report(requests, as_if_new=as_if_new)
 
     def plan(self, query: ModelQuery, budget: float, selection: str = "adaptive", seed: int = 0,
              benchmarks: Sequence[str] | None = None) -> dict[str, list[str]]:

@@ -28,6 +28,8 @@ METADATA_FIELDS: dict[str, type] = {
     "generation": float,      # depth below the root ancestor (0: a base model)
     "official": bool,         # published by the model family's official provider
     "weight_type": str,       # original | adapter | delta
+    "hub_type": str,          # the Hub's node type: base | finetuned | quantized | merged | adapter
+    "hub_architecture": str,  # the Hub config's architecture family: llama | qwen2 ...
 }
 
 #: Source column name -> canonical field (v2 CSV, v1 CSV, Hub contents dataset, MODELS.csv).
@@ -50,6 +52,18 @@ COLUMN_ALIASES: dict[str, str] = {
     "Merged": "merged", "Upload To Hub Date": "upload_date", "Submission Date": "submission_date",
     "Hub ❤️": "likes", "Hub License": "license", "Generation": "generation",
     "Official Providers": "official", "Weight type": "weight_type",
+}
+
+#: Short or spelled-out model types -> the leaderboard's own (its types with the spaces squeezed out, as
+#: its CSV writes them), so ``fine-tuned`` from a user means what the reference calls a fine-tune.
+MODEL_TYPE_ALIASES: dict[str, str] = {
+    **dict.fromkeys(("fine-tuned", "finetuned", "fine-tune", "finetune", "ft", "sft"),
+                    "fine-tunedondomain-specificdatasets"),
+    **dict.fromkeys(("chat", "chatmodel", "instruct", "instruction-tuned", "rlhf", "dpo"), "chatmodels"),
+    **dict.fromkeys(("merge", "merged", "merges", "moerge", "basemerges"), "basemergesandmoerges"),
+    **dict.fromkeys(("base", "pre-trained", "pretrain"), "pretrained"),
+    **dict.fromkeys(("continuedpretraining", "continuedpretrain", "continuouslypre-trained"),
+                    "continuouslypretrained"),
 }
 
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -119,6 +133,9 @@ def normalise_metadata(raw: dict[str, Any], where: str = "metadata") -> dict[str
             raise InputError(f"{where}: column {column!r} cannot be negative ({value!r})")
         if name in ("model_type", "precision", "license", "weight_type"):
             parsed = parsed.lower()
+        if name == "model_type":
+            parsed = re.sub(r"\s+", "", parsed)
+            parsed = MODEL_TYPE_ALIASES.get(parsed, parsed)
         if name in ("upload_date", "submission_date"):
             parsed = parsed[:10]
         out[name] = parsed

@@ -18,13 +18,15 @@ from typing import Any
 from .errors import InputError, UnknownBenchmarkError, UnknownItemError, UnknownModelError
 from .metadata import normalise_metadata
 from .reference import Reference
+from .resolution import ModelRequest
 from .schema import ModelQuery, check_unit_value, normalise_relation
 
 _LINEAGE_COLUMNS = {"model", "parents", "relation", "metadata_base_model"}
 
 
-def read_models_csv(path: str | Path, reference: Reference) -> list[ModelQuery]:
-    """One :class:`ModelQuery` per row; parents must be models the reference knows."""
+def read_models_csv(path: str | Path) -> list[ModelRequest]:
+    """One :class:`ModelRequest` per row. Parents are not checked here: an unknown parent is a warning
+    of the resolution (:mod:`lrmf_plugin.resolution`), not an error of the file."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8") as fh:
@@ -38,8 +40,7 @@ def read_models_csv(path: str | Path, reference: Reference) -> list[ModelQuery]:
         raise InputError(f"{path}: no models (the file is empty or has only a header)")
     if "model" not in header:
         raise InputError(f"{path}: missing column 'model' (found: {', '.join(h for h in header if h) or 'none'})")
-    known = set(reference.models())
-    queries: list[ModelQuery] = []
+    requests: list[ModelRequest] = []
     seen: set[str] = set()
     for line, row in enumerate(rows, start=2):
         where = f"{path}:{line}"
@@ -52,21 +53,23 @@ def read_models_csv(path: str | Path, reference: Reference) -> list[ModelQuery]:
         if None in row:
             raise InputError(f"{where}: more fields than the header has columns")
         meta = normalise_metadata({k: v for k, v in row.items() if k not in _LINEAGE_COLUMNS}, where)
-        parents = [p.strip() for p in (row.get("parents") or "").split(";") if p.strip()]
-        rel_text = (row.get("relation") or "").strip()
-        relation = normalise_relation(rel_text) if rel_text else ("merge" if len(parents) > 1 else "finetune")
-        links = [(p, relation) for p in parents]
-        root = (row.get("metadata_base_model") or "").strip()
-        if root and root != model and root != "Removed" and not root.endswith("(Merge)") and root not in parents:
-            links.append((root, "family"))
-        for parent, _ in links:
-            if parent == model:
-                raise InputError(f"{where}: model {model!r} names itself as a parent")
-            if parent not in known:
-                raise UnknownModelError(f"{where}: parent {parent!r} of {model!r} is not in the reference's lineage "
-                                        "(import its edges or scores first)")
-        queries.append(ModelQuery(model=model, metadata=meta, parents=links))
-    return queries
+        requests.append(ModelRequest(model, meta, _row_parents(row, model, where), where))
+    return requests
+
+
+def _row_parents(row: dict[str, str], model: str, where: str) -> tuple[tuple[str, str | None], ...]:
+    """``parents`` (;-separated) with ``relation`` (inferred when empty), plus the leaderboard's root ancestor."""
+    parents = [p.strip() for p in (row.get("parents") or "").split(";") if p.strip()]
+    rel_text = (row.get("relation") or "").strip()
+    try:
+        relation = normalise_relation(rel_text) if rel_text else None
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    links: list[tuple[str, str | None]] = [(p, relation) for p in parents]
+    root = (row.get("metadata_base_model") or "").strip()
+    if root and root != model and root != "Removed" and not root.endswith("(Merge)") and root not in parents:
+        links.append((root, "family"))
+    return tuple(links)
 
 
 def read_observations_jsonl(path: str | Path, queries: list[ModelQuery], reference: Reference) -> None:

@@ -364,6 +364,15 @@ class Reference:
         return df.drop_duplicates(["model", "benchmark"], keep="last").sort_values(
             ["model", "benchmark"]).reset_index(drop=True)
 
+    def wide_scores(self) -> pd.DataFrame:
+        """Models with any score x benchmarks (NaN = unknown); where sources overlap the newest import wins."""
+        long = self.scores()
+        if not len(long):
+            return pd.DataFrame(index=pd.Index([], name="model"))
+        wide = long.pivot(index="model", columns="benchmark", values="score").astype(float)
+        wide.columns.name = None
+        return wide
+
     def metadata(self) -> pd.DataFrame:
         """Index model (every model of :meth:`models`), one column per canonical metadata field.
 
@@ -442,22 +451,19 @@ class Reference:
         information for prediction and are left out unless ``all_nodes``.
         """
         graph = self.lineage()
-        scores_long = self.scores()
         bench_sources: dict[str, list[int]] = defaultdict(list)
         for sid, b in self._query("SELECT DISTINCT source_id, benchmark FROM block_items ORDER BY source_id"):
             bench_sources[b].append(sid)
         loaded = {sid: self._load_blocks(sid) for sid in sorted({s for ids in bench_sources.values() for s in ids})}
         merged = {b: _merge_blocks([loaded[s][b] for s in ids]) for b, ids in bench_sources.items()}
         del loaded
-        with_data = set(scores_long["model"])
+        wide = self.wide_scores()
+        with_data = set(wide.index)
         for block_models, _ in merged.values():
             with_data.update(block_models)
         models = self.models() if all_nodes else sorted(with_data | _connected_to(graph, with_data))
         index = {m: i for i, m in enumerate(models)}
-        scores = scores_long.pivot(index="model", columns="benchmark", values="score") if len(scores_long) else \
-            pd.DataFrame(index=pd.Index([], name="model"))
-        scores = scores.reindex(models).astype(float)
-        scores.columns.name = None
+        scores = wide.reindex(models)
         items = {}
         for b, (block_models, block) in merged.items():
             values = np.full((len(models), len(block.items)), np.nan, dtype=np.float32)

@@ -51,11 +51,11 @@ def test_predict_writes_every_model_and_benchmark(ref, tmp_path):
     proc = cli("predict", "--ref", str(ref["path"]), "--models", str(models), "--observations", str(obs), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     pred = pd.read_csv(out)
-    assert list(pred.columns) == ["model", "benchmark", "predicted", "lower", "upper"]
+    assert list(pred.columns) == ["model", "benchmark", "predicted", "lower", "upper", "measured", "source"]
     assert len(pred) == 2 * len(ref["data"].benchmark_names())
     assert (pred.lower <= pred.predicted).all() and (pred.predicted <= pred.upper).all()
     given = pred[(pred.model == "fam0/m2-finetune") & (pred.benchmark == "gamma")].iloc[0]
-    assert given.predicted == pytest.approx(40.0) and given.lower == given.upper
+    assert given.predicted == pytest.approx(40.0) and given.lower == given.upper and given.source == "given"
 
 
 def test_plan_writes_items_within_budget(ref, tmp_path):
@@ -72,7 +72,7 @@ def test_plan_writes_items_within_budget(ref, tmp_path):
 @pytest.mark.parametrize("models_csv,obs,message", [
     ("name\nx\n", None, "missing column 'model'"),
     ("", None, "no models"),
-    ("model,parents\nnew/a,nobody/never\n", None, "'nobody/never'"),
+    ("model,relation,parents\nnew/a,cloned,fam0/base\n", None, "models.csv:2: unknown lineage relation 'cloned'"),
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "zzz", "value": 1}, "item 'zzz'"),
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "nope", "score": 3}, "benchmark 'nope'"),
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "ITEM", "value": 1.5}, "outside [0, 1]"),

@@ -62,8 +62,11 @@ def _plan_models(lrmf, args: argparse.Namespace, budget) -> None:
     from ..queries import read_models_csv
 
     lines = []
-    for query in tqdm(read_models_csv(args.models, lrmf.reference), desc="planning", unit="model",
-                      disable=None, file=sys.stderr):
+    for request in tqdm(read_models_csv(args.models), desc="planning", unit="model", disable=None, file=sys.stderr):
+        resolved = lrmf.resolver.resolve(request)
+        for w in resolved.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        query = resolved.query
         plan = lrmf.plan(query, budget, selection=args.selection, seed=args.selection_seed)
         lines += [json.dumps({"model": query.model, "benchmark": b, "item": str(i)})
                   for b in sorted(plan) for i in plan[b]]

@@ -1,7 +1,8 @@
-"""``lm-eval-predict predict``: predicted full scores with 90% intervals for the models in a CSV."""
+"""``lm-eval-predict predict``: full scores with 90% intervals, for one model or a CSV of them."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -9,28 +10,93 @@ from . import add_ref_argument, default_reference_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("predict", help="predict every reference benchmark for the models in a CSV",
-                              description="Writes PRED.csv: model,benchmark,predicted,lower,upper (90% interval) "
-                                          "for every model x benchmark, on the reference's scale.")
+    p = subparsers.add_parser(
+        "predict", help="predict every reference benchmark for a model (or the models in a CSV)",
+        description="Predicts every benchmark of the reference with a 90% interval. A model the reference has "
+                    "measured shows its measured scores (source 'measured'); --as-if-new predicts it as if it "
+                    "had never been evaluated. One model: a table on stdout (--json for JSON). A CSV of models: "
+                    "PRED.csv with columns model,benchmark,predicted,lower,upper,measured,source.")
     add_ref_argument(p)
-    p.add_argument("--models", type=Path, required=True, metavar="MODELS.csv",
+    p.add_argument("model", nargs="?", default=None, metavar="ORG/MODEL", help="the model to predict")
+    p.add_argument("--parent", action="append", default=[], metavar="ID",
+                   help="a parent of the model (repeat for a merge); added to what the reference knows")
+    p.add_argument("--relation", default=None, metavar="R",
+                   help="finetune, merge, adapter or quantized (default: the Hub model list's type, else "
+                        "finetune for one parent and merge for several)")
+    p.add_argument("--models", type=Path, default=None, metavar="MODELS.csv",
                    help="a `model` column, metadata columns, optional `parents` (;-separated) and `relation`")
     p.add_argument("--observations", type=Path, default=None, metavar="OBS.jsonl",
                    help="item results {model,benchmark,item,value} and known scores {model,benchmark,score}")
-    p.add_argument("--out", type=Path, required=True, metavar="PRED.csv")
+    p.add_argument("--as-if-new", action="store_true",
+                   help="predict models the reference has measured as if they were new (measured shown beside)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write the CSV (or JSON) here; '-' is stdout (default for one model: a table on stdout)")
     p.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
     from ..api import Lrmf
-    from ..files import write_text_atomic
+    from ..errors import InputError
+    from ..prediction import report_frame
     from ..queries import read_models_csv, read_observations_jsonl
+    from ..resolution import ModelRequest
 
+    if (args.model is None) == (args.models is None):
+        raise InputError("name one model (ORG/MODEL) or give --models MODELS.csv")
+    if args.models is not None and (args.parent or args.relation):
+        raise InputError("--parent and --relation go with one ORG/MODEL; MODELS.csv has `parents` and `relation`")
+    if args.models is not None and args.out is None and not args.json:
+        raise InputError("--models needs --out PRED.csv (or --out - for stdout)")
     api = Lrmf(args.ref or default_reference_dir())
-    queries = read_models_csv(args.models, api.reference)
+    if args.model is not None:
+        requests = [ModelRequest(args.model.strip(), {}, tuple((p, args.relation) for p in args.parent))]
+    else:
+        requests = read_models_csv(args.models)
+    resolved = [api.resolver.resolve(r) for r in requests]
+    for r in resolved:
+        for w in r.warnings:
+            print(f"warning: {w}", file=sys.stderr)
     if args.observations is not None:
-        read_observations_jsonl(args.observations, queries, api.reference)
-    frame = api.predictor.predict_frame(queries)
-    write_text_atomic(args.out, frame.to_csv(index=False, float_format="%.4f"))
-    print(f"wrote {len(frame)} predictions for {len(queries)} models to {args.out}", file=sys.stderr)
+        read_observations_jsonl(args.observations, [r.query for r in resolved], api.reference)
+    reports = api.path.report_resolved(resolved, as_if_new=args.as_if_new)
+    if args.json:
+        _write(args.out, json.dumps([_as_json(r) for r in reports], indent=1) + "\n")
+    elif args.out is not None:
+        frame = report_frame(reports)
+        _write(args.out, frame.to_csv(index=False, float_format="%.4f"))
+        if args.out != "-":
+            print(f"wrote {len(frame)} predictions for {len(reports)} models to {args.out}", file=sys.stderr)
+    else:
+        print("\n\n".join(_table(r) for r in reports))
     return 0
+
+
+def _write(out: str | None, text: str) -> None:
+    from ..files import write_output
+
+    write_output(out or "-", text)
+
+
+def _as_json(report) -> dict:
+    r = report.resolved
+    return {"model": r.query.model, "in_reference": r.in_reference,
+            "inputs": {k: {"value": r.query.metadata[k], "source": s} for k, s in sorted(r.sources.items())},
+            "parents": [{"model": p, "relation": rel} for p, rel in r.parents],
+            "warnings": r.warnings, "benchmarks": report.rows()}
+
+
+def _table(report) -> str:
+    r = report.resolved
+    status = "in the reference" if r.in_reference else "not in the reference"
+    if r.measured:
+        status += ", measured" if report.measured_shown else ", predicted as if new"
+    lines = [f"{r.query.model} ({status})",
+             f"{'benchmark':<12} {'predicted':>9}  {'90% interval':<15} {'measured':>8}  source"]
+    for row in report.rows():
+        measured = "" if row["measured"] is None else f"{row['measured']:.1f}"
+        interval = f"{row['lower']:.1f} - {row['upper']:.1f}"
+        lines.append(f"{row['benchmark']:<12} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  {row['source']}")
+    described = r.describe()
+    lines.append("inputs: " + ("; ".join(described) if described else "none (the model id only)"))
+    return "\n".join(lines)

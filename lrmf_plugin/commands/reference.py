@@ -7,12 +7,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from ..importers import IMPORTERS
 from . import add_ref_argument, default_reference_dir
 
 if TYPE_CHECKING:
     from ..reference import Reference
-
-_KINDS = ("leaderboard-v2", "leaderboard-v1", "responses", "lineage", "lm-eval-output")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          description="Import one source into the reference (created if absent). Importing is "
                                      "atomic: on any error the reference is left as it was.")
     add_ref_argument(imp)
-    imp.add_argument("--kind", required=True, choices=_KINDS, help="what PATH holds (see README: Reference data)")
+    imp.add_argument("--kind", required=True, choices=tuple(IMPORTERS), help="what PATH holds (see README: Reference data)")
     imp.add_argument("--benchmark", default=None, metavar="NAME",
                      help="responses only: the benchmark the item columns belong to")
     imp.add_argument("--model", default=None, metavar="ID",

@@ -18,6 +18,7 @@ _READERS: dict[str, str] = {
     "leaderboard-v1": "leaderboard:read_v1",
     "responses": "responses:read",
     "lineage": "lineage_csv:read",
+    "hub-models": "hub_models:read",
     "lm-eval-output": "lm_eval_output:read",
 }
 

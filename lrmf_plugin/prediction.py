@@ -1,0 +1,107 @@
+"""The one prediction path every face takes: resolve the model, predict, apply what relations mean,
+and show measured scores as measured.
+
+:class:`PredictionPath` wraps a fitted predictor with the resolver of the same reference. It is what
+:class:`~lrmf_plugin.api.Lrmf` uses for the CLI, the lm-eval runner, the bot and the Space, and what
+the backtest's ``ids-and-parents`` setting measures, so the figure reported is the figure users get.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+from .models.base import Predictor
+from .models.copies import CopyOffsets
+from .resolution import ModelRequest, ModelResolver, ResolvedModel
+from .schema import ModelQuery, Prediction
+
+#: How many quantised hops a copy's parent may itself be a copy (a GGUF of an AWQ of a model).
+MAX_COPY_HOPS = 3
+#: Columns of a prediction table (``PRED.csv``): ``source`` is ``measured``, ``given`` or ``predicted``.
+COLUMNS = ["model", "benchmark", "predicted", "lower", "upper", "measured", "source"]
+
+
+@dataclass
+class ModelReport:
+    """One model's answer: its resolution, and one row per benchmark."""
+
+    resolved: ResolvedModel
+    predictions: list[Prediction]
+    measured_shown: bool
+
+    def rows(self) -> list[dict]:
+        out = []
+        for p in self.predictions:
+            measured = self.resolved.measured.get(p.benchmark)
+            source = "predicted"
+            if p.observed:
+                source = "measured" if self.measured_shown and measured is not None else "given"
+            out.append({"model": p.model, "benchmark": p.benchmark, "predicted": p.predicted, "lower": p.lower,
+                        "upper": p.upper, "measured": measured, "source": source})
+        return out
+
+
+class PredictionPath:
+    """A fitted predictor plus the resolver and copy offsets of the reference it was fitted on."""
+
+    def __init__(self, predictor: Predictor, resolver: ModelResolver):
+        self.predictor = predictor
+        self.resolver = resolver
+        self.copies = CopyOffsets().fit(resolver.scores, resolver.graph)
+
+    def predict(self, queries: Sequence[ModelQuery]) -> list[Prediction]:
+        """The predictor's predictions, with quantised copies (without evidence of their own) read off their parent."""
+        queries = list(queries)
+        per_query = _per_query(self.predictor.predict(queries), len(queries))
+        for i, q in enumerate(queries):
+            copied = self._as_copy(q, [p.benchmark for p in per_query[i]], 0)
+            if copied is not None:
+                per_query[i] = copied
+        return [p for rows in per_query for p in rows]
+
+    def report(self, requests: Sequence[ModelRequest], as_if_new: bool = False) -> list[ModelReport]:
+        """Resolve and predict; a model the reference has measured shows its measured scores, unless
+        ``as_if_new`` asks for the prediction the tool would make without them."""
+        return self.report_resolved([self.resolver.resolve(r) for r in requests], as_if_new)
+
+    def report_resolved(self, resolved: Sequence[ResolvedModel], as_if_new: bool = False) -> list[ModelReport]:
+        """:meth:`report` of models already resolved (a caller that adds observations in between)."""
+        for r in resolved:
+            if not as_if_new:
+                r.query.scores = {**r.measured, **r.query.scores}
+        per_query = _per_query(self.predict([r.query for r in resolved]), len(resolved))
+        return [ModelReport(r, rows, measured_shown=not as_if_new) for r, rows in zip(resolved, per_query)]
+
+    def _as_copy(self, q: ModelQuery, benchmarks: list[str], hops: int) -> list[Prediction] | None:
+        """A copy's predictions from its parent, or None when ``q`` is no plain quantised copy."""
+        if q.scores or q.n_items() or hops >= MAX_COPY_HOPS:
+            return None
+        parents = [p for p, rel in self._parents(q) if rel == "quantized"]
+        if len(parents) != 1:
+            return None
+        parent = parents[0]
+        measured = self.resolver.measured(parent)
+        if all(b in measured for b in benchmarks):
+            base = [Prediction(parent, b, measured[b], measured[b], measured[b], observed=True) for b in benchmarks]
+        else:
+            pq = self.resolver.resolve(ModelRequest(parent)).query
+            pq.scores = {b: measured[b] for b in benchmarks if b in measured}
+            base = self._as_copy(pq, benchmarks, hops + 1) or self.predictor.predict([pq])
+        return self.copies.predict(q.model, base)
+
+    def _parents(self, q: ModelQuery) -> list[tuple[str, str]]:
+        edges = [(e.parent, e.relation) for e in self.resolver.graph.parents(q.model)]
+        return edges + [(p, r) for p, r in q.parents if all(p != e for e, _ in edges)]
+
+
+def _per_query(predictions: list[Prediction], n_queries: int) -> list[list[Prediction]]:
+    """A predictor's flat output (every benchmark of query 0, then of query 1 ...) cut per query."""
+    n = len(predictions) // max(n_queries, 1)
+    return [predictions[i * n:(i + 1) * n] for i in range(n_queries)]
+
+
+def report_frame(reports: Sequence[ModelReport]) -> pd.DataFrame:
+    """The rows of every report as one table with :data:`COLUMNS`."""
+    return pd.DataFrame([row for r in reports for row in r.rows()], columns=COLUMNS)

@@ -1,0 +1,257 @@
+"""From what a person types (a model id, perhaps parents) to a complete :class:`ModelQuery`.
+
+Every face resolves a model the same way, in this order, and records where each fact came from:
+
+1. the reference's stored metadata and lineage for the model;
+2. what the user gave (metadata columns, parents and their relation);
+3. metadata *inherited through lineage* for whatever is still missing: a fine-tune, adapter or
+   quantised copy shares its parent's architecture and size; a merge shares what all its parents
+   share; the Hub node list's architecture family stands in where nothing else says it;
+4. a Hub lookup (``model_info``), only when a lookup function is given (offline: never).
+
+Which fields a relation passes on, and what type a derivative gets, are read off the reference's
+own scored edges (see :class:`Inheritance`), so a leaderboard whose flags disagree with intuition
+(half of the fine-tunes change the chat-template flag) is not overruled by a hand-written rule.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from .lineage import LineageGraph
+from .metadata import METADATA_FIELDS
+from .schema import ModelQuery, normalise_relation
+
+#: Fields only the resolver reads (the Hub node list's); predictors never see them.
+HUB_FIELDS = ("hub_type", "hub_architecture")
+#: Fields a derivative can inherit. Dates, likes and the provider flag describe one upload, not a lineage.
+INHERITABLE = ("params_b", "architecture", "model_type", "precision", "chat_template", "moe", "license",
+               "weight_type", "generation")
+#: A field is inherited along a relation when child and parent agree on it at least this often in
+#: the reference (for model_type: when the most common child type given the parent's is that common).
+AGREEMENT = 0.6
+#: The Hub node list's type -> the relation its edge to a parent has.
+HUB_TYPE_RELATION = {"finetuned": "finetune", "quantized": "quantized", "merged": "merge", "adapter": "adapter"}
+#: How far up the lineage the resolver looks for metadata of data-less ancestors.
+MAX_DEPTH = 4
+
+Lookup = Callable[[str], tuple[dict[str, Any], list[tuple[str, str]]]]
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What a user asks about: ``parents`` as (id, relation or None to infer), ``where`` for warnings."""
+
+    model: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    parents: Sequence[tuple[str, str | None]] = ()
+    where: str = ""
+
+
+@dataclass
+class ResolvedModel:
+    """A request made complete: the query to predict, and where each of its facts came from."""
+
+    query: ModelQuery
+    in_reference: bool
+    measured: dict[str, float]
+    sources: dict[str, str]
+    parents: list[tuple[str, str]]
+    warnings: list[str]
+
+    def describe(self) -> list[str]:
+        """One line per input, for tables and notes."""
+        lines = [f"{k} = {self.query.metadata[k]!r} ({src})" for k, src in sorted(self.sources.items())]
+        lines += [f"parent {p} ({rel})" for p, rel in self.parents]
+        return lines
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+class Inheritance:
+    """What a derivative shares with its parent, learned from the reference's edges with both ends described."""
+
+    def __init__(self, metadata: pd.DataFrame, graph: LineageGraph):
+        same: dict[tuple[str, str], list[bool]] = defaultdict(list)
+        types: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        rows = metadata.to_dict("index")
+        for e in graph.edges:
+            child, parent = rows.get(e.child), rows.get(e.parent)
+            if child is None or parent is None:
+                continue
+            for f in INHERITABLE:
+                a, b = child.get(f), parent.get(f)
+                if _present(a) and _present(b):
+                    same[(e.relation, f)].append(_close(a, b))
+            if _present(child.get("model_type")) and _present(parent.get("model_type")):
+                types[(e.relation, parent["model_type"])][child["model_type"]] += 1
+        self.shared = {k: sum(v) / len(v) >= AGREEMENT for k, v in same.items() if len(v) >= 5}
+        self.child_type = {k: c.most_common(1)[0][0] for k, c in types.items()
+                           if c.most_common(1)[0][1] >= AGREEMENT * sum(c.values())}
+        self.arch_of_hub = _hub_architectures(metadata)
+
+    def passes(self, relation: str, field_name: str) -> bool:
+        """Whether ``relation`` passes ``field_name`` on (unmeasured relations: identity-like fields only)."""
+        default = field_name in ("params_b", "architecture", "moe") or relation == "quantized"
+        return self.shared.get((relation, field_name), default)
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(float(a) - float(b)) <= 0.05 * max(abs(float(a)), abs(float(b)), 1e-9)
+    return a == b
+
+
+def _hub_architectures(metadata: pd.DataFrame) -> dict[str, str]:
+    """The Hub config's family (``qwen2``) -> the leaderboard's class (``Qwen2ForCausalLM``), by majority."""
+    if "hub_architecture" not in metadata.columns or "architecture" not in metadata.columns:
+        return {}
+    both = metadata[["hub_architecture", "architecture"]].dropna()
+    return {h: g.value_counts().index[0] for h, g in both.groupby("hub_architecture")["architecture"]}
+
+
+class ModelResolver:
+    """Resolves :class:`ModelRequest` s against one reference's metadata, scores and lineage."""
+
+    def __init__(self, metadata: pd.DataFrame, scores: pd.DataFrame, graph: LineageGraph,
+                 lookup: Lookup | None = None):
+        self.metadata = metadata
+        self.scores = scores
+        self.graph = graph
+        self.lookup = lookup
+        self.inheritance = Inheritance(metadata, graph)
+        self._rows = {m: {k: v for k, v in r.items() if _present(v)} for m, r in metadata.to_dict("index").items()}
+        self._vocab = {f: set(metadata[f].dropna().astype(str)) for f in ("model_type", "precision", "architecture")
+                       if f in metadata.columns}
+        self._warned: set[tuple[str, str]] = set()
+
+    def known(self, model: str) -> bool:
+        return model in self._rows or model in self.graph or model in self.scores.index
+
+    def resolve(self, request: ModelRequest) -> ResolvedModel:
+        model, warnings = request.model, []
+        meta, sources = self._stored(model)
+        for k, v in request.metadata.items():
+            if k in HUB_FIELDS or not _present(v):
+                continue
+            meta[k], sources[k] = v, "given"
+            self._check_vocabulary(k, v, request.where, warnings)
+        parents = self._parents(request, warnings)
+        if self.lookup is not None and (not parents or not self._complete(meta)):
+            self._look_up(model, meta, sources, parents, warnings)
+        self._inherit(model, meta, sources, parents, depth=0)
+        graph_parents = {e.parent for e in self.graph.parents(model)}
+        query = ModelQuery(model=model, metadata={k: v for k, v in meta.items() if k not in HUB_FIELDS},
+                           parents=[(p, r) for p, r in parents if p not in graph_parents])
+        return ResolvedModel(query=query, in_reference=self.known(model), measured=self.measured(model),
+                             sources={k: s for k, s in sources.items() if k not in HUB_FIELDS},
+                             parents=parents, warnings=warnings)
+
+    def measured(self, model: str) -> dict[str, float]:
+        if model not in self.scores.index:
+            return {}
+        return {b: float(v) for b, v in self.scores.loc[model].items() if _present(v)}
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _stored(self, model: str) -> tuple[dict[str, Any], dict[str, str]]:
+        meta = dict(self._rows.get(model, {}))
+        return meta, {k: "reference" for k in meta}
+
+    def _parents(self, request: ModelRequest, warnings: list[str]) -> list[tuple[str, str]]:
+        """The graph's parents plus the user's; unknown ids and self-references are warned about and left out."""
+        out = [(e.parent, e.relation) for e in self.graph.parents(request.model)]
+        given = [(p.strip(), r) for p, r in request.parents if p.strip()]
+        inferred = self._relation_of(request.model, len(given))
+        at = f"{request.where}: " if request.where else ""
+        for parent, relation in given:
+            if parent == request.model:
+                warnings.append(f"{at}{request.model!r} names itself as a parent; ignored")
+            elif not self.known(parent):
+                warnings.append(f"{at}parent {parent!r} of {request.model!r} is not in the reference; "
+                                "predicted without it")
+            elif all(p != parent for p, _ in out):
+                out.append((parent, normalise_relation(relation) if relation else inferred))
+        return out
+
+    def _relation_of(self, model: str, n_parents: int) -> str:
+        hub_type = self._rows.get(model, {}).get("hub_type")
+        if hub_type in HUB_TYPE_RELATION:
+            return HUB_TYPE_RELATION[hub_type]
+        return "merge" if n_parents > 1 else "finetune"
+
+    def _inherit(self, model: str, meta: dict[str, Any], sources: dict[str, str],
+                 parents: Sequence[tuple[str, str]], depth: int) -> None:
+        """Fill missing inheritable fields from the parents (recursively for data-less parents)."""
+        described = []
+        for parent, relation in parents:
+            pmeta, _ = self._stored(parent)
+            if depth < MAX_DEPTH and not self._complete(pmeta):
+                grand = [(e.parent, e.relation) for e in self.graph.parents(parent)]
+                self._inherit(parent, pmeta, {}, grand, depth + 1)
+            described.append((parent, relation, pmeta))
+        for f in INHERITABLE:
+            if f in meta:
+                continue
+            value, via = self._inherited_value(f, described)
+            if value is not None:
+                meta[f], sources[f] = value, f"inherited from {via}"
+        if "architecture" not in meta and meta.get("hub_architecture") in self.inheritance.arch_of_hub:
+            meta["architecture"] = self.inheritance.arch_of_hub[meta["hub_architecture"]]
+            sources["architecture"] = "the Hub's model list"
+
+    def _inherited_value(self, f: str, described: list[tuple[str, str, dict[str, Any]]]) -> tuple[Any, str]:
+        values, names = [], []
+        for parent, relation, pmeta in described:
+            if relation == "family" or f not in pmeta:
+                continue
+            value = pmeta[f]
+            if f == "model_type":
+                value = pmeta[f] if self.inheritance.passes(relation, f) else \
+                    self.inheritance.child_type.get((relation, pmeta[f]))
+            elif f == "generation":
+                value = float(pmeta[f]) + (0.0 if relation == "quantized" else 1.0)
+            elif not self.inheritance.passes(relation, f):
+                continue
+            if value is not None:
+                values.append(value)
+                names.append(f"{parent} ({relation})")
+        if not values or not all(_close(v, values[0]) for v in values):
+            return None, ""  # a merge passes on only what its parents share
+        if f == "params_b":
+            return sum(float(v) for v in values) / len(values), ", ".join(names)
+        return values[0], ", ".join(names)
+
+    def _complete(self, meta: Mapping[str, Any]) -> bool:
+        return all(f in meta for f in ("params_b", "architecture", "model_type"))
+
+    def _look_up(self, model: str, meta: dict[str, Any], sources: dict[str, str],
+                 parents: list[tuple[str, str]], warnings: list[str]) -> None:
+        hub_meta, hub_parents = self.lookup(model)  # type: ignore[misc]
+        for k, v in hub_meta.items():
+            if k not in meta and _present(v):
+                meta[k], sources[k] = v, "the Hub"
+        for parent, relation in hub_parents:
+            if all(p != parent for p, _ in parents) and parent != model:
+                if self.known(parent):
+                    parents.append((parent, relation))
+                else:
+                    warnings.append(f"the Hub names parent {parent!r} of {model!r}, which is not in the reference")
+
+    def _check_vocabulary(self, f: str, value: Any, where: str, warnings: list[str]) -> None:
+        vocab = self._vocab.get(f)
+        if not vocab or str(value) in vocab or (f, str(value)) in self._warned:
+            return
+        self._warned.add((f, str(value)))
+        at = f"{where}: " if where else ""
+        warnings.append(f"{at}{f} {value!r} never occurs in the reference (known: {', '.join(sorted(vocab)[:8])}); "
+                        "it counts as an unknown value")
+
+
+def resolve_all(resolver: ModelResolver, requests: Iterable[ModelRequest]) -> list[ResolvedModel]:
+    return [resolver.resolve(r) for r in requests]
