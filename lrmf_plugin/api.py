@@ -5,6 +5,10 @@ they want (fit, predict, plan) and never handle artifacts, graphs or feature mat
 """
 from __future__ import annotations
 
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,6 +22,28 @@ from .resolution import Lookup, ModelRequest, ModelResolver
 from .schema import ModelQuery, Prediction
 
 PREDICTOR_STEM = "lrmf"
+#: Beside the predictor: when it was fitted, how long it took, on which reference state (informational).
+FIT_RECORD = "fit.json"
+
+
+@dataclass(frozen=True)
+class PredictorStatus:
+    """Whether a reference's stored predictor can be used, and why not."""
+
+    fitted: bool
+    stale: bool
+    reason: str
+    version: int | None = None
+    fitted_at: str | None = None
+    fit_seconds: float | None = None
+
+    def format(self) -> str:
+        if not self.fitted:
+            return f"predictor: not fitted ({self.reason})"
+        when = f"fitted {self.fitted_at}" if self.fitted_at else "fitted"
+        took = f" in {self.fit_seconds:.0f} s" if self.fit_seconds is not None else ""
+        state = f"STALE: {self.reason}" if self.stale else "current"
+        return f"predictor: lrmf artifact version {self.version}, {when}{took}; {state}"
 
 
 class Lrmf:
@@ -52,11 +78,38 @@ class Lrmf:
 
     def fit(self, progress: bool = True, **params: Any) -> LRMFPredictor:
         """Fit on the whole reference and store the predictor in it (replacing an older one)."""
+        start = time.perf_counter()
+        fingerprint = self.reference.fingerprint()  # of the state read below, not of one imported meanwhile
         data = self.reference.load_data()
         predictor = LRMFPredictor(progress=progress, **params).fit(data)
-        predictor.save(self.predictor_stem, self.reference.fingerprint())
+        predictor.save(self.predictor_stem, fingerprint)
+        record = {"fitted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "fit_seconds": round(time.perf_counter() - start, 1), "reference": fingerprint}
+        (self.reference.predictor_dir / FIT_RECORD).write_text(json.dumps(record, indent=1) + "\n")
         self._predictor, self._path = predictor, None
         return predictor
+
+    def status(self) -> PredictorStatus:
+        """Fitted or not, current or stale and why (reads headers only; nothing is loaded)."""
+        from .artifact import read_header
+
+        header = read_header(self.predictor_stem)
+        if header is None:
+            return PredictorStatus(False, False, f"run `lm-eval-predict fit --ref {self.reference.path}`")
+        try:
+            record = json.loads((self.reference.predictor_dir / FIT_RECORD).read_text())
+        except (OSError, ValueError):
+            record = {}
+        version = header.get("version")
+        common = {"version": version, "fitted_at": record.get("fitted_at"), "fit_seconds": record.get("fit_seconds")}
+        if header.get("format") != LRMFPredictor.ARTIFACT_KIND or version != LRMFPredictor.ARTIFACT_VERSION:
+            return PredictorStatus(True, True, f"written by another version (this tool reads version "
+                                               f"{LRMFPredictor.ARTIFACT_VERSION}); refit", **common)
+        if header.get("reference") != self.reference.fingerprint():
+            later = [s for s in self.reference.sources() if s.imported_at > (record.get("fitted_at") or "")]
+            what = f"; imported since: {', '.join(s.kind for s in later)}" if later and record else ""
+            return PredictorStatus(True, True, f"the reference changed after the fit{what}; refit", **common)
+        return PredictorStatus(True, False, "", **common)
 
     def lineage(self) -> LineageGraph:
         if self._lineage is None:

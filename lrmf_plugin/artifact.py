@@ -86,3 +86,12 @@ def load_artifact(stem: str | Path, *, kind: str, version: int) -> tuple[dict[st
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"{npz}: unreadable arrays ({exc})") from None
     return arrays, header
+
+
+def read_header(stem: str | Path) -> dict[str, Any] | None:
+    """The JSON header of an artifact without loading or verifying its arrays (None if unreadable)."""
+    try:
+        header = json.loads(Path(stem).with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return header if isinstance(header, dict) else None

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS sources (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
     location TEXT NOT NULL, imported_at TEXT NOT NULL, items_file TEXT,
     n_models INTEGER NOT NULL, n_scores INTEGER NOT NULL, n_edges INTEGER NOT NULL,
-    n_observations INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]');
+    n_observations INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]', checksum TEXT);
 CREATE TABLE IF NOT EXISTS nodes (
     source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, model TEXT NOT NULL,
     PRIMARY KEY (source_id, model));
@@ -106,6 +106,8 @@ class SourceData:
     benchmarks: dict[str, BenchmarkInfo] = field(default_factory=dict)
     nodes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: SHA-256 of what was read (file bytes, importer and options); re-importing the same bytes is a no-op
+    checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,13 @@ class ImportReport:
     source: SourceInfo
     benchmarks: tuple[str, ...]
     replaced: bool
+    unchanged: bool = False
 
     def __str__(self) -> str:
         s = self.source
+        if self.unchanged:
+            return (f"unchanged: {s.kind} from {s.location} is byte-identical to the stored import of "
+                    f"{s.imported_at}; kept it (a fitted predictor stays valid)")
         text = (f"imported {s.kind} from {s.location}: {s.n_models} models, {s.n_scores} scores, "
                 f"{s.n_observations} item observations, {s.n_edges} lineage edges")
         if self.benchmarks:
@@ -263,7 +269,10 @@ class Reference:
         """Read ``path`` with the importer for ``kind`` and store it (see :mod:`lrmf_plugin.importers`)."""
         from .importers import get_importer
 
-        return self.write_source(get_importer(kind)(Path(path), **options))
+        checksum = content_checksum(kind, path, options)  # before reading: a file changed meanwhile is not "unchanged"
+        source = get_importer(kind)(Path(path), **options)
+        source.checksum = checksum
+        return self.write_source(source)
 
     def write_source(self, src: SourceData) -> ImportReport:
         """Store one source atomically, replacing a previous source with the same key.
@@ -272,6 +281,9 @@ class Reference:
         and the items artifact is written before it commits and deleted if anything fails.
         """
         src = _validated(src)
+        same = self._unchanged(src)
+        if same is not None:
+            return ImportReport(same, (), replaced=False, unchanged=True)
         models = _source_models(src)
         n_obs = int(sum(np.count_nonzero(~np.isnan(o.values)) for o in src.items))
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -280,14 +292,16 @@ class Reference:
         with self._connect() as con:
             try:
                 con.execute("BEGIN IMMEDIATE")
+                if not _has_checksums(con):  # a reference made before sources carried checksums
+                    con.execute("ALTER TABLE sources ADD COLUMN checksum TEXT")
                 old = con.execute("SELECT id, items_file FROM sources WHERE key = ?", (src.key,)).fetchone()
                 if old:
                     con.execute("DELETE FROM sources WHERE id = ?", (old[0],))
                 cur = con.execute(
                     "INSERT INTO sources (key, kind, location, imported_at, items_file, n_models, n_scores, "
-                    "n_edges, n_observations, notes) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                    "n_edges, n_observations, notes, checksum) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
                     (src.key, src.kind, src.location, now, len(models), len(src.scores), len(src.edges), n_obs,
-                     json.dumps(src.notes)))
+                     json.dumps(src.notes), src.checksum))
                 sid = cur.lastrowid
                 self._insert_rows(con, sid, src, models)
                 if src.items:
@@ -312,6 +326,16 @@ class Reference:
         info = next(s for s in self.sources() if s.id == sid)
         names = sorted(set(src.benchmarks) | set(src.scores["benchmark"]) | {o.benchmark for o in src.items})
         return ImportReport(info, tuple(names), replaced=old is not None)
+
+    def _unchanged(self, src: SourceData) -> SourceInfo | None:
+        """The stored source ``src`` would replace, when it holds the very same bytes."""
+        if src.checksum is None:
+            return None
+        with self._connect() as con:
+            if not _has_checksums(con):
+                return None
+            row = con.execute("SELECT id FROM sources WHERE key = ? AND checksum = ?", (src.key, src.checksum)).fetchone()
+        return next((s for s in self.sources() if s.id == row[0]), None) if row else None
 
     @staticmethod
     def _insert_rows(con: sqlite3.Connection, sid: int, src: SourceData, models: list[str]) -> None:
@@ -491,6 +515,28 @@ class Reference:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _has_checksums(con: sqlite3.Connection) -> bool:
+    return "checksum" in {r[1] for r in con.execute("PRAGMA table_info(sources)")}
+
+
+def content_checksum(kind: str, path: str | Path, options: dict[str, Any]) -> str | None:
+    """SHA-256 of what an import reads: the importer, its options and the bytes of the file (or of
+    every file under a directory, with their relative paths); None when they cannot be read (the
+    importer then says why)."""
+    path = Path(path)
+    h = hashlib.sha256(json.dumps([kind, sorted(options.items())], default=str).encode())
+    try:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0")
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
 
 
 def _missing(value: Any) -> bool:

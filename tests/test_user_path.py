@@ -123,3 +123,25 @@ def test_one_model_prints_a_table_and_out_dash_is_stdout(ref):
     assert "90% interval" in proc.stdout and "alpha" in proc.stdout and f"parent {parent} (finetune)" in proc.stdout
     csv = cli("predict", "--ref", str(ref["path"]), "new/tune", "--parent", parent, "--out", "-")
     assert csv.stdout.splitlines()[0] == "model,benchmark,predicted,lower,upper,measured,source"
+
+
+def test_reference_show_tells_whether_the_predictor_is_current_and_reimporting_the_same_bytes_keeps_it(ref, tmp_path):
+    import shutil
+    copy = tmp_path / "ref"
+    shutil.copytree(ref["path"], copy)
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("id,type,owner,architecture\nx/y,base,x,llama\n")
+    show = cli("reference", "show", "--ref", str(copy))
+    assert show.returncode == 0 and "predictor: lrmf artifact version" in show.stdout and "current" in show.stdout
+    assert cli("reference", "import", "--ref", str(copy), "--kind", "hub-models", str(nodes)).returncode == 0
+    stale = cli("reference", "show", "--ref", str(copy)).stdout
+    assert "STALE" in stale and "hub-models" in stale
+    assert cli("fit", "--ref", str(copy), "--sweeps", "2", "--no-calibration").returncode == 0
+    again = cli("reference", "import", "--ref", str(copy), "--kind", "hub-models", str(nodes))
+    assert again.returncode == 0 and again.stdout.startswith("unchanged")
+    assert "current" in cli("reference", "show", "--ref", str(copy)).stdout
+    nodes.write_text("id,type,owner,architecture\nx/y,base,x,qwen2\n")
+    assert not cli("reference", "import", "--ref", str(copy), "--kind", "hub-models", str(nodes)).stdout.startswith("unchanged")
+    assert "STALE" in cli("reference", "show", "--ref", str(copy)).stdout
+    shutil.rmtree(copy / "predictor")
+    assert "not fitted" in cli("reference", "show", "--ref", str(copy)).stdout

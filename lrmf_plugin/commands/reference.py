@@ -58,18 +58,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     from ..importers import get_importer
+    from ..reference import content_checksum
 
     options = {k: v for k, v in (("benchmark", args.benchmark), ("model", args.model)) if v is not None}
+    checksum = content_checksum(args.kind, args.path, options)
     source = get_importer(args.kind)(args.path, **options)  # parse fully before touching the reference
+    source.checksum = checksum
     with _reference(args.ref) as ref:
         print(ref.write_source(source))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..reference import Reference
+    from ..api import Lrmf
 
-    print(Reference(args.ref or default_reference_dir()).summary().format(max_dropped=args.max_dropped))
+    api = Lrmf(args.ref or default_reference_dir())
+    print(api.reference.summary().format(max_dropped=args.max_dropped))
+    print(api.status().format())
     return 0
 
 
