@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from .errors import NotFittedError
 from .lineage import LineageGraph
 from .models.lrmf import LRMFPredictor
+from .models.scores import full_scores
 from .prediction import ModelReport, PredictionPath
 from .reference import Reference
 from .resolution import Lookup, ModelRequest, ModelResolver
@@ -120,8 +121,8 @@ class Lrmf:
     def resolver(self) -> ModelResolver:
         """Resolves a model id (and what the user adds) against this reference (see :mod:`lrmf_plugin.resolution`)."""
         if self._resolver is None:
-            self._resolver = ModelResolver(self.reference.metadata(), self.reference.wide_scores(), self.lineage(),
-                                           lookup=self.lookup)
+            measured = full_scores(self.reference.load_data())  # complete item sets count as measured too
+            self._resolver = ModelResolver(self.reference.metadata(), measured, self.lineage(), lookup=self.lookup)
         return self._resolver
 
     @property

@@ -4,7 +4,10 @@ Protocol (issue "Backtest and report"): models with data are split into ``folds`
 each fold every method is fitted on ``data.subset(keep)``, where the held-out models stay in the
 lineage graph as data-less nodes, and then asked about each held-out model under each setting:
 
-* ``zero``: metadata and lineage only;
+* ``zero``: the leaderboard's metadata and lineage (its root-ancestor link included);
+* ``ids-and-parents``: what a user types: the model id, resolved against the fold's reference (its
+  Hub lineage edges and the Hub's model list, no leaderboard row) through the same
+  :class:`~lrmf_plugin.prediction.PredictionPath` as the CLI, so metadata is inherited from parents;
 * ``known``: the scores of the ``known`` benchmarks are given, the others are predicted;
 * ``random-K`` / ``planned-K``: K items per benchmark with items, chosen uniformly at random (the
   same items for every method) or by the method's own planner (methods without one get the random
@@ -20,14 +23,12 @@ turns the result into tables, targets and plots.
 from __future__ import annotations
 
 import importlib
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from .dataset import ReferenceData
@@ -35,6 +36,7 @@ from .errors import InputError
 from .models.base import Predictor
 from .models.lineage_average import LineageAveragePredictor
 from .models.scores import full_scores
+from .backtest_metrics import item_metrics
 from .schema import ModelQuery
 
 #: (predictor, query, budget, seed, benchmarks) -> benchmark -> item ids to evaluate
@@ -48,7 +50,7 @@ DEFAULT_SETTINGS: tuple[str, ...] = ("zero", "known", *(f"random-{k}" for k in D
 
 @dataclass(frozen=True)
 class Setting:
-    """One evidence regime: ``kind`` is zero, known, random or planned; ``k`` items per benchmark."""
+    """One evidence regime: ``kind`` is zero, ids, known, random or planned; ``k`` items per benchmark."""
 
     name: str
     kind: str
@@ -60,13 +62,16 @@ class Setting:
 
 
 def parse_setting(text: str) -> Setting:
-    """``zero``, ``known``, ``random-K`` or ``planned-K`` (K a positive integer)."""
+    """``zero``, ``ids-and-parents``, ``known``, ``random-K`` or ``planned-K`` (K a positive integer)."""
     s = text.strip().lower()
     if s in ("zero", "known"):
         return Setting(s, s)
+    if s == "ids-and-parents":
+        return Setting(s, "ids")
     m = re.fullmatch(r"(random|planned)-([0-9]+)", s)
     if not m or int(m.group(2)) <= 0:
-        raise InputError(f"unknown backtest setting {text!r} (expected zero, known, random-K or planned-K with K >= 1)")
+        raise InputError(f"unknown backtest setting {text!r} (expected zero, ids-and-parents, known, random-K or "
+                         "planned-K with K >= 1)")
     return Setting(s, m.group(1), int(m.group(2)))
 
 
@@ -101,6 +106,7 @@ class MethodSpec:
 METHODS: dict[str, MethodSpec] = {
     "global_mean": MethodSpec(_lazy("lrmf_plugin.models.global_mean", "GlobalMeanPredictor")),
     "lineage_average": MethodSpec(_lazy("lrmf_plugin.models.lineage_average", "LineageAveragePredictor")),
+    "parents_copy": MethodSpec(_lazy("lrmf_plugin.models.parents_copy", "ParentsCopyPredictor")),
     "metadata_regression": MethodSpec(_lazy("lrmf_plugin.models.metadata_regression", "MetadataRegressionPredictor")),
     "mf": MethodSpec(_lazy("lrmf_plugin.models.matrix_factorization", "MatrixFactorizationPredictor")),
     "irt": MethodSpec(_lazy("lrmf_plugin.models.irt", "IRTPredictor")),
@@ -121,48 +127,10 @@ def resolve_methods(names: Sequence[str] | None) -> dict[str, MethodSpec]:
 
 
 # ----------------------------------------------------------------------------------------------
-# metrics
-# ----------------------------------------------------------------------------------------------
-def _corr(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 2 or np.std(x) == 0 or np.std(y) == 0:
-        return math.nan
-    return float(np.corrcoef(x, y)[0, 1])
-
-
-def score_metrics(truth: np.ndarray, predicted: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE, Pearson, Spearman; coverage and mean width over predictions that have an interval."""
-    truth, predicted = np.asarray(truth, float), np.asarray(predicted, float)
-    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-    err = predicted - truth
-    has = ~(np.isnan(lower) | np.isnan(upper))
-    return {
-        "n": int(len(truth)),
-        "mae": float(np.mean(np.abs(err))) if len(err) else math.nan,
-        "rmse": float(np.sqrt(np.mean(err ** 2))) if len(err) else math.nan,
-        "pearson": _corr(predicted, truth),
-        "spearman": _corr(rankdata(predicted), rankdata(truth)) if len(truth) else math.nan,
-        "coverage": float(np.mean((truth[has] >= lower[has]) & (truth[has] <= upper[has]))) if has.any() else math.nan,
-        "width": float(np.mean(upper[has] - lower[has])) if has.any() else math.nan,
-    }
-
-
-def item_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """Instance-level AUC (outcomes >= 0.5 count as correct) and Brier score of probabilities ``p``."""
-    y, p = np.asarray(y, float), np.asarray(p, float)
-    pos = y >= 0.5
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    auc = math.nan
-    if n_pos and n_neg:
-        ranks = rankdata(p)
-        auc = float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-    return {"n_items": int(len(y)), "auc": auc, "brier": float(np.mean((p - y) ** 2)) if len(y) else math.nan}
-
-
-# ----------------------------------------------------------------------------------------------
 # the protocol
 # ----------------------------------------------------------------------------------------------
 _PREDICTION_COLUMNS = ("method", "setting", "fold", "model", "benchmark", "predicted", "lower", "upper", "truth",
-                       "with_relative", "with_items")
+                       "with_relative", "with_items", "with_parent")
 
 
 @dataclass
@@ -244,9 +212,13 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
         held = [m for m, g in zip(candidates, fold_of) if g == f]
         keep = data.has_data()
         keep[[index[m] for m in held]] = False
-        train = data.subset(keep)
+        train = holdout(data, keep)
         relatives = LineageAveragePredictor().fit(train)
-        flags = {m: (bool(relatives.relatives(ModelQuery(m))), bool(answers_all[index[m]])) for m in held}
+        scored = set(np.asarray(train.models)[train.has_data()])
+        flags = {m: (bool(relatives.relatives(ModelQuery(m))), bool(answers_all[index[m]]),
+                     any(e.child == m and e.relation != "family" and e.parent in scored for e in train.edges))
+                 for m in held}
+        resolver = _resolver(train)
         frng = np.random.default_rng([seed, f])
         # item settings are judged on the models that can reveal items on every item benchmark
         evaluated = {s.name: [m for m in held if answers_all[index[m]]] if s.uses_items else held for s in usable}
@@ -267,7 +239,7 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                 if s.kind == "planned" and spec.planner is not None:
                     queries = _planned_queries(data, models, s.k, predictor, spec.planner, seed, item_benchmarks,
                                                planning_rounds)
-                frame = predictor.predict_frame(queries)
+                frame = _ids_frame(predictor, resolver, models) if s.kind == "ids" else predictor.predict_frame(queries)
                 pred_parts.append(_scored(frame, truth, s, known, name, f, models, flags))
                 item_rows += _item_scores(predictor, queries, data, s, name, f, models, scored_items[s.name],
                                           item_benchmarks)
@@ -285,11 +257,44 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
 def _queries(data: ReferenceData, held: list[str], s: Setting, known: Sequence[str],
              random_plans: dict[int, list[dict[str, list[str]]]]) -> list[ModelQuery]:
     """What each held-out model reveals under setting ``s`` (never more); planned = random here."""
-    if s.kind == "zero":
-        return [data.query(m) for m in held]
+    if s.kind in ("zero", "ids"):  # ids: resolved per method by _ids_frame; these only serve item scores
+        return [_with_root(data, data.query(m)) for m in held]
     if s.kind == "known":
-        return [data.query(m, benchmarks_known=tuple(known)) for m in held]
-    return [data.query(m, items=p) for m, p in zip(held, random_plans[s.k])]
+        return [_with_root(data, data.query(m, benchmarks_known=tuple(known))) for m in held]
+    return [_with_root(data, data.query(m, items=p)) for m, p in zip(held, random_plans[s.k])]
+
+
+def holdout(data: ReferenceData, keep: np.ndarray) -> ReferenceData:
+    """The reference without the held-out models' leaderboard rows: no scores or items, no metadata and
+    no root-ancestor (``family``) links, which came from those rows; Hub lineage edges stay."""
+    train = data.subset(keep)
+    held = [m for m, k, h in zip(data.models, keep, data.has_data()) if h and not k]
+    train.metadata.loc[held, :] = np.nan
+    gone = set(held)
+    train.edges = [e for e in train.edges if not (e.relation == "family" and e.child in gone)]
+    return train
+
+
+def _with_root(data: ReferenceData, q: ModelQuery) -> ModelQuery:
+    """A query that brings the leaderboard row's root-ancestor link, as MODELS.csv's metadata_base_model does."""
+    q.parents += [(e.parent, e.relation) for e in data.edges if e.child == q.model and e.relation == "family"]
+    return q
+
+
+def _resolver(train: ReferenceData):
+    from .lineage import LineageGraph
+    from .resolution import ModelResolver
+
+    return ModelResolver(train.metadata, full_scores(train), LineageGraph(train.edges))
+
+
+def _ids_frame(predictor: Predictor, resolver, held: list[str]) -> pd.DataFrame:
+    """Predictions for model ids alone, through the path every face takes."""
+    from .prediction import PredictionPath, report_frame
+    from .resolution import ModelRequest
+
+    reports = PredictionPath(predictor, resolver).report([ModelRequest(m) for m in held], as_if_new=True)
+    return report_frame(reports)[["model", "benchmark", "predicted", "lower", "upper"]]
 
 
 def _planned_queries(data: ReferenceData, held: list[str], k: int, predictor: Predictor, planner: Planner,
@@ -302,7 +307,7 @@ def _planned_queries(data: ReferenceData, held: list[str], k: int, predictor: Pr
     out = []
     for m in held:
         revealed: dict[str, list[str]] = {}
-        query = data.query(m)
+        query = _with_root(data, data.query(m))
         for r in range(1, rounds + 1):
             budget = -(-k * r // rounds)
             plan = planner(predictor, query, budget, seed, item_benchmarks)
@@ -311,7 +316,7 @@ def _planned_queries(data: ReferenceData, held: list[str], k: int, predictor: Pr
                     have = revealed.setdefault(b, [])
                     # the planner may only choose: never more than the budget in total
                     have += [it for it in ids if it not in have][: max(0, budget - len(have))]
-            query = data.query(m, items=revealed)
+            query = _with_root(data, data.query(m, items=revealed))
         out.append(query)
     return out
 
@@ -320,7 +325,8 @@ def _scored(frame: pd.DataFrame, truth: pd.DataFrame, s: Setting, known: Sequenc
             fold: int, held: list[str], flags: dict[str, tuple[bool, bool]]) -> pd.DataFrame:
     """Predictions joined with truth, restricted to benchmarks the setting did not reveal.
 
-    ``flags``: model -> (has a scored relative in the fold's fit, has items on every item benchmark).
+    ``flags``: model -> (has a scored relative in the fold's fit, has items on every item benchmark,
+    has a scored direct parent).
     """
     long = truth.loc[held].rename_axis("model").reset_index().melt(id_vars="model", var_name="benchmark",
                                                                     value_name="truth")
@@ -330,7 +336,8 @@ def _scored(frame: pd.DataFrame, truth: pd.DataFrame, s: Setting, known: Sequenc
         out = out[~out["benchmark"].isin(list(known))]
     out = out.assign(method=method, setting=s.name, fold=fold,
                      with_relative=out["model"].map(lambda m: flags[m][0]).astype(bool),
-                     with_items=out["model"].map(lambda m: flags[m][1]).astype(bool))
+                     with_items=out["model"].map(lambda m: flags[m][1]).astype(bool),
+                     with_parent=out["model"].map(lambda m: flags[m][2]).astype(bool))
     return out[list(_PREDICTION_COLUMNS)]
 
 

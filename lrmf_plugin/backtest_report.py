@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .backtest import BacktestResult, parse_setting, score_metrics
+from .backtest import BacktestResult, parse_setting
+from .backtest_metrics import score_metrics
 
-METRICS = ("n", "mae", "rmse", "pearson", "spearman", "coverage", "width")
+METRICS = ("n", "mae", "bias", "rmse", "pearson", "spearman", "coverage", "width")
 HIGHLIGHT = "lrmf"
 SUBSET_TITLES = {"all": "", "with_relative": " — models with at least one relative",
+                 "with_parent": " — models with a scored direct parent (Hub lineage edge)",
                  "with_items": " — models with items on every item benchmark (as judged in the item settings)"}
 
 
@@ -34,6 +36,7 @@ class Target:
     metric: str
     low: float = -math.inf
     high: float = math.inf
+    subset: str = "all"
 
     def passes(self, value: float) -> bool:
         return not math.isnan(value) and self.low <= value <= self.high
@@ -53,6 +56,10 @@ TARGETS: tuple[Target, ...] = (
     Target("v2, IFEval + MuSR known: MAE on the other four", "v2", "known", "mae", high=2.0),
     Target("v1, 25 planned questions per benchmark: MAE", "v1", "planned-25", "mae", high=2.0),
     Target("v1, 10 random questions per benchmark: MAE", "v1", "random-10", "mae", high=3.0),
+    Target("v2, ids and parents, models with a scored parent: MAE", "v2", "ids-and-parents", "mae", high=5.0,
+           subset="with_parent"),
+    Target("v2, ids and parents, models with a scored parent: coverage", "v2", "ids-and-parents", "coverage",
+           low=0.85, high=0.95, subset="with_parent"),
     Target("90% interval coverage, every setting", "", "*", "coverage", low=0.85, high=0.95),
 )
 
@@ -62,7 +69,8 @@ def summarise(result: BacktestResult) -> pd.DataFrame:
 
     Subsets: ``all``; for ``zero`` also ``with_relative`` (models with a scored relative) and, when
     item settings ran, ``with_items`` (the models those settings are judged on, so the budget curve's
-    zero point compares like with like).
+    zero point compares like with like); for ``zero`` and ``ids-and-parents``, ``with_parent``
+    (models with a scored direct parent, where the user's path has the most to inherit).
     """
     rows = []
     p = result.predictions
@@ -73,6 +81,8 @@ def summarise(result: BacktestResult) -> pd.DataFrame:
             subsets.append(("with_relative", grp[grp["with_relative"]]))
             if item_settings:
                 subsets.append(("with_items", grp[grp["with_items"]]))
+        if setting in ("zero", "ids-and-parents") and "with_parent" in grp:
+            subsets.append(("with_parent", grp[grp["with_parent"]]))
         for subset, frame in subsets:
             per = []
             for bench, g in frame.groupby("benchmark", sort=True):
@@ -113,7 +123,8 @@ def _wmean(x: np.ndarray, w: np.ndarray) -> float:
 
 def target_value(table: pd.DataFrame, target: Target, method: str, settings: list[str]) -> tuple[float, str]:
     """The metric a target is judged on for ``method`` (mean over the suite's benchmarks), and where."""
-    rows = table[(table["method"] == method) & (table["subset"] == "all") & (table["benchmark"] != "mean")]
+    subset = "all" if target.setting == "*" else target.subset
+    rows = table[(table["method"] == method) & (table["subset"] == subset) & (table["benchmark"] != "mean")]
     if target.suite:
         rows = rows[rows["suite"] == target.suite]
     if target.setting == "*":
@@ -145,7 +156,10 @@ def render_markdown(result: BacktestResult, table: pd.DataFrame, title: str, plo
     lines = [f"# {title}", "",
              f"Held-out models: {cfg.get('models')} in {cfg.get('folds')} folds (seed {cfg.get('seed')}); "
              "each fold's models are removed from the fit and stay in the lineage graph without data. "
-             f"Setting `known` reveals {', '.join(cfg.get('known') or []) or 'nothing'}; "
+             "Setting `zero` gives a held-out model's leaderboard metadata and root-ancestor link; "
+             "`ids-and-parents` gives only its id, resolved as the CLI resolves one (Hub lineage edges, "
+             "the Hub's model list, metadata inherited from parents; no leaderboard row); "
+             f"setting `known` reveals {', '.join(cfg.get('known') or []) or 'nothing'}; "
              "`random-K`/`planned-K` reveal K items per benchmark with items and are judged on the held-out "
              "models that have items on every such benchmark (column `models`); a planner spends each budget "
              f"in {cfg.get('planning_rounds')} round(s), seeing the earlier answers. "
@@ -191,8 +205,12 @@ def render_markdown(result: BacktestResult, table: pd.DataFrame, title: str, plo
                 piv[f"mean {metric}"] = [_fmt(stats[metric].get(m, math.nan)) for m in piv.index]
             n_models = part[part["benchmark"] != "mean"].groupby("method")["n"].max()
             piv["models"] = [int(n_models.get(m, 0)) for m in piv.index]
+            bias = part.pivot(index="method", columns="benchmark", values="bias")
+            bias = bias.reindex(index=list(piv.index), columns=cols).map(_fmt)
             lines += [head, "", "MAE per benchmark, then means over benchmarks.", "",
-                      _markdown_table(piv.reset_index()), ""]
+                      _markdown_table(piv.reset_index()), "",
+                      "Mean signed error (predicted - measured) per benchmark:", "",
+                      _markdown_table(bias.reset_index()), ""]
     items = table[(table["benchmark"] == "mean") & (table["subset"] == "all") & table["auc"].notna()]
     if len(items):
         lines += ["## Instance level (items not revealed; mean over benchmarks)", ""]

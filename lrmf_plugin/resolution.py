@@ -18,12 +18,11 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
 from .lineage import LineageGraph
-from .metadata import METADATA_FIELDS
 from .schema import ModelQuery, normalise_relation
 
 #: Fields only the resolver reads (the Hub node list's); predictors never see them.
@@ -251,7 +250,3 @@ class ModelResolver:
         at = f"{where}: " if where else ""
         warnings.append(f"{at}{f} {value!r} never occurs in the reference (known: {', '.join(sorted(vocab)[:8])}); "
                         "it counts as an unknown value")
-
-
-def resolve_all(resolver: ModelResolver, requests: Iterable[ModelRequest]) -> list[ResolvedModel]:
-    return [resolver.resolve(r) for r in requests]

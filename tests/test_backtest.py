@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrmf_plugin.backtest import (METHODS, MethodSpec, assign_folds, item_metrics, parse_setting, resolve_methods,
-                                  run_backtest, score_metrics)
+from lrmf_plugin.backtest import (METHODS, MethodSpec, assign_folds, parse_setting, resolve_methods,
+                                  run_backtest)
+from lrmf_plugin.backtest_metrics import item_metrics, score_metrics
 from lrmf_plugin.backtest_report import TARGETS, Target, summarise, target_value, write_report
 from lrmf_plugin.cli import main
 from lrmf_plugin.errors import InputError
@@ -178,8 +179,9 @@ def test_summary_report_and_targets(data, tmp_path):
     raw = res.predictions[(res.predictions.method == "lineage_average") & (res.predictions.setting == "zero")
                           & (res.predictions.benchmark == "beta")]
     assert per_bench.set_index("benchmark").at["beta", "mae"] == pytest.approx((raw.predicted - raw.truth).abs().mean())
-    assert set(table[table.setting == "zero"]["subset"]) == {"all", "with_relative", "with_items"}
-    assert set(summarise(run_backtest(data, methods, ["zero"], folds=2, progress=False))["subset"]) == {"all", "with_relative"}
+    assert set(table[table.setting == "zero"]["subset"]) == {"all", "with_relative", "with_items", "with_parent"}
+    assert set(summarise(run_backtest(data, methods, ["zero"], folds=2, progress=False))["subset"]) == \
+        {"all", "with_relative", "with_parent"}
     assert table[(table.method == "irt") & (table.benchmark == "mean") & (table.setting == "random-5")]["auc"].notna().all()
     # targets judge the suite's mean; coverage targets look at the worst setting
     goal = Target("t", "syn", "zero", "mae", high=1e9)
@@ -272,3 +274,38 @@ def test_a_method_taking_reveal_sets_is_told_the_known_benchmarks_before_fitting
     made.clear()
     res = run_backtest(data, methods, ["zero"], folds=2, seed=1, known=["alpha", "beta"], progress=False)
     assert [m.reveal_sets_at_fit_ for m in made] == [()] * 2 and not res.notes
+
+
+def test_ids_and_parents_hides_the_leaderboard_row_and_takes_the_users_path(data):
+    """A held-out model given by id keeps its Hub edges but loses its metadata and root link; the
+    copy-the-parents baseline then scores exactly its scored parents' mean (quantised copies aside:
+    the path reads those off their parent with the reference's copy offsets)."""
+    import dataclasses
+
+    from lrmf_plugin.backtest import holdout
+    from lrmf_plugin.schema import Edge
+
+    child = next(e.child for e in data.edges if e.relation == "finetune" and data.scores.loc[e.parent].notna().all())
+    with_root = dataclasses.replace(data, edges=[*data.edges, Edge(child.split("/")[0] + "/base", child, "family")])
+    keep = with_root.has_data()
+    keep[with_root.index[child]] = False
+    train = holdout(with_root, keep)
+    assert train.metadata.loc[child].isna().all() and with_root.metadata.loc[child].notna().any()
+    assert not [e for e in train.edges if e.child == child and e.relation == "family"]
+    assert [e for e in train.edges if e.child == child and e.relation == "finetune"]
+    methods = {k: METHODS[k] for k in ("parents_copy", "metadata_regression")}
+    res = run_backtest(data, methods, ["zero", "ids-and-parents"], folds=2, seed=0, progress=False)
+    p = res.predictions
+    copies = {e.child for e in data.edges if e.relation == "quantized"}
+    ids = p[(p.setting == "ids-and-parents") & (p.method == "parents_copy") & p.with_parent & ~p.model.isin(copies)]
+    assert len(ids)
+    truth = full_scores(data)
+    for row in ids.head(30).itertuples():
+        same_fold = set(p[p.fold == row.fold].model)  # held out with it: not scored in that fit
+        parents = [e.parent for e in data.edges if e.child == row.model and e.relation != "family"]
+        scored = [truth.at[q, row.benchmark] for q in parents if q not in same_fold]
+        scored = [v for v in scored if v == v]
+        assert row.predicted == pytest.approx(np.mean(scored))
+    meta = p[p.method == "metadata_regression"].pivot_table(index=["model", "benchmark"], columns="setting",
+                                                            values="predicted")
+    assert (meta["zero"] != meta["ids-and-parents"]).any()
