@@ -145,3 +145,21 @@ def test_reference_show_tells_whether_the_predictor_is_current_and_reimporting_t
     assert "STALE" in cli("reference", "show", "--ref", str(copy)).stdout
     shutil.rmtree(copy / "predictor")
     assert "not fitted" in cli("reference", "show", "--ref", str(copy)).stdout
+
+
+def test_with_a_hub_endpoint_a_new_model_takes_its_parents_from_the_hub_and_offline_never_asks(ref, fake_hub):
+    import os
+    parent = _scored(ref["data"], "finetune")
+    fake_hub.add_model("hub/new-tune", tags=[f"base_model:finetune:{parent}"])
+    env = {**os.environ, "HF_HOME": os.environ["HF_HOME"], "NO_PROXY": "127.0.0.1,localhost"}
+    run = lambda *extra, **kw: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "lrmf_plugin", "predict", "--ref", str(ref["path"]), "hub/new-tune", "--json", *extra],
+        capture_output=True, text=True, timeout=600, env={**env, **kw})
+    online = run("--hub-endpoint", fake_hub.url)
+    assert online.returncode == 0, online.stderr
+    assert json.loads(online.stdout)[0]["parents"] == [{"model": parent, "relation": "finetune"}]
+    asked = len(fake_hub.requests_to("/api/models/hub/new-tune"))
+    assert asked >= 1
+    offline = run("--hub-endpoint", fake_hub.url, HF_HUB_OFFLINE="1")
+    assert offline.returncode == 0 and json.loads(offline.stdout)[0]["parents"] == []
+    assert len(fake_hub.requests_to("/api/models/hub/new-tune")) == asked

@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a `model` column, metadata columns, optional `parents` (;-separated) and `relation`")
     p.add_argument("--observations", type=Path, default=None, metavar="OBS.jsonl",
                    help="item results {model,benchmark,item,value} and known scores {model,benchmark,score}")
+    p.add_argument("--hub-endpoint", default=None, metavar="URL",
+                   help="also read a model's card facts and parents from this Hub when the reference lacks them "
+                        "(default: $LRMF_HUB_ENDPOINT; never with HF_HUB_OFFLINE=1)")
     p.add_argument("--as-if-new", action="store_true",
                    help="predict models the reference has measured as if they were new (measured shown beside)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -38,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from ..api import Lrmf
     from ..errors import InputError
+    from ..hub_lookup import hub_endpoint, hub_lookup
     from ..prediction import report_frame
     from ..queries import read_models_csv, read_observations_jsonl
     from ..resolution import ModelRequest
@@ -48,7 +52,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise InputError("--parent and --relation go with one ORG/MODEL; MODELS.csv has `parents` and `relation`")
     if args.models is not None and args.out is None and not args.json:
         raise InputError("--models needs --out PRED.csv (or --out - for stdout)")
-    api = Lrmf(args.ref or default_reference_dir())
+    endpoint = hub_endpoint(args.hub_endpoint)
+    api = Lrmf(args.ref or default_reference_dir(), lookup=hub_lookup(endpoint) if endpoint else None)
     if args.model is not None:
         requests = [ModelRequest(args.model.strip(), {}, tuple((p, args.relation) for p in args.parent))]
     else:
