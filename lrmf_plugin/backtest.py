@@ -266,10 +266,13 @@ def _queries(data: ReferenceData, held: list[str], s: Setting, known: Sequence[s
 
 def holdout(data: ReferenceData, keep: np.ndarray) -> ReferenceData:
     """The reference without the held-out models' leaderboard rows: no scores or items, no metadata and
-    no root-ancestor (``family``) links, which came from those rows; Hub lineage edges stay."""
+    no root-ancestor (``family``) links, which came from those rows; Hub lineage edges and the Hub's
+    model list (``hub_*`` fields) stay."""
+    from .resolution import HUB_FIELDS
+
     train = data.subset(keep)
     held = [m for m, k, h in zip(data.models, keep, data.has_data()) if h and not k]
-    train.metadata.loc[held, :] = np.nan
+    train.metadata.loc[held, [c for c in train.metadata.columns if c not in HUB_FIELDS]] = np.nan
     gone = set(held)
     train.edges = [e for e in train.edges if not (e.relation == "family" and e.child in gone)]
     return train

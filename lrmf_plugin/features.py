@@ -163,7 +163,7 @@ class MetadataFeaturizer:
         cols += [likes, np.isnan(likes).astype(float), generation, np.isnan(generation).astype(float)]
         present = np.zeros(n, dtype=bool)
         for name, values in fields.items():
-            if name != "org":
+            if name != "org" and not name.startswith("hub_"):  # the Hub node list's fields only serve the resolver
                 present |= np.array([not _missing(v) for v in values], dtype=bool)
         cols.append((~present).astype(float))
         bools = [np.array([math.nan if _missing(x) else float(bool(x)) for x in column(b)], dtype=float) for b in _BOOLEAN]
