@@ -66,6 +66,11 @@ MODEL_TYPE_ALIASES: dict[str, str] = {
                     "continuouslypretrained"),
 }
 
+#: Common spellings of an evaluation precision -> the leaderboard's.
+PRECISION_ALIASES: dict[str, str] = {"bf16": "bfloat16", "fp16": "float16", "f16": "float16", "half": "float16",
+                                     "fp32": "float32", "f32": "float32", "int8": "8bit", "8-bit": "8bit",
+                                     "int4": "4bit", "4-bit": "4bit"}
+
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
@@ -136,6 +141,8 @@ def normalise_metadata(raw: dict[str, Any], where: str = "metadata") -> dict[str
         if name == "model_type":
             parsed = re.sub(r"\s+", "", parsed)
             parsed = MODEL_TYPE_ALIASES.get(parsed, parsed)
+        if name == "precision":
+            parsed = PRECISION_ALIASES.get(parsed, parsed)
         if name in ("upload_date", "submission_date"):
             parsed = parsed[:10]
         out[name] = parsed

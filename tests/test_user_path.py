@@ -163,3 +163,16 @@ def test_with_a_hub_endpoint_a_new_model_takes_its_parents_from_the_hub_and_offl
     offline = run("--hub-endpoint", fake_hub.url, HF_HUB_OFFLINE="1")
     assert offline.returncode == 0 and json.loads(offline.stdout)[0]["parents"] == []
     assert len(fake_hub.requests_to("/api/models/hub/new-tune")) == asked
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ({"model_type": "fine-tuned"}, {"model_type": "fine-tunedondomain-specificdatasets"}),
+    ({"Type": "🔶 fine-tuned on domain-specific datasets"}, {"model_type": "fine-tunedondomain-specificdatasets"}),
+    ({"model_type": "Merge"}, {"model_type": "basemergesandmoerges"}),
+    ({"model_type": "chat"}, {"model_type": "chatmodels"}),
+    ({"model_precision": "BF16"}, {"precision": "bfloat16"}),
+    ({"model_type": "chatmodels", "model_precision": "float16"}, {"model_type": "chatmodels", "precision": "float16"}),
+])
+def test_obvious_aliases_of_types_and_precisions_mean_the_leaderboards_values(raw, expected):
+    from lrmf_plugin.metadata import normalise_metadata
+    assert normalise_metadata(raw) == expected
