@@ -18,6 +18,7 @@ from ...dataset import ReferenceData
 from ...defaults import ITEM_BUDGETS, MIN_ROWS
 from ...planning import PlanningModel, plan_items
 from ...schema import ModelQuery
+from ..scores import full_scores
 from .defaults import (CALIBRATION_MODELS, COVERAGE, ITEM_WEIGHTS, MIN_CALIBRATION_CASES, MIN_CALIBRATION_MODELS,
                        Z90)
 from .predictive import ITEM_LEVELS, Moment, Predictive
@@ -82,13 +83,12 @@ def _held_out_cases(data: ReferenceData, helper: PlanningModel, held_models: lis
     cases: list[Case] = []
     to_plan: list = []
     score_names = [b for b in data.scores.columns if b in post.score_names]
+    full = full_scores(data)
+    # score columns first, then item-only benchmarks: the order the truths are averaged in
+    order = [*data.scores.columns, *(b for b in data.items if b not in data.scores.columns)]
     for model in tqdm(held_models, desc="calibrate lrmf", unit="model", disable=not progress):
-        truth = {b: float(v) for b, v in data.scores.loc[model].items() if v == v}
-        for b in data.items:
-            if b not in truth and data.benchmarks[b].items_complete:
-                vals = data.items[b].values[data.index[model]]
-                if not np.isnan(vals).any():
-                    truth[b] = 100.0 * float(vals.mean())
+        row = full.loc[model]
+        truth = {b: float(row[b]) for b in order if row[b] == row[b]}
         if not truth:
             continue
         queries = {"none": data.query(model)}
@@ -101,11 +101,8 @@ def _held_out_cases(data: ReferenceData, helper: PlanningModel, held_models: lis
             pattern = sets[int(rng.integers(len(sets)))]
             queries["reveal set"] = data.query(model, benchmarks_known=tuple(post.score_names[j] for j in pattern))
         if data.items:
-            picks, k = {}, int(rng.choice(ITEM_BUDGETS))
-            for b, block in data.items.items():
-                observed = np.flatnonzero(~np.isnan(block.values[data.index[model]]))
-                if len(observed):
-                    picks[b] = [block.items[j] for j in rng.choice(observed, size=min(k, len(observed)), replace=False)]
+            k = int(rng.choice(ITEM_BUDGETS))
+            picks = data.random_items(data.index[model], k, rng)
             if picks:
                 queries["items"] = data.query(model, items=picks)
                 to_plan.append((queries["none"], k, sorted(picks), truth))
