@@ -32,6 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .dataset import ReferenceData
+from .defaults import ITEM_BUDGETS
 from .errors import InputError
 from .models.base import Predictor
 from .models.lineage_average import LineageAveragePredictor
@@ -43,7 +44,7 @@ from .schema import ModelQuery
 Planner = Callable[[Predictor, ModelQuery, int, int, Sequence[str]], Mapping[str, Sequence[str]]]
 
 DEFAULT_KNOWN: tuple[str, ...] = ("ifeval", "musr")
-DEFAULT_BUDGETS: tuple[int, ...] = (5, 10, 25, 50)
+DEFAULT_BUDGETS: tuple[int, ...] = ITEM_BUDGETS
 DEFAULT_SETTINGS: tuple[str, ...] = ("zero", "known", *(f"random-{k}" for k in DEFAULT_BUDGETS),
                                      *(f"planned-{k}" for k in DEFAULT_BUDGETS))
 
@@ -157,18 +158,6 @@ def assign_folds(models: Sequence[str], folds: int, seed: int) -> np.ndarray:
     return fold
 
 
-def random_plan(data: ReferenceData, row: int, k: int, rng: np.random.Generator) -> dict[str, list[str]]:
-    """Up to ``k`` items per benchmark, uniformly among the items the model has values for."""
-    plan = {}
-    for b in sorted(data.items):
-        block = data.items[b]
-        have = np.flatnonzero(~np.isnan(block.values[row]))
-        if len(have):
-            pick = rng.choice(have, size=min(k, len(have)), replace=False)
-            plan[b] = [block.items[j] for j in sorted(pick)]
-    return plan
-
-
 def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], settings: Sequence[str] = DEFAULT_SETTINGS,
                  folds: int = 5, seed: int = 0, max_models: int | None = None,
                  known: Sequence[str] = DEFAULT_KNOWN, item_metric_models: int = 200, planning_rounds: int = 2,
@@ -179,35 +168,22 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
     if planning_rounds < 1:
         raise InputError(f"planning rounds must be at least 1, got {planning_rounds}")
     truth = full_scores(data)
-    notes: list[str] = []
     known = [b for b in known if b in truth.columns]
-    usable = []
-    for s in parsed:
-        if s.kind == "known" and not known:
-            notes.append("setting `known` skipped: none of the known benchmarks are in the reference")
-        elif s.uses_items and not data.items:
-            notes.append(f"setting `{s.name}` skipped: the reference has no item observations")
-        else:
-            usable.append(s)
+    usable, notes = _usable_settings(parsed, known, data)
     reveals = bool(known) and any(s.kind == "known" for s in usable)
     if reveals and any(spec.takes_reveal_sets for spec in methods.values()):
         notes.append(f"{', '.join(n for n, spec in methods.items() if spec.takes_reveal_sets)} fitted with "
                      f"reveal set {', '.join(known)} (the benchmarks setting `known` reveals), as "
                      f"`lm-eval-predict fit --reveal {','.join(known)}` would be")
     candidates = [m for m, has in zip(data.models, truth.notna().any(axis=1).to_numpy()) if has]
-    rng = np.random.default_rng(seed)
     if max_models is not None and max_models < len(candidates):
-        candidates = sorted(rng.choice(candidates, size=max_models, replace=False).tolist())
+        candidates = sorted(np.random.default_rng(seed).choice(candidates, size=max_models, replace=False).tolist())
     fold_of = assign_folds(candidates, folds, seed)
-    index = data.index
-    answers_all = np.ones(len(data.models), dtype=bool)
-    for block in data.items.values():
-        answers_all &= ~np.isnan(block.values).all(axis=1)
+    index, answers_all = data.index, _answers_every_item_benchmark(data)
     item_benchmarks = sorted(data.items)
     pred_parts: list[pd.DataFrame] = []
     item_rows: list[dict[str, object]] = []
-    steps = folds * len(methods)
-    bar = tqdm(total=steps, desc="backtest", unit="fit", disable=not progress)
+    bar = tqdm(total=folds * len(methods), desc="backtest", unit="fit", disable=not progress)
     for f in range(folds):
         held = [m for m, g in zip(candidates, fold_of) if g == f]
         keep = data.has_data()
@@ -219,14 +195,8 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                      any(e.child == m and e.relation != "family" and e.parent in scored for e in train.edges))
                  for m in held}
         resolver = _resolver(train)
-        frng = np.random.default_rng([seed, f])
-        # item settings are judged on the models that can reveal items on every item benchmark
-        evaluated = {s.name: [m for m in held if answers_all[index[m]]] if s.uses_items else held for s in usable}
-        random_plans = {s.k: [random_plan(data, index[m], s.k, frng) for m in evaluated[s.name]]
-                        for s in usable if s.uses_items}
-        shared = {s.name: _queries(data, evaluated[s.name], s, known, random_plans) for s in usable}
-        scored_items = {s.name: set(frng.choice(len(evaluated[s.name]), size=min(item_metric_models, len(evaluated[s.name])),
-                                                replace=False).tolist()) for s in usable}
+        evaluated, shared, scored_items = _fold_evidence(data, held, usable, known, answers_all,
+                                                         np.random.default_rng([seed, f]), item_metric_models)
         for name, spec in methods.items():
             bar.set_postfix_str(f"fold {f + 1}/{folds} {name}")
             predictor = spec.factory()
@@ -248,10 +218,47 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
     predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame(
         columns=[*_PREDICTION_COLUMNS])
     items = pd.DataFrame(item_rows, columns=["method", "setting", "fold", "benchmark", "n_items", "auc", "brier"])
-    suites = {b: data.benchmarks[b].suite for b in truth.columns}
-    return BacktestResult(predictions, items, suites, [s.name for s in usable], list(methods), notes,
+    return BacktestResult(predictions, items, {b: data.benchmarks[b].suite for b in truth.columns},
+                          [s.name for s in usable], list(methods), notes,
                           {"folds": folds, "seed": seed, "models": len(candidates), "known": list(known),
                            "item_metric_models": item_metric_models, "planning_rounds": planning_rounds})
+
+
+def _usable_settings(parsed: list[Setting], known: Sequence[str], data: ReferenceData) -> tuple[list[Setting], list[str]]:
+    """The settings the reference can support, and a note for each one skipped."""
+    usable, notes = [], []
+    for s in parsed:
+        if s.kind == "known" and not known:
+            notes.append("setting `known` skipped: none of the known benchmarks are in the reference")
+        elif s.uses_items and not data.items:
+            notes.append(f"setting `{s.name}` skipped: the reference has no item observations")
+        else:
+            usable.append(s)
+    return usable, notes
+
+
+def _fold_evidence(data: ReferenceData, held: list[str], usable: list[Setting], known: Sequence[str],
+                   answers_all: np.ndarray, frng: np.random.Generator, item_metric_models: int
+                   ) -> tuple[dict[str, list[str]], dict[str, list[ModelQuery]], dict[str, set[int]]]:
+    """One fold's evidence, the same for every method: per setting the held-out models it judges,
+    their queries, and which of them are scored item by item."""
+    index = data.index
+    # item settings are judged on the models that can reveal items on every item benchmark
+    evaluated = {s.name: [m for m in held if answers_all[index[m]]] if s.uses_items else held for s in usable}
+    random_plans = {s.k: [data.random_items(index[m], s.k, frng) for m in evaluated[s.name]]
+                    for s in usable if s.uses_items}
+    shared = {s.name: _queries(data, evaluated[s.name], s, known, random_plans) for s in usable}
+    scored_items = {s.name: set(frng.choice(len(evaluated[s.name]), size=min(item_metric_models, len(evaluated[s.name])),
+                                            replace=False).tolist()) for s in usable}
+    return evaluated, shared, scored_items
+
+
+def _answers_every_item_benchmark(data: ReferenceData) -> np.ndarray:
+    """Per model row: has it answered items on every benchmark with items."""
+    answers_all = np.ones(len(data.models), dtype=bool)
+    for block in data.items.values():
+        answers_all &= ~np.isnan(block.values).all(axis=1)
+    return answers_all
 
 
 def _queries(data: ReferenceData, held: list[str], s: Setting, known: Sequence[str],

@@ -102,6 +102,18 @@ class ReferenceData:
         return ReferenceData(list(self.models), scores, items, self.metadata.copy(), list(self.edges),
                              dict(self.benchmarks))
 
+    def random_items(self, row: int, k: int, rng: np.random.Generator) -> dict[str, list[str]]:
+        """Up to ``k`` items per benchmark, uniformly among the items row ``row`` has values for: the
+        random plans of the backtest and of the calibration pass (ids in each block's order)."""
+        plan = {}
+        for b in sorted(self.items):
+            block = self.items[b]
+            have = np.flatnonzero(~np.isnan(block.values[row]))
+            if len(have):
+                pick = rng.choice(have, size=min(k, len(have)), replace=False)
+                plan[b] = [block.items[j] for j in sorted(pick)]
+        return plan
+
     def query(self, model: str, *, benchmarks_known: tuple[str, ...] = (), items: dict[str, list[str]] | None = None,
               with_lineage: bool = False) -> ModelQuery:
         """A :class:`ModelQuery` revealing chosen parts of a model's own data (backtests, tests).

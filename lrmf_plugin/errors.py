@@ -28,10 +28,6 @@ class UnknownModelError(LrmfError):
     """A model id that is neither in the reference nor described by the input."""
 
 
-class LineageError(InputError):
-    """Lineage input that cannot be used at all (cycles and self-edges are dropped, not raised)."""
-
-
 class ReferenceStoreError(LrmfError):
     """The reference directory is missing, empty, locked or inconsistent."""
 

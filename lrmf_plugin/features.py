@@ -126,9 +126,6 @@ class MetadataFeaturizer:
         filled = np.where(np.isnan(raw), self.mean_, raw)
         return (filled - self.mean_) / self.scale_
 
-    def fit_transform(self, metadata: pd.DataFrame, models: Sequence[str] | None = None) -> np.ndarray:
-        return self.fit(metadata, models).transform(metadata, models)
-
     # -- internals -----------------------------------------------------------------------------
     def _feature_names(self) -> list[str]:
         names = ["log_params", "log_params_sq", "params_missing", "upload_years", "upload_missing",

@@ -19,18 +19,31 @@ of each benchmark's items, rounded up).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 from scipy.cluster.vq import kmeans2
 
 from .errors import InputError, UnknownBenchmarkError
-from .models.lrmf import LRMFPredictor, _sigmoid
+from .models.item_map import ItemScoreMap
+from .models.lrmf.newton import sigmoid
+from .models.lrmf.posterior import Posterior
 from .schema import ModelQuery
 
 SELECTIONS = ("adaptive", "anchors", "random")
 #: the adaptive planner considers, per benchmark, this many candidates per item it may still pick
 SHORTLIST_PER_PICK = 8
+
+
+class PlanningModel(Protocol):
+    """What the planner reads of a fitted predictor (:class:`~lrmf_plugin.models.lrmf.LRMFPredictor`):
+    its posterior, its item map and the evidence levels the map predicts at."""
+
+    posterior_: Posterior
+    item_map_: ItemScoreMap | None
+    map_levels_: tuple[str, ...]
+
+    def item_level(self, counts: Sequence[int]) -> str: ...
 
 
 Budget = int | float
@@ -57,28 +70,30 @@ def budget_count(budget: Budget, n: int) -> int:
     return max(1, min(int(count), n))
 
 
-def plan_items(predictor: LRMFPredictor, query: ModelQuery, budget: Budget | str, *, selection: str = "adaptive",
+def plan_items(predictor: PlanningModel, query: ModelQuery, budget: Budget | str, *, selection: str = "adaptive",
                seed: int = 0, benchmarks: Sequence[str] | None = None) -> dict[str, list[str]]:
     """Benchmark -> item ids to evaluate next (most informative first), excluding items already observed."""
     if selection not in SELECTIONS:
         raise InputError(f"unknown selection {selection!r} (choose from {', '.join(SELECTIONS)})")
     budget = parse_budget(budget)
-    names = list(predictor.item_col_) if benchmarks is None else list(benchmarks)
+    post = predictor.posterior_
+    names = list(post.item_col) if benchmarks is None else list(benchmarks)
     for b in names:
-        if b not in predictor.item_col_:
-            known = "" if b in predictor.benchmarks_ else " or anywhere in the reference"
+        if b not in post.item_col:
+            known = "" if b in post.benchmarks else " or anywhere in the reference"
             raise UnknownBenchmarkError(f"benchmark {b!r} has no items in the reference{known}")
     rng = np.random.default_rng(seed)
     pools: dict[str, Pool] = {}
     for b in sorted(names):
-        cols = predictor.item_col_[b]
+        cols = post.item_col[b]
         seen = {str(i) for i in query.items.get(b, {})}
-        ids, idx = list(cols), predictor.item_index_[b]
+        ids, idx = list(cols), post.item_index[b]
         if seen:
             unseen = np.array([it not in seen for it in ids])
             ids, idx = [it for it, keep in zip(ids, unseen) if keep], idx[unseen]
         k = min(budget_count(budget, len(cols)) - len(seen), len(ids))
-        pools[b] = (ids, predictor.Vs_[predictor.item_block_][idx], predictor.cs_[predictor.item_block_][idx], k)
+        V, c = post.item_loadings
+        pools[b] = (ids, V[idx], c[idx], k)
     if selection == "adaptive":
         chosen = _adaptive(predictor, query, pools)
     else:
@@ -110,7 +125,7 @@ def _anchors(V: np.ndarray, c: np.ndarray, k: int, seed: int) -> list[int]:
     return chosen
 
 
-def _adaptive(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool]) -> dict[str, list[int]]:
+def _adaptive(predictor: PlanningModel, query: ModelQuery, pools: dict[str, Pool]) -> dict[str, list[int]]:
     """Greedy variance reduction of all full-score predictions under one posterior (rank-one updates).
 
     The posterior is the item map's factors (:mod:`.models.item_map`) when it will predict every
@@ -119,7 +134,7 @@ def _adaptive(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool
     benchmarks pick in turn, one item each, until each has its ``k``; every pick updates the shared
     posterior covariance, so a benchmark does not repeat what another's items already told.
     """
-    targets = [b for b in predictor.benchmarks_ if b not in query.scores] or sorted(pools)
+    targets = [b for b in predictor.posterior_.benchmarks if b not in query.scores] or sorted(pools)
     item_map = predictor.item_map_
     counts = {b: len(v) for b, v in query.items.items()}
     for b, (*_, k) in pools.items():
@@ -154,40 +169,41 @@ def _adaptive(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool
 Design = tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]
 
 
-def _vector_design(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool], targets: list[str]) -> Design:
+def _vector_design(predictor: PlanningModel, query: ModelQuery, pools: dict[str, Pool], targets: list[str]) -> Design:
     """Posterior covariance of the model vector, target gradients (each in units of how much models
     differ on it) and, per benchmark to plan, its candidates' loadings, information and own-noise drop."""
-    u, S = predictor.fold_in(query)
-    G, own_target = _target_gradients(predictor, u, targets)
-    spread = np.cov(predictor.U_, rowvar=False) if len(predictor.U_) > 1 else np.eye(len(u))
+    post = predictor.posterior_
+    u, S = post.fold_in(query)
+    G, own_target = _target_gradients(post, u, targets)
+    spread = np.cov(post.U, rowvar=False) if len(post.U) > 1 else np.eye(len(u))
     scale = 1.0 / np.sqrt(np.maximum(np.einsum("td,de,te->t", G, spread, G), 1e-12))
     G = G * scale[:, None]
     candidates = {}
     for b, (_, V, c, k) in pools.items():
         if k <= 0:
             continue
-        p = _sigmoid(V @ u + c)
+        p = sigmoid(V @ u + c)
         var = p * (1 - p)                                      # variance of one answer
         own = np.zeros(len(p))                                 # item-mean target: answering removes its own noise
         if b in own_target:
             t, n_total = own_target[b]
             own = (scale[t] * 100.0 / n_total) ** 2 * var
-        candidates[b] = (V, predictor.item_weight_ * var, own)  # an answer's information, weighed as in fold-in
+        candidates[b] = (V, post.item_weight * var, own)  # an answer's information, weighed as in fold-in
     return S, G, candidates
 
 
-def _map_design(predictor: LRMFPredictor, query: ModelQuery, pools: dict[str, Pool], targets: list[str]) -> Design:
+def _map_design(predictor: PlanningModel, query: ModelQuery, pools: dict[str, Pool], targets: list[str]) -> Design:
     """The same design in the item map's factors: their covariance given what the query reveals (a
     Gaussian's covariance does not depend on the values), the target scores' loadings (in units of
     their spread over the reference) and each candidate item's loadings and noise precision."""
     item_map = predictor.item_map_
-    _, S = item_map.factors(*predictor._map_evidence(query, np.zeros(item_map.n_scores_)))
+    _, S = item_map.factors(*predictor.posterior_.map_evidence(item_map, query, np.zeros(item_map.n_scores_)))
     rows = [item_map.score_names_.index(b) for b in targets]
     G = item_map.loadings_[rows] / np.sqrt((item_map.loadings_[rows] ** 2).sum(axis=1) + item_map.noise_[rows])[:, None]
     candidates = {}
     for b, (ids, _, _, k) in pools.items():
         if k > 0:
-            cols = np.array([predictor.item_col_[b][i] for i in ids], dtype=int)
+            cols = np.array([predictor.posterior_.item_col[b][i] for i in ids], dtype=int)
             rows = item_map.item_variable(cols)
             candidates[b] = (item_map.loadings_[rows], 1.0 / item_map.noise_[rows], np.zeros(len(cols)))
     return S, G, candidates
@@ -203,17 +219,17 @@ def _gains(V: np.ndarray, w: np.ndarray, own: np.ndarray, S: np.ndarray, G: np.n
     return w * ((SV @ G.T) ** 2).sum(axis=1) / den + own, SV, den
 
 
-def _target_gradients(predictor: LRMFPredictor, u: np.ndarray, targets: list[str]
+def _target_gradients(post: Posterior, u: np.ndarray, targets: list[str]
                       ) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
     """Rows: gradient of each target's full score with respect to the model vector (normal-scores
     scale for a scored benchmark; the 0-100 item mean for one known only item by item, whose
     benchmark -> (row, item count) is also returned, as its own answers also remove sampling noise)."""
     rows, own = [], {}
     for b in targets:
-        if b in predictor.score_names_:
-            rows.append(predictor.Vs_[predictor.score_block_][predictor.score_names_.index(b)])
-        elif b in predictor.item_index_:
-            V, p = predictor._item_answers(b, u)
+        if b in post.score_names:
+            rows.append(post.score_loadings[0][post.score_names.index(b)])
+        elif b in post.item_index:
+            V, p = post.answer_probabilities(b, u)
             own[b] = (len(rows), len(p))
             rows.append(100.0 * ((p * (1 - p)) @ V) / len(p))
     return (np.array(rows) if rows else np.zeros((0, len(u)))), own

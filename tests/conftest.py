@@ -56,3 +56,18 @@ def lmeval_stock_runs(lmeval_tasks):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"dir": out, "models": models, "subset": subset}
+
+
+@pytest.fixture(scope="session")
+def split():
+    """The synthetic reference, its training part, and 60 held-out models (lineage nodes in training)."""
+    import numpy as np
+    from synthetic_lowrank import make_reference
+
+    data, _ = make_reference(n_families=40, family_size=8, seed=3)
+    rng = np.random.default_rng(0)
+    scored = np.flatnonzero(data.has_data())
+    held = rng.choice(scored, size=60, replace=False)
+    keep = data.has_data().copy()
+    keep[held] = False
+    return data, data.subset(keep), [data.models[i] for i in held]

@@ -13,9 +13,12 @@ import numpy as np
 import pandas as pd
 
 from lrmf_plugin.dataset import ItemBlock, ReferenceData
+from lrmf_plugin.models.scores import full_scores
 from lrmf_plugin.schema import BenchmarkInfo, Edge
 
 SCORE_BENCHMARKS = ("alpha", "beta", "gamma", "delta")
+#: a quick LRMF fit (ridge metadata prior, few sweeps) for tests that need a fitted predictor, not its best
+FAST = {"metadata_model": "ridge", "n_sweeps": 8, "n_settle": 2}
 ITEM_BENCHMARKS = ("alpha", "beta")
 
 
@@ -77,3 +80,13 @@ def make_reference(n_families: int = 30, family_size: int = 8, n_items: int = 40
     benchmarks["c"] = BenchmarkInfo("c", suite="syn", has_scores=False, n_items=n_complete, items_complete=True)
     data = ReferenceData(models, score_frame, items, metadata, edges, benchmarks)
     return data, {"latent": latent}
+
+
+def prediction_errors(predictor, data: ReferenceData, queries) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute error and whether the 90% interval holds the full score, per prediction of ``queries``."""
+    frame = predictor.predict_frame(queries)
+    full = full_scores(data)
+    truth = np.array([full.loc[m, b] for m, b in zip(frame.model, frame.benchmark)])
+    err = np.abs(frame.predicted.to_numpy() - truth)
+    inside = (truth >= frame.lower.to_numpy()) & (truth <= frame.upper.to_numpy())
+    return err, inside

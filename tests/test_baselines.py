@@ -160,3 +160,13 @@ def test_mf_uses_known_scores_and_predicts_item_only_benchmark(split):
     q = data.query(m, items={"c": data.items["c"].items})
     pred = {p.benchmark: p.predicted for p in mf.predict([q])}
     assert pred["c"] == pytest.approx(100 * data.items["c"].values[data.index[m]].mean())
+
+
+def test_full_scores_fall_back_to_complete_items_only_where_the_score_is_missing():
+    models = ["a", "b", "c"]
+    block = ItemBlock(["i1", "i2"], np.array([[1, 0], [1, 1], [0, np.nan]], dtype=np.float32))
+    scores = pd.DataFrame({"x": [70.0, np.nan, np.nan]}, index=models)
+    data = ReferenceData(models, scores, {"x": block}, pd.DataFrame(index=models), [],
+                         {"x": BenchmarkInfo("x", has_scores=True, items_complete=True, n_items=2)})
+    s = full_scores(data)
+    assert s.at["a", "x"] == 70.0 and s.at["b", "x"] == pytest.approx(100.0) and np.isnan(s.at["c", "x"])

@@ -6,13 +6,14 @@ import dataclasses
 
 import numpy as np
 import pytest
-from test_predictor import FAST, _errors, split  # noqa: F401  (split: the predictor tests' fixture)
+from synthetic_lowrank import FAST, prediction_errors
 
 from lrmf_plugin.dataset import ReferenceData
 from lrmf_plugin.errors import UnknownItemError
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.item_map import ItemScoreMap
-from lrmf_plugin.models.lrmf import Z90, LRMFPredictor
+from lrmf_plugin.models.lrmf import LRMFPredictor
+from lrmf_plugin.models.lrmf.defaults import Z90
 from lrmf_plugin.planning import plan_items
 from lrmf_plugin.schema import ModelQuery
 
@@ -57,9 +58,9 @@ def test_calibration_keeps_the_map_only_where_it_predicts_held_out_models_better
     calibrated = LRMFPredictor(**FAST, calibrate=True, seed=0).fit(train)
     assert mapped.item_map_ is not None and calibrated.item_map_ is None
     queries = [_items(data, m, 10) for m in held]
-    with_map, _ = _errors(mapped, data, queries)
+    with_map, _ = prediction_errors(mapped, data, queries)
     monkeypatch.setattr(mapped, "item_map_", None)
-    without, _ = _errors(mapped, data, queries)
+    without, _ = prediction_errors(mapped, data, queries)
     assert without.mean() < with_map.mean()
 
 
@@ -70,7 +71,7 @@ def test_the_map_predicts_scores_of_item_queries_only(split, mapped, monkeypatch
     zero_with = [p.predicted for p in mapped.predict([data.query(held[0])])]
     monkeypatch.setattr(mapped, "item_map_", None)
     by_vector = {p.benchmark: p.predicted for p in mapped.predict([q])}
-    assert all(by_map[b] != pytest.approx(by_vector[b]) for b in mapped.score_names_)
+    assert all(by_map[b] != pytest.approx(by_vector[b]) for b in mapped.posterior_.score_names)
     assert by_map["c"] == pytest.approx(by_vector["c"])  # an item-only benchmark stays with the vector
     assert [p.predicted for p in mapped.predict([data.query(held[0])])] == pytest.approx(zero_with)
 
@@ -80,7 +81,7 @@ def test_the_map_predicts_only_at_the_evidence_levels_the_calibration_chose(spli
     # few the folded-in vector can be better
     data, _, held = split
     few, many = _items(data, held[0], 10), _items(data, held[0], 40)
-    assert (mapped._evidence_level(few), mapped._evidence_level(many)) == ("items", "many items")
+    assert (mapped.predictive().level(few), mapped.predictive().level(many)) == ("items", "many items")
 
     def centres(predictor, q):
         return {p.benchmark: p.predicted for p in predictor.predict([q])}
@@ -95,7 +96,7 @@ def test_the_map_predicts_only_at_the_evidence_levels_the_calibration_chose(spli
     by_vector = {q.n_items(): centres(mapped, q) for q in (few, many)}
     assert chosen[few.n_items()] == pytest.approx(by_vector[few.n_items()])
     assert chosen[many.n_items()] == pytest.approx(by_map[many.n_items()])
-    assert all(by_map[many.n_items()][b] != pytest.approx(by_vector[many.n_items()][b]) for b in mapped.score_names_)
+    assert all(by_map[many.n_items()][b] != pytest.approx(by_vector[many.n_items()][b]) for b in mapped.posterior_.score_names)
 
 
 def test_map_intervals_are_the_maps_gaussian_on_the_score_scale(split, mapped):
@@ -104,8 +105,8 @@ def test_map_intervals_are_the_maps_gaussian_on_the_score_scale(split, mapped):
     data, _, held = split
     for model in held[:4]:
         q = _items(data, model, 10)
-        moments = mapped._moments(q, mapped.prior_means([q])[0])
-        level = mapped._evidence_level(q)
+        moments = mapped.predictive().moments(q, mapped.posterior_.prior_means([q])[0])
+        level = mapped.predictive().level(q)
         for p in mapped.predict([q]):
             if p.benchmark not in mapped.item_map_.score_names_:
                 continue
@@ -162,11 +163,11 @@ def scores_only(split):
 def test_the_planner_designs_in_the_maps_factors(split, scores_only):
     held = split[2]
     data, mapped = scores_only
-    item_map, n = mapped.item_map_, len(mapped.score_names_)
+    item_map, n = mapped.item_map_, len(mapped.posterior_.score_names)
     spread = (item_map.loadings_[:n] ** 2).sum(axis=1) + item_map.noise_[:n]
 
     def variance(items):  # summed target variances, each in units of the reference's spread
-        _, var = item_map.predict(*mapped._map_evidence(data.query(held[0], items=items), np.zeros(n)))
+        _, var = item_map.predict(*mapped.posterior_.map_evidence(item_map, data.query(held[0], items=items), np.zeros(n)))
         return float(np.sum(var / spread))
 
     plan = plan_items(mapped, data.query(held[0]), 6, benchmarks=["alpha", "beta"])
@@ -217,8 +218,8 @@ def test_a_score_few_answering_models_have_stays_out_of_the_map(split):
     assert fitted.item_map_ is not None and "zeta" not in fitted.item_map_.score_names_
     assert set(fitted.item_map_.score_names_) == {"alpha", "beta", "gamma", "delta"}
     q = _items(data, held[0], 10)
-    moments = fitted._moments(q, fitted.prior_means([q])[0])
-    u, cov = fitted.fold_in(q)
-    assert moments["zeta"][:2] == pytest.approx(fitted._benchmark_moments("zeta", u, cov, q))
+    moments = fitted.predictive().moments(q, fitted.posterior_.prior_means([q])[0])
+    u, cov = fitted.posterior_.fold_in(q)
+    assert moments["zeta"][:2] == pytest.approx(fitted.predictive().benchmark_moments("zeta", u, cov, q))
     assert moments["zeta"][2] is False and moments["gamma"][2] is True
     assert plan_items(fitted, data.query(held[0]), 3, benchmarks=["alpha"])["alpha"]  # the vector designs

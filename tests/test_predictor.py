@@ -8,29 +8,27 @@ import json
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
-from synthetic_lowrank import make_reference
+from threadpoolctl import threadpool_limits
+from synthetic_lowrank import FAST, prediction_errors
 
 from lrmf_plugin.errors import ArtifactError, InputError, UnknownBenchmarkError, UnknownItemError
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.global_mean import GlobalMeanPredictor
-from lrmf_plugin.models.lrmf import ITEM_WEIGHTS, METADATA_TREES, Z90, LRMFPredictor, _MetadataPrior
+from lrmf_plugin.models.lrmf import LRMFPredictor, MetadataPrior
+from lrmf_plugin.models.lrmf.defaults import ITEM_WEIGHTS, METADATA_TREES, Z90
+from lrmf_plugin.models.lrmf.empirical_bayes import Priors
+from lrmf_plugin.models.lrmf.newton import Block, data_hessian, grad_curv
 from lrmf_plugin.models.trees import TreeEnsemble, predict_all
 from lrmf_plugin.planning import budget_count, parse_budget, plan_items
 from lrmf_plugin.schema import ModelQuery
 
-FAST = {"metadata_model": "ridge", "n_sweeps": 8, "n_settle": 2}
 
-
-@pytest.fixture(scope="module")
-def split():
-    data, _ = make_reference(n_families=40, family_size=8, seed=3)
-    rng = np.random.default_rng(0)
-    scored = np.flatnonzero(data.has_data())
-    held = rng.choice(scored, size=60, replace=False)
-    keep = data.has_data().copy()
-    keep[held] = False
-    train = data.subset(keep)
-    return data, train, [data.models[i] for i in held]
+@pytest.fixture(autouse=True)
+def one_openmp_thread():
+    """scikit-learn's trees on one OpenMP thread, as the metadata prior fits its own: on a busy
+    machine OpenMP's spinning threads turn a second's fit into minutes."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -39,37 +37,22 @@ def fitted(split):
     return LRMFPredictor(**FAST, calibrate=True, seed=0).fit(train)
 
 
-def _truth(data, model, benchmark):
-    if benchmark in data.scores.columns and data.scores.loc[model, benchmark] == data.scores.loc[model, benchmark]:
-        return float(data.scores.loc[model, benchmark])
-    block = data.items[benchmark]
-    return 100.0 * float(np.nanmean(block.values[data.index[model]]))
-
-
-def _errors(predictor, data, queries):
-    frame = predictor.predict_frame(queries)
-    truth = np.array([_truth(data, m, b) for m, b in zip(frame.model, frame.benchmark)])
-    err = np.abs(frame.predicted.to_numpy() - truth)
-    inside = (truth >= frame.lower.to_numpy()) & (truth <= frame.upper.to_numpy())
-    return err, inside
-
-
 def test_beats_global_mean_and_lineage_helps(split, fitted):
     data, train, held = split
     queries = [data.query(m) for m in held]
-    ours, _ = _errors(fitted, data, queries)
-    mean, _ = _errors(GlobalMeanPredictor().fit(train), data, queries)
+    ours, _ = prediction_errors(fitted, data, queries)
+    mean, _ = prediction_errors(GlobalMeanPredictor().fit(train), data, queries)
     no_lineage = LRMFPredictor(**FAST, calibrate=False, lineage_strength=0.0).fit(train)
-    alone, _ = _errors(no_lineage, data, queries)
+    alone, _ = prediction_errors(no_lineage, data, queries)
     assert ours.mean() < 0.6 * mean.mean()
     assert ours.mean() < alone.mean()
 
 
 def test_items_and_known_scores_sharpen_predictions(split, fitted):
     data, _, held = split
-    zero, _ = _errors(fitted, data, [data.query(m) for m in held])
+    zero, _ = prediction_errors(fitted, data, [data.query(m) for m in held])
     with_items = [data.query(m, items={b: list(data.items[b].items[:25]) for b in data.items}) for m in held]
-    items_err, _ = _errors(fitted, data, with_items)
+    items_err, _ = prediction_errors(fitted, data, with_items)
     assert items_err.mean() < zero.mean()
     known = [data.query(m, benchmarks_known=("alpha",)) for m in held]
     frame = fitted.predict_frame(known)
@@ -81,7 +64,7 @@ def test_items_and_known_scores_sharpen_predictions(split, fitted):
 
 def test_intervals_cover_about_ninety_percent(split, fitted):
     data, _, held = split
-    _, inside = _errors(fitted, data, [data.query(m) for m in held])
+    _, inside = prediction_errors(fitted, data, [data.query(m) for m in held])
     assert 0.75 <= inside.mean() <= 0.99
     assert fitted.calibration_, "calibration pass learned no scale factors"
 
@@ -91,8 +74,8 @@ def test_relatives_only_evidence_has_its_own_interval_scale(split, fitted):
     related = data.query(held[0])
     orphan = data.query(held[0])
     orphan.model = "new-org/no-relatives"
-    assert fitted._links(related) and fitted._evidence_level(related) == "lineage"
-    assert fitted._evidence_level(orphan) == "none"
+    assert fitted.posterior_.links(related) and fitted.predictive().level(related) == "lineage"
+    assert fitted.predictive().level(orphan) == "none"
     assert {lvl for _, lvl in fitted.calibration_} >= {"lineage", "scores", "items", "many items"}
 
 
@@ -102,15 +85,15 @@ def test_many_item_answers_have_their_own_interval_scale(split, fitted):
     data, _, held = split
     few = data.query(held[0], items={b: list(data.items[b].items[:4]) for b in data.items})
     many = data.query(held[0], items={b: list(data.items[b].items[:20]) for b in data.items})
-    assert fitted._evidence_level(few) == "items" and fitted._evidence_level(many) == "many items"
+    assert fitted.predictive().level(few) == "items" and fitted.predictive().level(many) == "many items"
     # answers on only some item benchmarks are a level of their own (standing in: the few items' scale)
     part = data.query(held[0], items={"alpha": list(data.items["alpha"].items[:20])})
-    assert fitted._evidence_level(part) == "some items"
+    assert fitted.predictive().level(part) == "some items"
     k = fitted.calibration_.get(("gamma", "some items"), fitted.calibration_[("gamma", "items")])
     pred = next(p for p in fitted.predict([part]) if p.benchmark == "gamma")
-    u, cov = fitted.fold_in(part)
-    mean, sd = fitted._benchmark_moments("gamma", u, cov, part)
-    assert fitted._to_working("gamma", pred.upper) == pytest.approx(mean + Z90 * sd * k, abs=1e-6)
+    u, cov = fitted.posterior_.fold_in(part)
+    mean, sd = fitted.predictive().benchmark_moments("gamma", u, cov, part)
+    assert fitted.predictive().to_working("gamma", pred.upper) == pytest.approx(mean + Z90 * sd * k, abs=1e-6)
     assert all((b, level) in fitted.calibration_ for b in data.items for level in ("items", "many items"))
 
 
@@ -126,7 +109,7 @@ def test_fit_is_deterministic(split):
     _, train, held = split
     a = LRMFPredictor(**FAST, calibrate=False, seed=5).fit(train)
     b = LRMFPredictor(**FAST, calibrate=False, seed=5).fit(train)
-    assert np.array_equal(a.U_, b.U_)
+    assert np.array_equal(a.posterior_.U, b.posterior_.U)
 
 
 def test_query_parents_act_like_graph_edges(split, fitted):
@@ -136,7 +119,7 @@ def test_query_parents_act_like_graph_edges(split, fitted):
     parents = [(e.parent, e.relation) for e in data.edges if e.child == model]
     stranger = data.query(model)
     stranger.model, stranger.parents = "new-org/unseen-child", parents
-    via_graph, via_query = fitted._links(data.query(model)), fitted._links(stranger)
+    via_graph, via_query = fitted.posterior_.links(data.query(model)), fitted.posterior_.links(stranger)
     assert [r for r, _, _ in via_graph] == [r for r, _, _ in via_query] and via_graph
     assert all(np.allclose(a, b) and np.allclose(ka, kb) for (_, a, ka), (_, b, kb) in zip(via_graph, via_query))
     orphan = data.query(model)
@@ -197,15 +180,17 @@ def gbm(split):
     return LRMFPredictor(n_sweeps=4, n_settle=1, calibrate=False).fit(train)
 
 
+@pytest.mark.slow  # a gbm fit
 def test_gbm_metadata_prior_round_trips(split, gbm, tmp_path):
     data, _, held = split
-    assert gbm.prior_.trees_ and gbm.prior_.conditional_, "gbm prior learned no trees"
+    assert gbm.posterior_.prior.trees_ and gbm.posterior_.prior.conditional_, "gbm prior learned no trees"
     gbm.save(tmp_path / "p", "x")
     loaded = LRMFPredictor.load(tmp_path / "p", LineageGraph(data.edges), "x")
     q = [data.query(m) for m in held[:3]] + [data.query(m, benchmarks_known=("alpha", "gamma")) for m in held[:3]]
     assert [p.predicted for p in loaded.predict(q)] == pytest.approx([p.predicted for p in gbm.predict(q)])
 
 
+@pytest.mark.slow  # a gbm fit
 def test_revealed_scores_set_their_own_directions_of_the_prior(split, gbm):
     """The score-conditional prior reads what a model reveals: the revealed scores' directions are
     exactly those scores, and the hidden ones move with them (a higher revealed score, a higher
@@ -214,26 +199,26 @@ def test_revealed_scores_set_their_own_directions_of_the_prior(split, gbm):
     model = held[0]
     low, high = data.query(model), data.query(model)
     low.scores, high.scores = {"alpha": 20.0}, {"alpha": 80.0}
-    zero, m_low, m_high = gbm.prior_means([data.query(model), low, high])
-    basis, j = gbm.prior_.basis_, gbm.score_names_.index("alpha")
-    c = gbm.cs_[gbm.score_block_][j]
+    zero, m_low, m_high = gbm.posterior_.prior_means([data.query(model), low, high])
+    basis, j = gbm.posterior_.prior.basis_, gbm.posterior_.score_names.index("alpha")
+    c = gbm.posterior_.score_loadings[1][j]
     for mean, score in ((m_low, 20.0), (m_high, 80.0)):
-        assert (basis @ mean)[j] == pytest.approx(gbm.normal_.forward(j, score) - c)
-    others = [k for k, b in enumerate(gbm.score_names_) if b != "alpha"]
+        assert (basis @ mean)[j] == pytest.approx(gbm.posterior_.normal.forward(j, score) - c)
+    others = [k for k, b in enumerate(gbm.posterior_.score_names) if b != "alpha"]
     assert not np.allclose((basis @ zero)[others], (basis @ m_low)[others])
-    correlated = max(others, key=lambda k: np.corrcoef(data.scores["alpha"], data.scores[gbm.score_names_[k]],)[0, 1])
+    correlated = max(others, key=lambda k: np.corrcoef(data.scores["alpha"], data.scores[gbm.posterior_.score_names[k]],)[0, 1])
     assert (basis @ m_high)[correlated] > (basis @ m_low)[correlated]
 
 
 def test_the_gaussian_conditional_regresses_hidden_targets_on_each_reveal_pattern():
     """The base the conditional trees correct: each row's hidden targets move by the residual
     regression on exactly the scores that row reveals (rows of different patterns in one batch)."""
-    prior = _MetadataPrior("gbm", 1.0, 0)
+    prior = MetadataPrior("gbm", 1.0, 0)
     cov = np.array([[1.0, 0.8, 0.2], [0.8, 1.0, 0.0], [0.2, 0.0, 1.0]])
     prior.resid_cov_ = cov
     G = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     R = np.array([[1.0, np.nan], [np.nan, 2.0], [np.nan, np.nan], [1.0, 1.0]])
-    out = prior._gaussian_conditional(G, R)
+    out = prior.gaussian_conditional(G, R)
     assert out[0] == pytest.approx([1.0, 0.8, 0.2])
     assert out[1] == pytest.approx([1.6, 2.0, 0.0])
     assert out[2] == pytest.approx(G[2])  # nothing revealed: the zero-evidence prediction
@@ -241,18 +226,20 @@ def test_the_gaussian_conditional_regresses_hidden_targets_on_each_reveal_patter
     assert out[3] == pytest.approx([1.0, 1.0, both])
 
 
+@pytest.mark.slow  # a gbm fit
 def test_revealed_scores_of_several_patterns_in_one_batch_match_one_by_one(split, gbm):
     """One batch of queries that reveal different scores (or none) is grouped by pattern inside;
     each query must get what it gets alone."""
     data, _, held = split
-    assert gbm.prior_.conditional_  # else revealed scores never reach the grouped path
+    assert gbm.posterior_.prior.conditional_  # else revealed scores never reach the grouped path
     queries = [data.query(held[0], benchmarks_known=("alpha",)), data.query(held[1], benchmarks_known=("alpha", "gamma")),
                data.query(held[2]), data.query(held[3], benchmarks_known=("beta",))]
-    together = gbm.prior_means(queries)
+    together = gbm.posterior_.prior_means(queries)
     for q, mean in zip(queries, together):
-        assert gbm.prior_means([q])[0] == pytest.approx(mean)
+        assert gbm.posterior_.prior_means([q])[0] == pytest.approx(mean)
 
 
+@pytest.mark.slow  # a gbm fit
 def test_a_score_never_seen_beside_another_keeps_the_gaussian_conditional(split):
     """Score-conditional trees need models that reveal one score and hide another; when a score
     column only ever comes alone, revealing scores falls back to the fold-in's Gaussian update."""
@@ -263,7 +250,7 @@ def test_a_score_never_seen_beside_another_keeps_the_gaussian_conditional(split)
     scores.loc[~alone, "delta"] = np.nan
     data = dataclasses.replace(train, scores=scores, benchmarks=dict(train.benchmarks))
     model = LRMFPredictor(n_sweeps=3, n_settle=1, calibrate=False).fit(data)
-    assert model.prior_.trees_ and not model.prior_.conditional_
+    assert model.posterior_.prior.trees_ and not model.posterior_.prior.conditional_
     q = train.query(held[0])
     q.scores = {"alpha": 60.0}
     zero = next(p for p in model.predict([train.query(held[0])]) if p.benchmark == "beta")
@@ -276,21 +263,18 @@ def test_a_relative_passes_on_the_inherited_share_of_a_metadata_change(split, fi
     K = 0 a strongly tied child starts at its parent's vector, with K = I at the parent's vector
     plus its own metadata change."""
     data, _, held = split
+    post = fitted.posterior_
     parent = next(m for m in fitted.models_ if data.has_data()[data.index[m]])
     q = data.query(held[0])
     q.model, q.parents, q.metadata = "new-org/child", [(parent, "quantized")], {"params_b": 400.0}
-    row, prec, d = fitted.row_[parent], fitted.rel_prec_["quantized"], fitted.U_.shape[1]
-    saved = (fitted.inherit_["quantized"], prec, fitted.meta_prec_)
-    g = fitted.prior_means([q])[0]
-    try:
-        fitted.rel_prec_["quantized"], fitted.meta_prec_ = 1e6 * np.eye(d), 1e-3 * np.eye(d)
-        for K, expected in ((np.zeros((d, d)), fitted.U_[row]), (np.eye(d), fitted.U_[row] + g - fitted.M_[row])):
-            fitted.inherit_["quantized"] = K
-            u, _ = fitted.fold_in(q, g)
-            assert np.allclose(u, expected, atol=2e-2)
-    finally:
-        fitted.inherit_["quantized"], fitted.rel_prec_["quantized"], fitted.meta_prec_ = saved
-    betas = [v for k, v in fitted.eb_.items() if k.endswith("_beta")]
+    row, d = post.row[parent], post.U.shape[1]
+    g = post.prior_means([q])[0]
+    for K, expected in ((np.zeros((d, d)), post.U[row]), (np.eye(d), post.U[row] + g - post.M[row])):
+        tied = Priors(1e-3 * np.eye(d), {**post.priors.rel_prec, "quantized": 1e6 * np.eye(d)},
+                      {**post.priors.inherit, "quantized": K})
+        u, _ = dataclasses.replace(post, priors=tied).fold_in(q, g)
+        assert np.allclose(u, expected, atol=2e-2)
+    betas = [v for k, v in post.priors.report.items() if k.endswith("_beta")]
     assert betas and all(0.0 <= b <= 1.0 for v in betas for b in v)
 
 
@@ -339,7 +323,7 @@ def test_metadata_trees_skip_columns_that_cannot_split_and_predict_as_with_them(
     F[:, 1] = 1.0                    # constant: left out
     F[:, 3] = np.where(rng.random(200) < 0.3, np.nan, 2.0)  # one value or missing: can split, kept
     T = np.column_stack([F[:, 0] + np.isnan(F[:, 3]), F[:, 4] ** 2])
-    trees = _MetadataPrior("gbm", 1.0, 0)._boost(F, T)
+    trees = MetadataPrior("gbm", 1.0, 0).fit(F, T).trees_  # identity basis: the targets are T
     used = {int(f) for t in trees for f in t.feature if f >= 0}
     assert 1 not in used and 3 in used
     for k, t in enumerate(trees):
@@ -347,25 +331,24 @@ def test_metadata_trees_skip_columns_that_cannot_split_and_predict_as_with_them(
         assert np.allclose(t.predict(F), est.predict(F))
 
 
-def test_chunked_likelihood_passes_match_the_whole_block(split, fitted, monkeypatch):
-    import lrmf_plugin.models.lrmf as lrmf
+def test_chunked_likelihood_passes_match_the_whole_block(fitted):
     rng = np.random.default_rng(4)
-    n, m, d = 37, 53, fitted.U_.shape[1]
+    n, m, d = 37, 53, fitted.posterior_.U.shape[1]
     Y = (rng.random((n, m)) < 0.6).astype(np.float32)
     Y[rng.random((n, m)) < 0.3] = np.nan
-    block = lrmf._Block("bernoulli", [("b", str(j)) for j in range(m)], Y, ~np.isnan(Y))
+    block = Block("bernoulli", [("b", str(j)) for j in range(m)], Y, ~np.isnan(Y))
     U, V, c = rng.normal(size=(n, d)), 0.5 * rng.normal(size=(m, d)), rng.normal(size=m)
     p = 1.0 / (1.0 + np.exp(-(U @ V.T + c)))
     w = (~np.isnan(Y)).astype(float)
     g_dense, cur_dense = (p - np.nan_to_num(Y)) * w, p * (1 - p) * w
-    monkeypatch.setattr(lrmf, "CHUNK_CELLS", 100)  # several chunks along either axis
+    noise = fitted.score_noise
     for axis in (0, 1):
-        parts = list(fitted._grad_curv(block, U, V, c, axis=axis))
+        parts = list(grad_curv(block, U, V, c, noise, axis=axis, chunk_cells=100))  # several chunks either way
         assert len(parts) > 1
         g = np.concatenate([gi for _, gi, _ in parts], axis=axis)
         cur = np.concatenate([ci for _, _, ci in parts], axis=axis)
         assert np.allclose(g, g_dense, atol=1e-5) and np.allclose(cur, cur_dense, atol=1e-5)
-    grad, H = fitted._data_hessian([block], U, [V], [c])
+    grad, H = data_hessian([block], U, [V], [c], noise, chunk_cells=100)
     assert np.allclose(grad, g_dense @ V, atol=1e-4)
     assert np.allclose(H, np.einsum("ij,jk,jl->ikl", cur_dense, V, V), atol=1e-4)
 
@@ -421,7 +404,7 @@ def test_adaptive_items_aim_at_the_benchmarks_without_a_score(split, fitted):
     # delta (through the shared vector): a planner that aimed each benchmark's items at its own
     # score would do no better than random here (measured: 0.3% below random; this one 1.9%)
     data, _, held = split
-    score_rows = [fitted.Vs_[fitted.score_block_][fitted.score_names_.index(b)] for b in ("gamma", "delta")]
+    score_rows = [fitted.posterior_.score_loadings[0][fitted.posterior_.score_names.index(b)] for b in ("gamma", "delta")]
 
     def query(model, plan=None):  # no relatives or metadata: the items have something to add
         q = data.query(model, items=plan or {}, benchmarks_known=("alpha", "beta"))
@@ -431,7 +414,7 @@ def test_adaptive_items_aim_at_the_benchmarks_without_a_score(split, fitted):
     for model in held[:20]:
         for selection in variance:
             plan = plan_items(fitted, query(model), 8, selection=selection, seed=2, benchmarks=["alpha", "beta"])
-            _, cov = fitted.fold_in(query(model, plan))
+            _, cov = fitted.posterior_.fold_in(query(model, plan))
             variance[selection].append(sum(g @ cov @ g for g in score_rows))
     assert np.mean(variance["adaptive"]) < 0.99 * np.mean(variance["random"])
 
@@ -455,16 +438,16 @@ def test_adaptive_shortlist_plans_as_well_as_the_full_greedy(split, fitted, monk
 
 def test_item_weight_is_chosen_on_held_out_models_and_stored(split, fitted, tmp_path):
     data, _, held = split
-    assert fitted.item_weight is None and fitted.item_weight_ in ITEM_WEIGHTS
+    assert fitted.item_weight is None and fitted.posterior_.item_weight in ITEM_WEIGHTS
     fixed = LRMFPredictor(**FAST, calibrate=False, item_weight=1.0).fit(split[1])
-    assert fixed.item_weight_ == 1.0
+    assert fixed.posterior_.item_weight == 1.0
     # a lighter item likelihood moves the vector less from its prior: the interval stays wider
     q = data.query(held[0], items={b: list(data.items[b].items[:20]) for b in data.items})
     light = LRMFPredictor(**FAST, calibrate=False, item_weight=0.25).fit(split[1])
-    width = {m.item_weight_: np.linalg.det(m.fold_in(q)[1]) for m in (fixed, light)}
+    width = {m.posterior_.item_weight: np.linalg.det(m.posterior_.fold_in(q)[1]) for m in (fixed, light)}
     assert width[0.25] > width[1.0]
     fitted.save(tmp_path / "w", "x")
-    assert LRMFPredictor.load(tmp_path / "w", LineageGraph(data.edges), "x").item_weight_ == fitted.item_weight_
+    assert LRMFPredictor.load(tmp_path / "w", LineageGraph(data.edges), "x").posterior_.item_weight == fitted.posterior_.item_weight
 
 
 
@@ -479,26 +462,27 @@ def test_a_batch_predicts_as_queries_one_at_a_time(split, fitted):
     assert [p.upper for p in batch] == pytest.approx([p.upper for p in alone])
 
 
+@pytest.mark.slow  # a gbm fit
 def test_a_reveal_set_gets_its_own_trees_used_only_for_that_pattern(split, tmp_path):
     """``reveal_sets`` fits dedicated score-conditional trees: a query revealing exactly that set
     gets their mean (and its own calibration level), any other pattern the shared trees; the
     specialists survive the artifact round trip."""
     data, train, held = split
     model = LRMFPredictor(n_sweeps=4, n_settle=1, calibrate=True, reveal_sets=[("gamma", "alpha")]).fit(train)
-    pattern = tuple(sorted(model.score_names_.index(b) for b in ("alpha", "gamma")))
-    assert list(model.prior_.specialists_) == [pattern]
+    pattern = tuple(sorted(model.posterior_.score_names.index(b) for b in ("alpha", "gamma")))
+    assert list(model.posterior_.prior.specialists_) == [pattern]
     exact = data.query(held[0], benchmarks_known=("alpha", "gamma"))
     other = data.query(held[0], benchmarks_known=("alpha",))
-    with_specialists = model.prior_means([exact, other])
-    specialists, model.prior_.specialists_ = model.prior_.specialists_, {}
-    shared_only = model.prior_means([exact, other])
-    model.prior_.specialists_ = specialists
+    with_specialists = model.posterior_.prior_means([exact, other])
+    specialists, model.posterior_.prior.specialists_ = model.posterior_.prior.specialists_, {}
+    shared_only = model.posterior_.prior_means([exact, other])
+    model.posterior_.prior.specialists_ = specialists
     assert not np.allclose(with_specialists[0], shared_only[0])
     assert with_specialists[1] == pytest.approx(shared_only[1])
-    assert model._evidence_level(exact) == "reveal set" and model._evidence_level(other) == "scores"
+    assert model.predictive().level(exact) == "reveal set" and model.predictive().level(other) == "scores"
     assert {lvl for _, lvl in model.calibration_} >= {"reveal set", "scores"}
     model.save(tmp_path / "r", "x")
-    back = LRMFPredictor.load(tmp_path / "r", model.graph_, "x")
+    back = LRMFPredictor.load(tmp_path / "r", model.posterior_.graph, "x")
     assert back.predict_frame([exact]).equals(model.predict_frame([exact]))
 
 

@@ -2,11 +2,10 @@
 
 In the factorisation, an item reaches a benchmark score only through the model vector: its loadings
 are logistic, fitted with the vector pinned by the scores on the normal-scores scale, and answers
-are assumed independent given the vector. On the v1 leaderboard that path levels off: with every
-reference item of a held-out model answered, its full scores were still 2.0 points off. A full score
-is a mean of item answers, so on the 0-100 scale it is close to linear in them, and the answers
-share structure the vector does not carry. A Gaussian conditional of the scores on the answered
-items, with the covariance learned from the reference's models, came within 1.2 points.
+are assumed independent given the vector, so that path levels off however many items are answered.
+A full score is a mean of item answers, so on the 0-100 scale it is close to linear in them, and the
+answers share structure the vector does not carry: a Gaussian conditional of the scores on the
+answered items, with the covariance learned from the reference's models, uses both.
 
 The variables are ``[scores (s), prior predictions (s), items (m)]``: the prior predictions are the
 factorisation's zero-evidence predictions (metadata and lineage), so the map can lean on them when
@@ -20,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.extmath import randomized_svd
 
-#: factors of the map's covariance (measured on v1: 25 to 100 and the full covariance were within noise)
+#: factors of the map's covariance (more did not predict better; see docs/experiments-from-code.md)
 MAP_RANK = 50
 #: share of each variable's variance kept as its own noise (shrinks the covariance toward its diagonal)
 NUGGET = 0.05
@@ -56,7 +55,7 @@ class ItemScoreMap:
         if r >= min(n, v) // 2:
             _, s, vt = np.linalg.svd(X, full_matrices=False)
             s, vt = s[:r], vt[:r]
-        else:  # a randomised range finder: at 2,934 models x 21,606 items 1.6 s, where ARPACK took 6.7 s
+        else:  # a randomised range finder: at leaderboard scale several times faster than ARPACK
             _, s, vt = randomized_svd(X, r, n_iter=4, random_state=0)
         L = vt.T.astype(np.float64) * s.astype(np.float64)  # standardised loadings: |row|^2 <= 1
         D = np.maximum(1.0 - (L ** 2).sum(axis=1), 0.0) + self.nugget

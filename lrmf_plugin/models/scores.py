@@ -2,8 +2,7 @@
 assembly of :class:`~lrmf_plugin.schema.Prediction` records that honour scores a query already gives.
 
 The baselines and the backtest share these, so "what is the score of model m on benchmark b" has
-one answer everywhere: the score column when the benchmark has one, else the mean of its items
-(x100) when the stored items are the whole benchmark and the model answered all of them.
+one answer everywhere (:func:`full_scores`).
 """
 from __future__ import annotations
 
@@ -17,17 +16,23 @@ from ..schema import ModelQuery, Prediction
 
 
 def full_scores(data: ReferenceData) -> pd.DataFrame:
-    """Models x benchmarks (``data.benchmark_names()`` order) of full scores, NaN where unknown."""
+    """Models x benchmarks (``data.benchmark_names()`` order) of full scores, NaN where unknown.
+
+    The one definition of "truth": a model's score where it has one, else the mean of its answers
+    (x100) where the stored items are the whole benchmark and it answered all of them.
+    """
     out = pd.DataFrame(np.nan, index=list(data.models), columns=data.benchmark_names(), dtype=float)
     for name in out.columns:
-        if name in data.scores.columns:
-            out[name] = data.scores[name].to_numpy(dtype=float)
-        elif name in data.items and data.benchmarks[name].items_complete:
+        col = np.full(len(data.models), np.nan)
+        if name in data.items and data.benchmarks[name].items_complete:
             values = data.items[name].values
             complete = ~np.isnan(values).any(axis=1)
-            col = np.full(len(data.models), np.nan)
-            col[complete] = 100.0 * values[complete].mean(axis=1)
-            out[name] = col
+            # the float32 mean in double before scaling: x100 in float32 would round the score again
+            col[complete] = 100.0 * values[complete].mean(axis=1).astype(np.float64)
+        if name in data.scores.columns:
+            scores = data.scores[name].to_numpy(dtype=float)
+            col = np.where(np.isnan(scores), col, scores)
+        out[name] = col
     return out
 
 

@@ -1,0 +1,61 @@
+"""The stored predictor: each component writes its own arrays and header fields.
+
+Arrays go to a versioned, checksummed ``.npz`` and everything else to the JSON beside it (see
+:mod:`lrmf_plugin.artifact`); nothing is pickled. The format's history is in
+``docs/experiments-from-code.md``; an artifact of another version is refused with a message to refit.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from ...artifact import load_artifact, save_artifact
+from ...errors import ArtifactError
+from ...lineage import LineageGraph
+from ..item_map import ItemScoreMap
+from .posterior import Posterior
+
+ARTIFACT_KIND = "lrmf-predictor"
+ARTIFACT_VERSION = 8
+
+
+class Stored(Protocol):
+    """The estimator as persistence sees it: hyperparameters and learned state."""
+
+    posterior_: Posterior
+    item_map_: ItemScoreMap | None
+    map_levels_: tuple[str, ...]
+    calibration_: dict[tuple[str, str], float]
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def multipliers(self) -> dict[str, float]: ...
+
+
+def save(estimator: Stored, stem: str | Path, reference_fingerprint: str) -> None:
+    """Store a fitted estimator at ``stem`` (.npz + .json), tied to a reference fingerprint."""
+    arrays = estimator.posterior_.to_arrays()
+    if estimator.item_map_ is not None:
+        arrays.update(estimator.item_map_.to_arrays("map_"))
+    meta = {"params": estimator.get_params(), "reference": reference_fingerprint, **estimator.posterior_.state(),
+            "calibration": [[b, lvl, k] for (b, lvl), k in estimator.calibration_.items()],
+            "item_map": estimator.item_map_ is not None, "map_levels": list(estimator.map_levels_)}
+    save_artifact(stem, arrays, meta, kind=ARTIFACT_KIND, version=ARTIFACT_VERSION)
+
+
+def load(cls: type, stem: str | Path, graph: LineageGraph, reference_fingerprint: str) -> Any:
+    """An estimator of class ``cls`` restored from ``stem``; refuses one fitted on another reference
+    (or another state of it), and incomplete or foreign artifacts."""
+    arrays, meta = load_artifact(stem, kind=ARTIFACT_KIND, version=ARTIFACT_VERSION)
+    if meta.get("reference") != reference_fingerprint:
+        raise ArtifactError(f"{stem}: the stored predictor was fitted on another reference (or before the "
+                            "latest import); run `lm-eval-predict fit` again")
+    try:
+        estimator = cls(**meta["params"])
+        estimator.posterior_ = Posterior.from_arrays(arrays, meta, graph, meta["params"], estimator.multipliers())
+        estimator.item_map_ = ItemScoreMap.from_arrays(arrays, "map_") if meta["item_map"] else None
+        estimator.calibration_ = {(b, lvl): float(k) for b, lvl, k in meta["calibration"]}
+        estimator.map_levels_ = tuple(str(lvl) for lvl in meta["map_levels"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{stem}: incomplete or foreign predictor artifact ({exc})") from None
+    return estimator

@@ -1,0 +1,191 @@
+"""Predictive moments of full scores, the evidence levels intervals are calibrated at, and predictions.
+
+Predictive intervals combine the folded-in vector's posterior with score noise and, for benchmarks
+scored item by item, the finite-sample noise of the items not yet evaluated. Where the reference
+has both scores and items, the item map (:mod:`..item_map`, a Gaussian conditional on the 0-100
+scale) may predict the scores of a query that answers items instead of the vector, at the evidence
+levels the calibration pass kept it for.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ...schema import ModelQuery, Prediction
+from ..item_map import ItemScoreMap
+from .defaults import MANY_ITEMS, Z90
+from .posterior import Link, Posterior
+
+
+class EvidenceLevel(StrEnum):
+    """What a query reveals, as its interval is calibrated: each level has its own scale per benchmark."""
+
+    NONE = "none"
+    LINEAGE = "lineage"
+    SCORES = "scores"
+    REVEAL_SET = "reveal set"
+    ITEMS = "items"
+    MANY_ITEMS = "many items"
+    SOME_ITEMS = "some items"
+
+
+#: the levels of queries with items: where the item map may predict, the calibration pass keeping it
+#: where it beats the folded-in vector
+ITEM_LEVELS = (EvidenceLevel.ITEMS, EvidenceLevel.MANY_ITEMS, EvidenceLevel.SOME_ITEMS)
+#: calibration levels that stand in for each other when one has too few held-out models
+SIBLING_LEVEL = {EvidenceLevel.NONE: EvidenceLevel.LINEAGE, EvidenceLevel.LINEAGE: EvidenceLevel.NONE,
+                 EvidenceLevel.REVEAL_SET: EvidenceLevel.SCORES, EvidenceLevel.ITEMS: EvidenceLevel.MANY_ITEMS,
+                 EvidenceLevel.MANY_ITEMS: EvidenceLevel.ITEMS, EvidenceLevel.SOME_ITEMS: EvidenceLevel.ITEMS}
+#: (level, benchmark, truth, mean, sd, raw) of one held-out prediction (see :meth:`Predictive.case_moments`)
+Moment = tuple[str, str, float, float, float, bool]
+
+
+def item_level(n_item_benchmarks: int, counts: Sequence[int]) -> EvidenceLevel:
+    """The evidence level of a query answering ``counts`` items per benchmark, of a reference with
+    ``n_item_benchmarks`` benchmarks that have items."""
+    answered = sum(1 for c in counts if c)
+    if answered < n_item_benchmarks:
+        return EvidenceLevel.SOME_ITEMS
+    return EvidenceLevel.MANY_ITEMS if sum(counts) > MANY_ITEMS * answered else EvidenceLevel.ITEMS
+
+
+@dataclass(frozen=True, eq=False)
+class Predictive:
+    """Predictions from a posterior, with the item map at the evidence levels ``map_levels``."""
+
+    posterior: Posterior
+    item_map: ItemScoreMap | None
+    map_levels: tuple[str, ...]
+
+    def level(self, q: ModelQuery, links: list[Link] | None = None) -> EvidenceLevel:
+        """What a query's interval is calibrated as: items on only some item benchmarks, many items,
+        a few items, exactly a reveal set's scores, other scores, relatives only, or nothing.
+
+        Relatives get their own level because they narrow the posterior more than they inform it
+        (a family's members share more than the lineage prior's independent links assume). Items on
+        only some benchmarks get theirs because their errors are larger than their spread says; as
+        one level with the rest, they widened every item query's interval.
+        """
+        post = self.posterior
+        if q.n_items():
+            return item_level(len(post.item_col), [len(v) for v in q.items.values()])
+        if q.scores:
+            exact = tuple(j for j, b in enumerate(post.score_names) if b in q.scores and q.knows_exactly(b))
+            return EvidenceLevel.REVEAL_SET if exact in post.prior.specialists_ else EvidenceLevel.SCORES
+        return EvidenceLevel.LINEAGE if (post.links(q) if links is None else links) else EvidenceLevel.NONE
+
+    def predict_one(self, q: ModelQuery, prior_mean: np.ndarray, scales: dict[tuple[str, str], float]) -> list[Prediction]:
+        """Predictions of every benchmark for ``q``, intervals scaled by ``scales`` (benchmark, level)."""
+        links = self.posterior.links(q)
+        moments = self.moments(q, prior_mean, links)
+        level = self.level(q, links)
+        out = []
+        for b in self.posterior.benchmarks:
+            if b not in moments:
+                s = float(q.scores[b])
+                out.append(Prediction(q.model, b, s, s, s, observed=True))
+                continue
+            mean, sd, raw = moments[b]
+            # too few held-out models with (or without) relatives: the other no-evidence scale
+            k = scales.get((b, level), scales.get((b, SIBLING_LEVEL.get(level, "")), 1.0))
+            half = Z90 * sd * k
+            # every reference scale is 0-100 (leaderboard-normalised or percent correct)
+            centre, lo, hi = (min(max(self.to_scale(b, x, raw), 0.0), 100.0) for x in (mean, mean - half, mean + half))
+            out.append(Prediction(q.model, b, centre, lo, hi))
+        return out
+
+    def moments(self, q: ModelQuery, prior_mean: np.ndarray, links: list[Link] | None = None
+                ) -> dict[str, tuple[float, float, bool]]:
+        """Predictive (mean, sd, raw) of every benchmark ``q`` does not reveal exactly: from the item
+        map for scores when ``q`` answers items (``raw``: on the reference's 0-100 scale, where the
+        map is Gaussian), else from the folded-in vector (on the working scale)."""
+        links = self.posterior.links(q) if links is None else links
+        mapped = self.mapped_scores(q, prior_mean, links)
+        wanted = [b for b in self.posterior.benchmarks if not q.knows_exactly(b)]
+        if all(b in mapped for b in wanted):  # the map predicts everything: no fold-in needed
+            return {b: (*mapped[b], True) for b in wanted}
+        u, cov = self.posterior.fold_in(q, prior_mean, links)
+        return {b: (*mapped[b], True) if b in mapped else (*self.benchmark_moments(b, u, cov, q), False)
+                for b in wanted}
+
+    def mapped_scores(self, q: ModelQuery, prior_mean: np.ndarray, links: list[Link]) -> dict[str, tuple[float, float]]:
+        """Score moments from the item map for a query that answers items; the map's
+        prior-prediction variables get the query's zero-evidence prediction (metadata and lineage:
+        with exact scores revealed, ``prior_mean`` is the score-conditional one, so the metadata-only
+        mean is computed again). On the 0-100 scale: carried onto the normal-scores scale by its
+        local slope, a symmetric interval turns lopsided and far too wide wherever the reference's
+        scores bunch."""
+        post, item_map = self.posterior, self.item_map
+        if item_map is None or not q.items or self.level(q, links) not in self.map_levels:
+            return {}
+        bare = ModelQuery(model=q.model, metadata=q.metadata, parents=q.parents)
+        if any(b in post.score_names and q.knows_exactly(b) for b in q.scores):
+            prior_mean = post.prior_means([bare])[0]
+        m0, _ = post.fold_in(bare, prior_mean, links)
+        V, c = post.score_loadings
+        names = item_map.score_names_
+        cols = [post.score_names.index(b) for b in names]
+        prior = [float(post.normal.inverse(j, V[j] @ m0 + c[j])) for j in cols]
+        mean, var = item_map.predict(*post.map_evidence(item_map, q, prior))
+        # a linear map overshoots for models unlike the reference's: its range bounds the centre
+        low, high = ([post.normal.values_[j][end] for j in cols] for end in (0, -1))
+        return {b: (float(np.clip(mean[k], low[k], high[k])), float(np.sqrt(var[k])))
+                for k, b in enumerate(names) if not q.knows_exactly(b)}
+
+    def benchmark_moments(self, b: str, u: np.ndarray, cov: np.ndarray, q: ModelQuery) -> tuple[float, float]:
+        """Predictive mean and standard deviation of a benchmark's full score on its working scale:
+        normal scores for a benchmark with score columns (Gaussian there, mapped back by quantiles),
+        the 0-100 item mean for a benchmark known only item by item."""
+        post = self.posterior
+        if b in post.score_names:
+            j = post.score_names.index(b)
+            V, c = post.score_loadings
+            z = V[j] @ u + c[j]
+            var = V[j] @ cov @ V[j] + post.score_noise ** 2
+            return float(z), float(np.sqrt(var))
+        # item-only benchmark: mean over all its items of observed values / predicted probabilities
+        V, p = post.answer_probabilities(b, u)
+        observed = np.zeros(len(p), dtype=bool)
+        total = p.copy()
+        for it, value in q.items.get(b, {}).items():  # only the few observed items, not all N
+            k = post.item_position[b].get(str(it))
+            if k is not None:
+                observed[k], total[k] = True, float(value)
+        N = len(p)
+        w = np.where(observed, 0.0, p * (1 - p))
+        grad = w @ V
+        var = (w.sum() + grad @ cov @ grad) / N ** 2
+        return float(100.0 * total.mean()), float(100.0 * np.sqrt(var))
+
+    def to_scale(self, b: str, x: float, raw: bool = False) -> float:
+        """A value on the working scale of :meth:`benchmark_moments` -> the reference's score scale
+        (``raw``: a value of the item map's, already on it)."""
+        names = self.posterior.score_names
+        if b in names and not raw:
+            return float(self.posterior.normal.inverse(names.index(b), x))
+        return float(x)
+
+    def to_working(self, b: str, y: float, raw: bool = False) -> float:
+        """Inverse of :meth:`to_scale`."""
+        names = self.posterior.score_names
+        if b in names and not raw:
+            return float(self.posterior.normal.forward(names.index(b), y))
+        return float(y)
+
+    def case_moments(self, cases: list[tuple[str, ModelQuery, dict[str, float], np.ndarray]]) -> Iterator[Moment]:
+        """(level, benchmark, truth, mean, sd, raw) as :meth:`moments` gives them, for every
+        held-out case (level, query, truth, prior mean) and every benchmark with truth that its
+        query does not reveal."""
+        for level, q, truth, prior_mean in cases:
+            moments = self.moments(q, prior_mean)
+            for b, y in truth.items():
+                if b not in q.scores and b in self.posterior.benchmarks:
+                    yield (level, b, y, *moments[b])
+
+    def moments_error(self, moments: list[Moment]) -> float:
+        """Mean absolute error (reference scale) of :meth:`case_moments` output."""
+        errors = [abs(self.to_scale(b, mean, raw) - y) for _, b, y, mean, _, raw in moments]
+        return float(np.mean(errors)) if errors else 0.0
