@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from .errors import NotFittedError
 from .lineage import LineageGraph
 from .models.lrmf import LRMFPredictor
+from .models.lrmf.persistence import ARTIFACT_KIND, ARTIFACT_VERSION
 from .models.scores import full_scores
 from .prediction import ModelReport, PredictionPath
 from .reference import Reference
@@ -103,9 +104,9 @@ class Lrmf:
             record = {}
         version = header.get("version")
         common = {"version": version, "fitted_at": record.get("fitted_at"), "fit_seconds": record.get("fit_seconds")}
-        if header.get("format") != LRMFPredictor.ARTIFACT_KIND or version != LRMFPredictor.ARTIFACT_VERSION:
+        if header.get("format") != ARTIFACT_KIND or version != ARTIFACT_VERSION:
             return PredictorStatus(True, True, f"written by another version (this tool reads version "
-                                               f"{LRMFPredictor.ARTIFACT_VERSION}); refit", **common)
+                                               f"{ARTIFACT_VERSION}); refit", **common)
         if header.get("reference") != self.reference.fingerprint():
             later = [s for s in self.reference.sources() if s.imported_at > (record.get("fitted_at") or "")]
             what = f"; imported since: {', '.join(s.kind for s in later)}" if later and record else ""

@@ -189,11 +189,7 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
         keep = data.has_data()
         keep[[index[m] for m in held]] = False
         train = holdout(data, keep)
-        relatives = LineageAveragePredictor().fit(train)
-        scored = set(np.asarray(train.models)[train.has_data()])
-        flags = {m: (bool(relatives.relatives(ModelQuery(m))), bool(answers_all[index[m]]),
-                     any(e.child == m and e.relation != "family" and e.parent in scored for e in train.edges))
-                 for m in held}
+        flags = _fold_flags(train, held, answers_all)
         resolver = _resolver(train)
         evaluated, shared, scored_items = _fold_evidence(data, held, usable, known, answers_all,
                                                          np.random.default_rng([seed, f]), item_metric_models)
@@ -251,6 +247,18 @@ def _fold_evidence(data: ReferenceData, held: list[str], usable: list[Setting], 
     scored_items = {s.name: set(frng.choice(len(evaluated[s.name]), size=min(item_metric_models, len(evaluated[s.name])),
                                             replace=False).tolist()) for s in usable}
     return evaluated, shared, scored_items
+
+
+def _fold_flags(train: ReferenceData, held: list[str], answers_all: np.ndarray) -> dict[str, tuple[bool, bool, bool]]:
+    """Per held-out model: a scored relative in the fold's fit, items on every item benchmark, a scored direct parent."""
+    relatives = LineageAveragePredictor().fit(train)
+    scored = set(np.asarray(train.models)[train.has_data()])
+    parents = {e.child: set() for e in train.edges}
+    for e in train.edges:
+        if e.relation != "family" and e.parent in scored:
+            parents[e.child].add(e.parent)
+    return {m: (bool(relatives.relatives(ModelQuery(m))), bool(answers_all[train.index[m]]), bool(parents.get(m)))
+            for m in held}
 
 
 def _answers_every_item_benchmark(data: ReferenceData) -> np.ndarray:
