@@ -8,8 +8,11 @@ from pathlib import Path
 from . import add_ref_argument, default_reference_dir
 
 
+HELP = "predict every reference benchmark for the models in a CSV"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("predict", help="predict every reference benchmark for the models in a CSV",
+    p = subparsers.add_parser("predict", help=HELP,
                               description="Writes PRED.csv: model,benchmark,predicted,lower,upper (90% interval) "
                                           "for every model x benchmark, on the reference's scale.")
     add_ref_argument(p)
