@@ -15,15 +15,29 @@ from .commands import COMMANDS
 from .errors import LrmfError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, lazy: bool = False) -> argparse.ArgumentParser:
+    """The full parser; with ``lazy``, only ``command`` is built and the others are one-line stubs.
+
+    Building a subcommand can be slow (``run`` is lm-eval's own parser, ``backtest`` imports its
+    method registry), so ``main`` builds only the one it will run and ``--help`` stays fast.
+    """
     parser = argparse.ArgumentParser(
         prog="lm-eval-predict", allow_abbrev=False,
-        description="Predict full LLM benchmark scores from a planned subset of instances, lineage and metadata.")
+        description="Predict full LLM benchmark scores from a planned subset of items, lineage and metadata.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f".commands.{name}", __package__).register(sub)
+        module = importlib.import_module(f".commands.{name}", __package__)
+        if not lazy or name == command:
+            module.register(sub)
+        else:
+            sub.add_parser(name, help=module.HELP)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: no top-level option takes a value, so it is the first word."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -43,7 +57,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return dispatch(build_parser().parse_args(argv))
+    return dispatch(build_parser(_command(argv), lazy=True).parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

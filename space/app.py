@@ -309,7 +309,7 @@ def _backtest_view(results: pd.DataFrame | None) -> tuple[str, Any, Any, pd.Data
     """Error-vs-budget and coverage figures, and the MAE table, from the backtest's ``results.csv``."""
     if results is None:
         none = figures.empty_figure("no backtest report found")
-        return ("_No backtest results: run `lm-eval-predict backtest --report DIR` and set `LRMF_BACKTEST` "
+        return ("_No backtest results: run `lm-eval-predict backtest --out DIR` and set `LRMF_BACKTEST` "
                 "(or keep the report in `backtest/` inside the reference)._", none, none, pd.DataFrame())
     colours = figures.method_colours(results["method"].unique())
     curves = tables.backtest_curves(results)

@@ -220,7 +220,7 @@ def test_cli_writes_report(data, tmp_path, capsys):
     ref = tmp_path / "ref"
     _write_reference(data, ref)
     out = tmp_path / "report"
-    code = main(["backtest", "--ref", str(ref), "--report", str(out), "--folds", "2", "--methods", "global_mean",
+    code = main(["backtest", "--ref", str(ref), "--out", str(out), "--folds", "2", "--methods", "global_mean",
                  "subset_mapping", "--settings", "zero", "random-5", "--max-models", "30", "--quiet"])
     assert code == 0, capsys.readouterr().err
     assert (out / "report.md").exists() and (out / "results.csv").exists()
@@ -230,11 +230,11 @@ def test_cli_writes_report(data, tmp_path, capsys):
     for argv, needle in ((["--settings", "sometimes"], "setting"), (["--methods", "oracle"], "oracle"),
                          (["--folds", "1"], "folds")):
         capsys.readouterr()
-        code = main(["backtest", "--ref", str(ref), "--report", str(tmp_path / "bad"), "--quiet", *argv])
+        code = main(["backtest", "--ref", str(ref), "--out", str(tmp_path / "bad"), "--quiet", *argv])
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error:") and needle in err and "\n" not in err
     assert not (tmp_path / "bad" / "report.md").exists()
-    code = main(["backtest", "--ref", str(tmp_path / "missing"), "--report", str(out), "--quiet"])
+    code = main(["backtest", "--ref", str(tmp_path / "missing"), "--out", str(out), "--quiet"])
     assert code == 2
 
 

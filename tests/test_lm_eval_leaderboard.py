@@ -78,7 +78,7 @@ def lb_run(lmeval_tasks, lb_tasks, scores_reference, tmp_path_factory):
     proc = subprocess.run([sys.executable, "-m", "lrmf_plugin", "run", "--model", "dummy", "--model_args",
                            f"pretrained={MODEL}", "--tasks", *TASKS, "--include_path", str(lb_tasks),
                            "--budget", str(BUDGET), "--output_path", str(out), "--ref", str(scores_reference),
-                           "--selection_seed", str(SEED)],
+                           "--seed", str(SEED)],
                           env=lmeval_tasks["env"], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     folder = out / MODEL.replace("/", "__")

@@ -48,7 +48,7 @@ def run(lmeval_tasks, reference, tmp_path_factory):
     out = tmp_path_factory.mktemp("lmeval_run") / "out"
     proc = _cli(lmeval_tasks["env"], "run", "--model", "dummy", "--model_args", f"pretrained={MODEL}",
                 "--tasks", *TASKS, "--include_path", lmeval_tasks["tasks"], "--budget", BUDGET,
-                "--output_path", out, "--ref", reference, "--selection_seed", 3)
+                "--output_path", out, "--ref", reference, "--seed", 3)
     folder = out / MODEL.replace("/", "__")
     (results_file,) = folder.glob("results_*.json")
     (pred_file,) = folder.glob("predictions_*.json")
@@ -127,13 +127,13 @@ def test_estimate_on_the_runs_own_output_gives_the_same_predictions(run, referen
 def test_plan_stock_lm_eval_and_estimate_equal_run(lmeval_tasks, reference, run, tmp_path):
     env = lmeval_tasks["env"]
     samples = tmp_path / "samples.json"
-    _cli(env, "plan", "--ref", reference, "--tasks", *TASKS, "--include_path", lmeval_tasks["tasks"],
-         "--budget", BUDGET, "--selection_seed", 3, "--model", MODEL, "--out", samples)
+    _cli(env, "plan", "--ref", reference, "--tasks", *TASKS, "--include-path", lmeval_tasks["tasks"],
+         "--budget", BUDGET, "--seed", 3, "--model", MODEL, "--out", samples)
     assert json.loads(samples.read_text()) == run["predictions"]["plan"]["samples"]
     out = tmp_path / "stock"
     proc = subprocess.run([sys.executable, "-m", "lm_eval", "run", "--model", "dummy", "--model_args",
                            f"pretrained={MODEL}", "--tasks", *TASKS, "--include_path", str(lmeval_tasks["tasks"]),
-                           "--samples", str(samples), "--log_samples", "--output_path", str(out)],
+                           "--samples", str(samples), "--log_samples", "--seed", "3", "--output_path", str(out)],
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     pred = tmp_path / "pred.json"
@@ -148,7 +148,7 @@ def test_target_ci_evaluates_in_rounds_without_repeating_documents(lmeval_tasks,
     out = tmp_path / "out"
     _cli(lmeval_tasks["env"], "run", "--model", "dummy", "--model_args", f"pretrained={MODEL}",
          "--tasks", "toy_mc2", "toy_mc4", "--include_path", lmeval_tasks["tasks"], "--budget", 8,
-         "--target_ci", 0.001, "--output_path", out, "--ref", reference)
+         "--target-ci", 0.001, "--output_path", out, "--ref", reference)
     folder = out / MODEL.replace("/", "__")
     (pred_file,) = folder.glob("predictions_*.json")
     pred = json.loads(pred_file.read_text())
@@ -190,7 +190,7 @@ def _run_args(tmp_path, *extra):
     (["--cache_requests"], "refusing --cache_requests"),
     (["--predict_only"], "refusing --predict_only"),
     (["--samples", '{"toy_mc2": [1]}'], "refusing --samples"),
-    (["--target_ci", "-1"], "--target_ci -1.0 must be a positive"),
+    (["--target-ci", "-1"], "--target-ci -1.0 must be a positive"),
     (["--selection", "best"], "unknown --selection 'best'"),
 ])
 def test_refusals(tmp_path, capsys, extra, message):

@@ -7,15 +7,19 @@ from pathlib import Path
 from . import add_ref_argument, default_reference_dir
 
 
+HELP = "k-fold held-out accuracy of ours and the baselines; writes report.md, results.csv, PNGs"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..backtest import DEFAULT_KNOWN, DEFAULT_SETTINGS, METHODS
 
     p = subparsers.add_parser(
-        "backtest", help="k-fold held-out accuracy of ours and the baselines; writes report.md, results.csv, PNGs",
+        "backtest", help=HELP,
         description="Fit every method on all but one fold of the reference's models (held-out models stay in the "
                     "lineage graph without data), predict them under each setting and write a report.")
     add_ref_argument(p)
-    p.add_argument("--report", type=Path, required=True, metavar="OUT", help="output directory")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="report directory (report.md, results.csv, PNGs)")
     p.add_argument("--folds", type=int, default=5, help="folds by model (default %(default)s)")
     p.add_argument("--methods", nargs="+", metavar="NAME", default=None,
                    help=f"methods to compare (default: all of {', '.join(METHODS)})")
@@ -48,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
     data = ref.load_data()
     result = run_backtest(data, methods, settings, folds=args.folds, seed=args.seed, max_models=args.max_models,
                           known=args.known, planning_rounds=args.planning_rounds, progress=not args.quiet)
-    report = write_report(result, args.report, title=args.title or f"Backtest: {Path(ref.path).name}")
+    report = write_report(result, args.out, title=args.title or f"Backtest: {Path(ref.path).name}")
     print(f"wrote {report} and results.csv ({len(result.predictions)} held-out predictions)")
     return 0

@@ -2,8 +2,8 @@
 
 For users who keep their own ``lm_eval`` scripts: run them with ``--samples`` (e.g. a file from
 ``lm-eval-predict plan --tasks``) and ``--log_samples``, then point this at ``--output_path``. It reads
-the same per-instance values ``lm-eval-predict run`` reads in memory and predicts through the same
-code, so the same evaluated instances give the same predictions.
+the same per-item values ``lm-eval-predict run`` reads in memory and predicts through the same
+code, so the same evaluated items give the same predictions.
 """
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from pathlib import Path
 from . import add_ref_argument, default_reference_dir
 
 
+HELP = "predict full scores from a stock `lm_eval --log_samples` output directory"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "estimate", help="predict full scores from a stock `lm_eval --log_samples` output directory",
+        "estimate", help=HELP,
         description="Read results_*.json and samples_*.jsonl of one model's lm-eval run(s) under RUN_DIR and "
                     "predict the full score of every task with a 90% interval.")
     add_ref_argument(p)

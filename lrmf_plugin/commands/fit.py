@@ -8,14 +8,17 @@ import time
 from . import add_ref_argument, default_reference_dir
 
 
+HELP = "fit the predictor on a reference and store it in the reference"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("fit", help="fit the predictor on a reference and store it in the reference",
+    p = subparsers.add_parser("fit", help=HELP,
                               description="Fit the lineage-regularised factorisation on everything in the "
                                           "reference and store it (reference/predictor/lrmf.npz + .json).")
     add_ref_argument(p)
     p.add_argument("--factors", type=int, default=None, metavar="K", help="latent dimensions")
     p.add_argument("--sweeps", type=int, default=None, metavar="N", help="alternating Newton sweeps")
-    p.add_argument("--fit-seed", type=int, default=0, metavar="S", help="seed (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the fit (default: %(default)s)")
     p.add_argument("--reveal", action="append", default=[], metavar="B1,B2",
                    help="benchmarks you will know exactly before predicting the rest (e.g. ifeval,musr, run in "
                         "full first): fits dedicated trees for that set; repeatable")
@@ -26,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _fit(args: argparse.Namespace) -> int:
     from ..api import Lrmf
 
-    params = {"seed": args.fit_seed, "calibrate": not args.no_calibration}
+    params = {"seed": args.seed, "calibrate": not args.no_calibration}
     if args.factors is not None:
         params["n_factors"] = args.factors
     if args.sweeps is not None:

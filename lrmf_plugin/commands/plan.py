@@ -1,4 +1,4 @@
-"""``lm-eval-predict plan``: choose which instances to evaluate, before evaluating anything.
+"""``lm-eval-predict plan``: choose which items to evaluate, before evaluating anything.
 
 Two outputs: ``--models MODELS.csv --out PLAN.jsonl`` plans every reference benchmark for each model
 (``{"model", "benchmark", "item"}`` lines), and ``--tasks T --out samples.json`` writes a ``--samples``
@@ -15,10 +15,13 @@ from pathlib import Path
 from . import add_ref_argument, default_reference_dir
 
 
+HELP = "choose the items to evaluate (PLAN.jsonl, or a --samples file for lm_eval)"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "plan", help="choose the instances to evaluate (PLAN.jsonl, or a --samples file for lm_eval)",
-        description="Choose which instances to evaluate for a budget. With --models: a PLAN.jsonl for every "
+        "plan", help=HELP,
+        description="Choose which items to evaluate for a budget. With --models: a PLAN.jsonl for every "
                     "reference benchmark of each model. With --tasks: a samples.json to pass to a stock "
                     "`lm_eval run ... --samples samples.json --log_samples`, then `lm-eval-predict estimate`.")
     add_ref_argument(p)
@@ -27,14 +30,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="a `model` column, metadata columns and an optional `parents` column (;-separated)")
     what.add_argument("--tasks", nargs="+", metavar="TASK",
                       help="lm-eval tasks, groups or tags (space- or comma-separated), as for lm_eval --tasks")
-    p.add_argument("--include_path", default=None, metavar="DIR", help="with --tasks: extra lm-eval task directory")
+    p.add_argument("--include-path", default=None, metavar="DIR",
+                   help="with --tasks: extra lm-eval task directory (lm_eval's --include_path)")
     p.add_argument("--model", default=None, metavar="ID",
                    help="with --tasks: the model to be evaluated, so its lineage in the reference informs the plan")
     p.add_argument("--budget", required=True, metavar="N|F",
                    help="per benchmark: an integer N of items, or a fraction 0<F<1 of its items")
     p.add_argument("--selection", default="adaptive", metavar="adaptive|anchors|random",
                    help="how items are chosen (default: %(default)s)")
-    p.add_argument("--selection_seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the item selection; `run --seed S` plans with the same S (default: %(default)s)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="PLAN.jsonl or samples.json")
     p.set_defaults(func=_plan)
 
@@ -46,7 +51,7 @@ def _plan(args: argparse.Namespace) -> int:
 
     budget = plan_options(args.budget, args.selection)
     if args.models is not None and (args.include_path or args.model):
-        raise InputError("--include_path and --model go with --tasks; MODELS.csv names the models")
+        raise InputError("--include-path and --model go with --tasks; MODELS.csv names the models")
     lrmf = Lrmf(args.ref or default_reference_dir())
     if args.models is not None:
         _plan_models(lrmf, args, budget)
@@ -67,7 +72,7 @@ def _plan_models(lrmf, args: argparse.Namespace, budget) -> None:
         for w in resolved.warnings:
             print(f"warning: {w}", file=sys.stderr)
         query = resolved.query
-        plan = lrmf.plan(query, budget, selection=args.selection, seed=args.selection_seed)
+        plan = lrmf.plan(query, budget, selection=args.selection, seed=args.seed)
         lines += [json.dumps({"model": query.model, "benchmark": b, "item": str(i)})
                   for b in sorted(plan) for i in plan[b]]
     write_text_atomic(args.out, "".join(line + "\n" for line in lines))
@@ -85,14 +90,14 @@ def _plan_tasks(lrmf, args: argparse.Namespace, budget) -> None:
     planned, unplanned, warnings = split_tasks(lrmf.reference, sizes)
     warnings += [f"{t}: the reference has no data for this task; planned a random share (it will be "
                  "reported as observed only)" for t in unplanned]
-    plan = {t: share_indices(t, sizes[t], budget, args.selection_seed) for t in unplanned}
+    plan = {t: share_indices(t, sizes[t], budget, args.seed) for t in unplanned}
     chosen, more = plan_tasks(lrmf, ModelQuery(model=args.model or "new-model"), planned, sizes, budget,
-                              selection=args.selection, seed=args.selection_seed)
+                              selection=args.selection, seed=args.seed)
     samples = samples_dict({**plan, **chosen}, sizes)
     for w in warnings + more:
         print(f"warning: {w}", file=sys.stderr)
     write_text_atomic(args.out, json.dumps(samples) + "\n")
     n = sum(len(v) for v in samples.values())
-    print(f"wrote a --samples file for {len(samples)} task(s), {n} documents, to {args.out}\n"
+    print(f"wrote a --samples file for {len(samples)} task(s), {n} items, to {args.out}\n"
           f"next: lm_eval run ... --tasks {' '.join(args.tasks)} --samples {args.out} --log_samples "
           f"--output_path OUT, then lm-eval-predict estimate --ref DIR OUT", file=sys.stderr)

@@ -9,9 +9,12 @@ from pathlib import Path
 from . import add_ref_argument, default_reference_dir
 
 
+HELP = "predict every reference benchmark for a model (or the models in a CSV)"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "predict", help="predict every reference benchmark for a model (or the models in a CSV)",
+        "predict", help=HELP,
         description="Predicts every benchmark of the reference with a 90% interval. A model the reference has "
                     "measured shows its measured scores (source 'measured'); --as-if-new predicts it as if it "
                     "had never been evaluated. One model: a table on stdout (--json for JSON). A CSV of models: "

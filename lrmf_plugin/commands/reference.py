@@ -14,9 +14,12 @@ if TYPE_CHECKING:
     from ..reference import Reference
 
 
+HELP = "import data into a reference, pull it from the Hub, or show it"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "reference", help="import data into a reference, pull it from the Hub, or show it",
+        "reference", help=HELP,
         description="A reference is a directory holding what is known about existing models: benchmark scores, "
                     "per-item results, lineage and metadata. Predictors are fitted on it.")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -49,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pull.add_argument("--contents-repo", default="open-llm-leaderboard/contents", metavar="REPO",
                       help="leaderboard contents dataset (default %(default)s)")
     pull.add_argument("--details", nargs="+", default=[], metavar="MODEL",
-                      help="also fetch the per-instance details datasets of these models")
+                      help="also fetch the per-item details datasets of these models")
     pull.add_argument("--lineage", action=argparse.BooleanOptionalAction, default=True,
                       help="read parents from the model cards of the pulled models (default: on)")
     pull.add_argument("--quiet", action="store_true", help="no progress bars")

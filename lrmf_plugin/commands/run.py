@@ -21,17 +21,20 @@ from ..errors import EvaluationError, InputError
 from . import add_ref_argument, default_reference_dir
 
 #: our flags; tests check none is a prefix of an lm-eval flag or the other way round
-OUR_FLAGS = ("--ref", "--budget", "--selection", "--target_ci", "--selection_seed")
+OUR_FLAGS = ("--ref", "--budget", "--selection", "--target-ci")
 #: lm-eval settings that would make the run evaluate something other than the plan
 _REFUSED = {
-    "limit": "it evaluates the first documents of each task instead of the plan; use --budget",
+    "limit": "it evaluates the first items of each task instead of the plan; use --budget",
     "samples": "the plan sets it; to evaluate your own selection use stock lm_eval and `lm-eval-predict estimate`",
-    "cache_requests": "lm-eval's prompt cache ignores the document selection (lm-eval #4105) and would "
+    "cache_requests": "lm-eval's prompt cache ignores the item selection (lm-eval #4105) and would "
                       "evaluate another run's subset; --use_cache (model responses) is fine",
-    "predict_only": "it computes no per-instance scores, so nothing can be predicted",
+    "predict_only": "it computes no per-item scores, so nothing can be predicted",
 }
-#: cumulative share of the budget spent after each round with --target_ci
+#: cumulative share of the budget spent after each round with --target-ci
 _ROUNDS = (0.25, 0.5, 1.0)
+
+
+HELP = "evaluate a planned subset with lm-eval (every `lm-eval run` flag works) and predict the full scores"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,19 +44,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.allow_abbrev = False
     parser.usage = ("lm-eval-predict run --model <model> --tasks <task> [--model_args <arg=value> ...] "
                     "--budget N|F [--ref DIR] [options]")
-    parser.description = ("Evaluate a planned subset of each task with lm-eval (every `lm-eval run` flag "
-                          "works) and predict the full scores with 90% intervals.")
+    parser.description = ("Evaluate a planned subset of each task's items with lm-eval (every `lm-eval run` "
+                          "flag works) and predict the full scores with 90% intervals. lm-eval's --seed (its "
+                          "first, Python value; default 0) also seeds the item selection.")
     group = parser.add_argument_group("prediction (lrmf-plugin)")
     add_ref_argument(group)
     group.add_argument("--budget", required=True, metavar="N|F",
-                       help="documents per task: an integer N, or a fraction 0<F<1 of each task")
+                       help="items per task: an integer N, or a fraction 0<F<1 of each task")
     group.add_argument("--selection", default="adaptive", metavar="adaptive|anchors|random",
-                       help="how documents are chosen (default: %(default)s)")
-    group.add_argument("--target_ci", type=float, default=None, metavar="X",
+                       help="how items are chosen (default: %(default)s)")
+    group.add_argument("--target-ci", type=float, default=None, metavar="X",
                        help="evaluate in rounds until every task's 90%% interval half-width is <= X points "
                             "or the budget is spent")
-    group.add_argument("--selection_seed", type=int, default=0, metavar="S",
-                       help="seed of the document selection (default: %(default)s)")
     parser.set_defaults(func=execute)
 
 
@@ -67,7 +69,7 @@ def _take_ours(args: argparse.Namespace) -> dict[str, Any]:
     """Our settings, removed from the namespace (lm-eval's EvaluatorConfig rejects unknown keys)."""
     ours = {}
     for flag in OUR_FLAGS:
-        key = flag.lstrip("-")
+        key = flag.lstrip("-").replace("-", "_")
         ours[key] = getattr(args, key)
         delattr(args, key)
     delattr(args, "func")
@@ -81,7 +83,7 @@ def execute(args: argparse.Namespace) -> int:
     _refuse(vars(args))
     budget = plan_options(ours["budget"], ours["selection"])
     if ours["target_ci"] is not None and not (math.isfinite(ours["target_ci"]) and ours["target_ci"] > 0):
-        raise InputError(f"--target_ci {ours['target_ci']} must be a positive number of points")
+        raise InputError(f"--target-ci {ours['target_ci']} must be a positive number of points")
 
     lrmf = _open_reference(ours["ref"])
     lrmf.predictor  # fail before any evaluation if the reference was never fitted
@@ -117,7 +119,7 @@ def _open_reference(ref: Path | None) -> Any:
 
 
 class _Runner:
-    """One ``run``: plan, evaluate (in rounds with --target_ci), predict, save, print."""
+    """One ``run``: plan, evaluate (in rounds with --target-ci), predict, save, print."""
 
     def __init__(self, lrmf: Any, cfg: Any, task_manager: Any, budget: int | float, ours: dict[str, Any]):
         import random
@@ -136,6 +138,8 @@ class _Runner:
             random.seed(seed[0])
         if seed[1] is not None:
             np.random.seed(seed[1])
+        # one --seed per command line: lm-eval's own (Python slot) also seeds the item selection
+        self.selection_seed = seed[0] if seed[0] is not None else 0
         self.tasks = load_tasks(task_manager, cfg.tasks)
         try:
             model = model_from_results({"config": {"model_args": cfg.model_args}}, "--model_args")
@@ -146,13 +150,13 @@ class _Runner:
         self.rounds: list[dict[str, list[int]]] = []
 
     def _plan_round(self, k: int, share: float, block: dict[str, Any] | None) -> dict[str, list[int]]:
-        """Round ``k``'s new documents: a random share of unknown tasks first, then the planner's
-        choice for tasks whose interval is still wider than --target_ci, up to ``share`` of the budget."""
+        """Round ``k``'s new items: a random share of unknown tasks first, then the planner's
+        choice for tasks whose interval is still wider than --target-ci, up to ``share`` of the budget."""
         from ..lm_eval_report import query_for
         from ..planning import budget_count
         from ..samples_plan import plan_tasks, share_indices
 
-        seed, sizes = self.ours["selection_seed"], self.tasks.sizes
+        seed, sizes = self.selection_seed, self.tasks.sizes
         plan = {t: share_indices(t, sizes[t], self.budget, seed) for t in self.unplanned} if k == 0 else {}
         active = []
         for t in self.planned:
@@ -188,7 +192,7 @@ class _Runner:
             if not plan:
                 break
             n = sum(len(v) for v in plan.values())
-            print(f"round {k + 1}: evaluating {n} documents of {len(plan)} task(s)", file=sys.stderr)
+            print(f"round {k + 1}: evaluating {n} items of {len(plan)} task(s)", file=sys.stderr)
             results, samples = self._evaluate(lm, plan, first=k == 0)
             self.rounds.append({t: sorted(v) for t, v in sorted(plan.items())})
             block = predict_run(self.lrmf, self.run_obs, plan=self._plan_info())
@@ -275,7 +279,7 @@ class _Runner:
             for t, ids in r.items():
                 union[t] = sorted(set(union.get(t, [])) | set(ids))
         return {"selection": self.ours["selection"], "budget": self.budget,
-                "selection_seed": self.ours["selection_seed"], "target_ci": self.ours["target_ci"],
+                "selection_seed": self.selection_seed, "target_ci": self.ours["target_ci"],
                 "samples": union, "rounds": self.rounds}
 
     # ------------------------------------------------------------------ output
