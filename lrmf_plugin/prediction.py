@@ -7,13 +7,15 @@ the backtest's ``ids-and-parents`` setting measures, so the figure reported is t
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import pandas as pd
 
 from .models.base import Predictor
-from .models.copies import CopyOffsets
+from .models.copies import Z90, CopyOffsets
 from .resolution import ModelRequest, ModelResolver, ResolvedModel
 from .schema import ModelQuery, Prediction
 
@@ -54,12 +56,25 @@ class PredictionPath:
     def predict(self, queries: Sequence[ModelQuery]) -> list[Prediction]:
         """The predictor's predictions, with quantised copies (without evidence of their own) read off their parent."""
         queries = list(queries)
-        per_query = _per_query(self.predictor.predict(queries), len(queries))
+        per_query = self._mixed(queries)
         for i, q in enumerate(queries):
             copied = self._as_copy(q, [p.benchmark for p in per_query[i]], 0)
             if copied is not None:
                 per_query[i] = copied
         return [p for rows in per_query for p in rows]
+
+    def _mixed(self, queries: list[ModelQuery]) -> list[list[Prediction]]:
+        """The predictor's predictions per query; a query with metadata options gets their mixture."""
+        expanded, owner = [], []
+        for i, q in enumerate(queries):
+            for weight, extra in q.metadata_options or [(1.0, {})]:
+                expanded.append(dataclasses.replace(q, metadata={**q.metadata, **extra}, metadata_options=[]))
+                owner.append((i, weight))
+        flat = _per_query(self.predictor.predict(expanded), len(expanded))
+        parts: list[list[tuple[float, list[Prediction]]]] = [[] for _ in queries]
+        for (i, weight), rows in zip(owner, flat):
+            parts[i].append((weight, rows))
+        return [rows[0][1] if len(rows) == 1 else _mixture(rows) for rows in parts]
 
     def report(self, requests: Sequence[ModelRequest], as_if_new: bool = False) -> list[ModelReport]:
         """Resolve and predict; a model the reference has measured shows its measured scores, unless
@@ -94,6 +109,24 @@ class PredictionPath:
     def _parents(self, q: ModelQuery) -> list[tuple[str, str]]:
         edges = [(e.parent, e.relation) for e in self.resolver.graph.parents(q.model)]
         return edges + [(p, r) for p, r in q.parents if all(p != e for e, _ in edges)]
+
+
+def _mixture(parts: list[tuple[float, list[Prediction]]]) -> list[Prediction]:
+    """Mix per-benchmark predictions of the same model: the weighted mean, and each side of the interval
+    from the components' spread on that side plus their centres' spread (moment matching)."""
+    out = []
+    total = sum(w for w, _ in parts)
+    for rows in zip(*(r for _, r in parts)):
+        ws = [w / total for w, _ in parts]
+        centre = sum(w * p.predicted for w, p in zip(ws, rows))
+        if rows[0].observed:
+            out.append(rows[0])
+            continue
+        low = sum(w * (((p.predicted - p.lower) / Z90) ** 2 + (p.predicted - centre) ** 2) for w, p in zip(ws, rows))
+        high = sum(w * (((p.upper - p.predicted) / Z90) ** 2 + (p.predicted - centre) ** 2) for w, p in zip(ws, rows))
+        out.append(Prediction(rows[0].model, rows[0].benchmark, centre, max(centre - Z90 * math.sqrt(low), 0.0),
+                              min(centre + Z90 * math.sqrt(high), 100.0)))
+    return out
 
 
 def _per_query(predictions: list[Prediction], n_queries: int) -> list[list[Prediction]]:

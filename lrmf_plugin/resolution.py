@@ -16,10 +16,13 @@ own scored edges (see :class:`Inheritance`), so a leaderboard whose flags disagr
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .lineage import LineageGraph
@@ -27,12 +30,27 @@ from .schema import ModelQuery, normalise_relation
 
 #: Fields only the resolver reads (the Hub node list's); predictors never see them.
 HUB_FIELDS = ("hub_type", "hub_architecture")
-#: Fields a derivative can inherit. Dates, likes and the provider flag describe one upload, not a lineage.
+#: Fields a derivative can inherit. Likes describe one upload, not a lineage; the upload date is the
+#: parent's plus the reference's typical lag along that relation.
 INHERITABLE = ("params_b", "architecture", "model_type", "precision", "chat_template", "moe", "license",
-               "weight_type", "generation")
+               "weight_type", "generation", "merged", "official", "upload_date")
 #: A field is inherited along a relation when child and parent agree on it at least this often in
-#: the reference (for model_type: when the most common child type given the parent's is that common).
+#: the reference.
 AGREEMENT = 0.6
+#: Fields a derivative takes from a table of what children of a parent with that value have: a
+#: fine-tune's chat template, type or precision changes often, but predictably (fine-tunes of base
+#: models mostly gain a chat template), and the most common child value beats copying the parent's.
+CONDITIONAL = ("model_type", "chat_template", "precision", "merged", "official", "weight_type", "license")
+#: The table keeps a child value when it is the majority among at least this many reference edges.
+MAJORITY, MIN_EDGES = 0.5, 10
+#: Fields whose inherited value is too uncertain to pick one (IFEval turns on the chat template): the
+#: query carries every value with its share among the reference's children, and the prediction mixes them.
+MIXED = ("chat_template",)
+#: A mixed field's value is picked outright when one value has at least this share.
+CERTAIN = 0.9
+#: Words in a model's name that shift a mixed field's odds (74% of the leaderboard's models named
+#: ``instruct``, ``chat``, ``-it``, ``sft``, ``dpo`` ... have a chat template, 46% of the others).
+NAME_HINTS = {"chat_template": re.compile(r"instruct|chat|-it\b|\bit\b|sft|dpo|orpo|rlhf|assistant")}
 #: The Hub node list's type -> the relation its edge to a parent has.
 HUB_TYPE_RELATION = {"finetuned": "finetune", "quantized": "quantized", "merged": "merge", "adapter": "adapter"}
 #: How far up the lineage the resolver looks for metadata of data-less ancestors.
@@ -64,9 +82,18 @@ class ResolvedModel:
 
     def describe(self) -> list[str]:
         """One line per input, for tables and notes."""
-        lines = [f"{k} = {self.query.metadata[k]!r} ({src})" for k, src in sorted(self.sources.items())]
+        lines = [f"{k} = {self.query.metadata[k]!r} ({src})" if k in self.query.metadata else f"{k}: {src}"
+                 for k, src in sorted(self.sources.items())]
         lines += [f"parent {p} ({rel})" for p, rel in self.parents]
         return lines
+
+
+def _combinations(options: dict[str, dict[Any, float]]) -> list[tuple[float, dict[str, Any]]]:
+    """Every combination of the uncertain fields' values, with its probability."""
+    out: list[tuple[float, dict[str, Any]]] = [(1.0, {})] if options else []
+    for f, shares in options.items():
+        out = [(w * s, {**fields, f: v}) for w, fields in out for v, s in shares.items()]
+    return out
 
 
 def _present(value: Any) -> bool:
@@ -78,27 +105,66 @@ class Inheritance:
 
     def __init__(self, metadata: pd.DataFrame, graph: LineageGraph):
         same: dict[tuple[str, str], list[bool]] = defaultdict(list)
-        types: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        children: dict[tuple[Any, ...], Counter] = defaultdict(Counter)
+        lags: dict[str, list[int]] = defaultdict(list)
         rows = metadata.to_dict("index")
         for e in graph.edges:
             child, parent = rows.get(e.child), rows.get(e.parent)
             if child is None or parent is None:
                 continue
+            lag = _days_between(parent.get("upload_date"), child.get("upload_date"))
+            if lag is not None:
+                lags[e.relation].append(lag)
             for f in INHERITABLE:
                 a, b = child.get(f), parent.get(f)
-                if _present(a) and _present(b):
+                if f != "upload_date" and _present(a) and _present(b):
                     same[(e.relation, f)].append(_close(a, b))
-            if _present(child.get("model_type")) and _present(parent.get("model_type")):
-                types[(e.relation, parent["model_type"])][child["model_type"]] += 1
+                    if f in CONDITIONAL:
+                        children[(e.relation, f, b)][a] += 1
+                    if f in NAME_HINTS:
+                        children[(e.relation, f, b, name_hint(f, e.child))][a] += 1
         self.shared = {k: sum(v) / len(v) >= AGREEMENT for k, v in same.items() if len(v) >= 5}
-        self.child_type = {k: c.most_common(1)[0][0] for k, c in types.items()
-                           if c.most_common(1)[0][1] >= AGREEMENT * sum(c.values())}
+        self.child_value = {k: c.most_common(1)[0][0] for k, c in children.items()
+                            if sum(c.values()) >= MIN_EDGES and c.most_common(1)[0][1] > MAJORITY * sum(c.values())}
+        self.child_share = {k: {v: n / sum(c.values()) for v, n in c.items()} for k, c in children.items()
+                            if sum(c.values()) >= MIN_EDGES}
         self.arch_of_hub = _hub_architectures(metadata)
+        self.lag_days = {r: int(np.median(v)) for r, v in lags.items() if len(v) >= MIN_EDGES}
 
     def passes(self, relation: str, field_name: str) -> bool:
         """Whether ``relation`` passes ``field_name`` on (unmeasured relations: identity-like fields only)."""
         default = field_name in ("params_b", "architecture", "moe") or relation == "quantized"
         return self.shared.get((relation, field_name), default)
+
+    def shares(self, relation: str, field_name: str, parent_value: Any, child: str) -> dict[Any, float] | None:
+        """How the reference's children of such a parent (and, where enough, of such a name) split on
+        ``field_name`` (None: too few edges)."""
+        hinted = self.child_share.get((relation, field_name, parent_value, name_hint(field_name, child)))
+        return hinted or self.child_share.get((relation, field_name, parent_value))
+
+    def value(self, relation: str, field_name: str, parent_value: Any) -> Any:
+        """The child's value of ``field_name`` given the parent's, or None when the reference cannot say."""
+        if field_name == "generation":
+            return float(parent_value) + (0.0 if relation == "quantized" else 1.0)
+        if field_name == "upload_date":
+            lag = self.lag_days.get(relation)
+            return None if lag is None else (date.fromisoformat(str(parent_value)[:10]) + timedelta(days=lag)).isoformat()
+        if field_name in CONDITIONAL and (relation, field_name, parent_value) in self.child_value:
+            return self.child_value[(relation, field_name, parent_value)]
+        return parent_value if self.passes(relation, field_name) else None
+
+
+def name_hint(field_name: str, model: str) -> bool | None:
+    """Whether ``model``'s name carries the words that shift ``field_name``'s odds (None: no such words)."""
+    pattern = NAME_HINTS.get(field_name)
+    return bool(pattern.search(model.split("/")[-1].lower())) if pattern else None
+
+
+def _days_between(earlier: Any, later: Any) -> int | None:
+    try:
+        return (date.fromisoformat(str(later)[:10]) - date.fromisoformat(str(earlier)[:10])).days
+    except ValueError:
+        return None
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -144,10 +210,12 @@ class ModelResolver:
         parents = self._parents(request, warnings)
         if self.lookup is not None and (not parents or not self._complete(meta)):
             self._look_up(model, meta, sources, parents, warnings)
-        self._inherit(model, meta, sources, parents, depth=0)
+        options: dict[str, dict[Any, float]] = {}
+        self._inherit(model, meta, sources, parents, depth=0, options=options)
         graph_parents = {e.parent for e in self.graph.parents(model)}
         query = ModelQuery(model=model, metadata={k: v for k, v in meta.items() if k not in HUB_FIELDS},
-                           parents=[(p, r) for p, r in parents if p not in graph_parents])
+                           parents=[(p, r) for p, r in parents if p not in graph_parents],
+                           metadata_options=_combinations(options))
         return ResolvedModel(query=query, in_reference=self.known(model), measured=self.measured(model),
                              sources={k: s for k, s in sources.items() if k not in HUB_FIELDS},
                              parents=parents, warnings=warnings)
@@ -185,7 +253,8 @@ class ModelResolver:
         return "merge" if n_parents > 1 else "finetune"
 
     def _inherit(self, model: str, meta: dict[str, Any], sources: dict[str, str],
-                 parents: Sequence[tuple[str, str]], depth: int) -> None:
+                 parents: Sequence[tuple[str, str]], depth: int,
+                 options: dict[str, dict[Any, float]] | None = None) -> None:
         """Fill missing inheritable fields from the parents (recursively for data-less parents)."""
         described = []
         for parent, relation in parents:
@@ -197,6 +266,12 @@ class ModelResolver:
         for f in INHERITABLE:
             if f in meta:
                 continue
+            if f in MIXED and options is not None:
+                shares, via = self._inherited_shares(f, model, described)
+                if shares and max(shares.values()) < CERTAIN:
+                    options[f] = shares
+                    sources[f] = "mixed: " + ", ".join(f"{v} {w:.0%}" for v, w in shares.items()) + f" (children of {via})"
+                    continue
             value, via = self._inherited_value(f, described)
             if value is not None:
                 meta[f], sources[f] = value, f"inherited from {via}"
@@ -204,19 +279,27 @@ class ModelResolver:
             meta["architecture"] = self.inheritance.arch_of_hub[meta["hub_architecture"]]
             sources["architecture"] = "the Hub's model list"
 
+    def _inherited_shares(self, f: str, model: str, described: list[tuple[str, str, dict[str, Any]]]
+                          ) -> tuple[dict[Any, float], str]:
+        """The children's split on ``f`` averaged over the parents that have a table entry."""
+        tables, names = [], []
+        for parent, relation, pmeta in described:
+            shares = self.inheritance.shares(relation, f, pmeta[f], model) if f in pmeta and relation != "family" \
+                else None
+            if shares:
+                tables.append(shares)
+                names.append(f"{parent} ({relation})")
+        if not tables:
+            return {}, ""
+        values = sorted({v for t in tables for v in t}, key=str)
+        return {v: sum(t.get(v, 0.0) for t in tables) / len(tables) for v in values}, ", ".join(names)
+
     def _inherited_value(self, f: str, described: list[tuple[str, str, dict[str, Any]]]) -> tuple[Any, str]:
         values, names = [], []
         for parent, relation, pmeta in described:
             if relation == "family" or f not in pmeta:
                 continue
-            value = pmeta[f]
-            if f == "model_type":
-                value = pmeta[f] if self.inheritance.passes(relation, f) else \
-                    self.inheritance.child_type.get((relation, pmeta[f]))
-            elif f == "generation":
-                value = float(pmeta[f]) + (0.0 if relation == "quantized" else 1.0)
-            elif not self.inheritance.passes(relation, f):
-                continue
+            value = self.inheritance.value(relation, f, pmeta[f])
             if value is not None:
                 values.append(value)
                 names.append(f"{parent} ({relation})")

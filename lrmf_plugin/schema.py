@@ -75,6 +75,9 @@ class ModelQuery:
     items: dict[str, dict[str, float]] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     score_sd: dict[str, float] = field(default_factory=dict)
+    #: metadata the query is unsure of: (probability, fields) alternatives, each added to ``metadata``;
+    #: the prediction is their mixture (see :class:`~lrmf_plugin.prediction.PredictionPath`)
+    metadata_options: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
 
     def n_items(self) -> int:
         return sum(len(v) for v in self.items.values())

@@ -89,7 +89,7 @@ def _write(out: str | None, text: str) -> None:
 def _as_json(report) -> dict:
     r = report.resolved
     return {"model": r.query.model, "in_reference": r.in_reference,
-            "inputs": {k: {"value": r.query.metadata[k], "source": s} for k, s in sorted(r.sources.items())},
+            "inputs": {k: {"value": r.query.metadata.get(k), "source": s} for k, s in sorted(r.sources.items())},
             "parents": [{"model": p, "relation": rel} for p, rel in r.parents],
             "warnings": r.warnings, "benchmarks": report.rows()}
 
