@@ -48,10 +48,14 @@ class Lrmf:
         return self._predictor
 
     def fit(self, progress: bool = True, **params: Any) -> LRMFPredictor:
-        """Fit on the whole reference and store the predictor in it (replacing an older one)."""
-        data = self.reference.load_data()
+        """Fit on the whole reference and store the predictor in it (replacing an older one).
+
+        The stored fingerprint is the one the data was read under: if an import lands while fitting,
+        the reference's fingerprint moves on and the stored predictor is refused as stale.
+        """
+        fingerprint, data = self.reference.load_data_fingerprinted()
         predictor = LRMFPredictor(progress=progress, **params).fit(data)
-        predictor.save(self.predictor_stem, self.reference.fingerprint())
+        predictor.save(self.predictor_stem, fingerprint)
         self._predictor = predictor
         return predictor
 

@@ -71,7 +71,7 @@ def test_plan_writes_items_within_budget(ref, tmp_path):
 
 @pytest.mark.parametrize("models_csv,obs,message", [
     ("name\nx\n", None, "missing column 'model'"),
-    ("", None, "no models"),
+    ("", None, "the file is empty"),
     ("model,parents\nnew/a,nobody/never\n", None, "'nobody/never'"),
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "zzz", "value": 1}, "item 'zzz'"),
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "nope", "score": 3}, "benchmark 'nope'"),

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--selection", default="adaptive", metavar="adaptive|anchors|random",
                    help="how items are chosen (default: %(default)s)")
     p.add_argument("--selection_seed", type=int, default=0, metavar="S", help="(default: %(default)s)")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="PLAN.jsonl or samples.json")
+    p.add_argument("--out", required=True, metavar="FILE", help="PLAN.jsonl or samples.json")
     p.set_defaults(func=_plan)
 
 
@@ -58,7 +58,8 @@ def _plan(args: argparse.Namespace) -> int:
 def _plan_models(lrmf, args: argparse.Namespace, budget) -> None:
     from tqdm import tqdm
 
-    from ..files import write_text_atomic
+    from ..errors import InputError
+    from ..files import write_output
     from ..queries import read_models_csv
 
     lines = []
@@ -67,12 +68,16 @@ def _plan_models(lrmf, args: argparse.Namespace, budget) -> None:
         plan = lrmf.plan(query, budget, selection=args.selection, seed=args.selection_seed)
         lines += [json.dumps({"model": query.model, "benchmark": b, "item": str(i)})
                   for b in sorted(plan) for i in plan[b]]
-    write_text_atomic(args.out, "".join(line + "\n" for line in lines))
-    print(f"wrote {len(lines)} planned items to {args.out}", file=sys.stderr)
+    if not lines:
+        raise InputError(f"{lrmf.reference.path}: nothing to plan (the reference has no per-item results to choose "
+                         "from; import responses or lm-eval output first); nothing written")
+    where = write_output(args.out, "".join(line + "\n" for line in lines))
+    print(f"wrote {len(lines)} planned items to {where}", file=sys.stderr)
 
 
 def _plan_tasks(lrmf, args: argparse.Namespace, budget) -> None:
-    from ..files import write_text_atomic
+    from ..errors import InputError
+    from ..files import write_output
     from ..lm_eval_tasks import load_tasks, task_manager_for
     from ..samples_plan import plan_tasks, samples_dict, share_indices, split_tasks
     from ..schema import ModelQuery
@@ -88,8 +93,10 @@ def _plan_tasks(lrmf, args: argparse.Namespace, budget) -> None:
     samples = samples_dict({**plan, **chosen}, sizes)
     for w in warnings + more:
         print(f"warning: {w}", file=sys.stderr)
-    write_text_atomic(args.out, json.dumps(samples) + "\n")
+    if not samples:
+        raise InputError(f"nothing to plan for --tasks {' '.join(args.tasks)}; nothing written")
+    where = write_output(args.out, json.dumps(samples) + "\n")
     n = sum(len(v) for v in samples.values())
-    print(f"wrote a --samples file for {len(samples)} task(s), {n} documents, to {args.out}\n"
+    print(f"wrote a --samples file for {len(samples)} task(s), {n} documents, to {where}\n"
           f"next: lm_eval run ... --tasks {' '.join(args.tasks)} --samples {args.out} --log_samples "
           f"--output_path OUT, then lm-eval-predict estimate --ref DIR OUT", file=sys.stderr)

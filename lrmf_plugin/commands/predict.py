@@ -17,13 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a `model` column, metadata columns, optional `parents` (;-separated) and `relation`")
     p.add_argument("--observations", type=Path, default=None, metavar="OBS.jsonl",
                    help="item results {model,benchmark,item,value} and known scores {model,benchmark,score}")
-    p.add_argument("--out", type=Path, required=True, metavar="PRED.csv")
+    p.add_argument("--out", required=True, metavar="PRED.csv")
     p.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
     from ..api import Lrmf
-    from ..files import write_text_atomic
+    from ..files import write_output
     from ..queries import read_models_csv, read_observations_jsonl
 
     api = Lrmf(args.ref or default_reference_dir())
@@ -31,6 +31,6 @@ def _predict(args: argparse.Namespace) -> int:
     if args.observations is not None:
         read_observations_jsonl(args.observations, queries, api.reference)
     frame = api.predictor.predict_frame(queries)
-    write_text_atomic(args.out, frame.to_csv(index=False, float_format="%.4f"))
-    print(f"wrote {len(frame)} predictions for {len(queries)} models to {args.out}", file=sys.stderr)
+    where = write_output(args.out, frame.to_csv(index=False, float_format="%.4f"))
+    print(f"wrote {len(frame)} predictions for {len(queries)} models to {where}", file=sys.stderr)
     return 0

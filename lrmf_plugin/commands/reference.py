@@ -70,8 +70,28 @@ def _import(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from ..reference import Reference
 
-    print(Reference(args.ref or default_reference_dir()).summary().format(max_dropped=args.max_dropped))
+    ref = Reference(args.ref or default_reference_dir())
+    status = _predictor_status(ref)  # before printing: an edited predictor is refused, not listed
+    print(ref.summary().format(max_dropped=args.max_dropped))
+    print(status)
     return 0
+
+
+def _predictor_status(ref: "Reference") -> str:
+    """One line on the stored predictor; :class:`ArtifactError` if its files were edited or corrupted."""
+    from ..api import PREDICTOR_STEM
+    from ..artifact import load_artifact
+    from ..models.artifact_checks import check_predictor
+    from ..models.lrmf import LRMFPredictor
+
+    stem = ref.predictor_dir / PREDICTOR_STEM
+    if not stem.with_suffix(".json").exists():
+        return "predictor: none (run `lm-eval-predict fit`)"
+    _, header = load_artifact(stem, kind=LRMFPredictor.ARTIFACT_KIND, version=LRMFPredictor.ARTIFACT_VERSION,
+                              check=check_predictor)
+    if header.get("reference") != ref.fingerprint():
+        return "predictor: stale, fitted on an earlier state of the reference (run `lm-eval-predict fit`)"
+    return f"predictor: fitted on this state of the reference ({stem.with_suffix('.npz')})"
 
 
 def _pull(args: argparse.Namespace) -> int:

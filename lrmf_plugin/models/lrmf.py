@@ -1281,9 +1281,10 @@ class LRMFPredictor(Predictor):
     def load(cls, stem, graph: LineageGraph, reference_fingerprint: str) -> "LRMFPredictor":
         """Load a stored predictor; refuses one fitted on another reference (or another state of it)."""
         from ..artifact import load_artifact
+        from .artifact_checks import check_predictor
         from ..errors import ArtifactError
         from ..schema import BenchmarkInfo
-        arrays, meta = load_artifact(stem, kind=cls.ARTIFACT_KIND, version=cls.ARTIFACT_VERSION)
+        arrays, meta = load_artifact(stem, kind=cls.ARTIFACT_KIND, version=cls.ARTIFACT_VERSION, check=check_predictor)
         if meta.get("reference") != reference_fingerprint:
             raise ArtifactError(f"{stem}: the stored predictor was fitted on another reference (or before the "
                                 "latest import); run `lm-eval-predict fit` again")
