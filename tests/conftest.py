@@ -56,3 +56,11 @@ def lmeval_stock_runs(lmeval_tasks):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"dir": out, "models": models, "subset": subset}
+
+
+@pytest.fixture(scope="session")
+def tiny_ref(tmp_path_factory):
+    """A tiny fitted reference (see tests/tiny_reference.py); tests that change it work on a copy."""
+    from tiny_reference import write_tiny_reference
+
+    return write_tiny_reference(tmp_path_factory.mktemp("tiny") / "ref")

@@ -63,13 +63,14 @@ def _records(path: Path, fh) -> Iterator[tuple[int, list[str]]]:
                 yield start, fields
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
+        # the record's first line: where an unclosed quote opened, not the end of the file it ran to
+        raise InputError(f"{path}:{start}: malformed CSV ({exc})") from None
 
 
 def _header(path: Path, header: list[str], required: tuple[str, ...]) -> list[str]:
     header = [h.strip() for h in header]
     if not any(header):
-        raise InputError(f"{path}: the file is empty")
+        raise InputError(f"{path}:1: the header row names no columns")
     seen: set[str] = set()
     for i, name in enumerate(header):
         if not name:
