@@ -528,6 +528,21 @@ def _check_ids(values: Any, what: str, where: str) -> None:
             raise InputError(f"{where}: {what} {v!r} contains a line break")
 
 
+def _check_score_values(scores: pd.DataFrame, where: str) -> None:
+    """Every score finite and on the reference's scale, whichever importer or pull produced it."""
+    values = pd.to_numeric(scores["score"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        r = scores.iloc[bad[0]]
+        raise InputError(f"{where}: score of {r['model']!r} on {r['benchmark']!r} is not a finite number ({_plain(r['score'])!r})")
+    low, high = SCORE_RANGE
+    bad = np.flatnonzero((values < low) | (values > high))
+    if len(bad):
+        r = scores.iloc[bad[0]]
+        raise InputError(f"{where}: score {_plain(r['score'])!r} of {r['model']!r} on {r['benchmark']!r} "
+                         f"is outside [{low:g}, {high:g}]")
+
+
 def _validated(src: SourceData) -> SourceData:
     """Check a source before anything is written; fills in missing :class:`BenchmarkInfo` entries."""
     where = f"source {src.key!r}"
@@ -538,17 +553,7 @@ def _validated(src: SourceData) -> SourceData:
         raise InputError(f"{where}: scores lack columns {', '.join(sorted(missing))}")
     _check_ids(src.scores["model"], "score model id", where)
     _check_ids(src.scores["benchmark"], "score benchmark name", where)
-    values = pd.to_numeric(src.scores["score"], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        r = src.scores.iloc[bad[0]]
-        raise InputError(f"{where}: score of {r['model']!r} on {r['benchmark']!r} is not a finite number ({_plain(r['score'])!r})")
-    low, high = SCORE_RANGE
-    bad = np.flatnonzero((values < low) | (values > high))
-    if len(bad):
-        r = src.scores.iloc[bad[0]]
-        raise InputError(f"{where}: score {_plain(r['score'])!r} of {r['model']!r} on {r['benchmark']!r} "
-                         f"is outside [{low:g}, {high:g}]")
+    _check_score_values(src.scores, where)
     dup = src.scores.duplicated(["model", "benchmark"])
     if dup.any():
         r = src.scores[dup].iloc[0]

@@ -282,6 +282,26 @@ def test_a_predictor_fitted_while_an_import_landed_is_stale(ref_copy, tmp_path, 
     assert one_error(rc, err, "fit"), err
 
 
+def test_an_import_waits_while_fit_reads_the_reference(ref_copy, tmp_path, monkeypatch):
+    edges = tmp_path / "edges.csv"
+    edges.write_text("source,target,edge\nfam0/base,fam0/late,finetuned\n")
+    load = Reference.load_data
+    importer = threading.Thread(target=lambda: Reference(ref_copy).import_source("lineage", edges))
+
+    def load_while_an_import_starts(self, *args, **kwargs):
+        importer.start()
+        importer.join(timeout=1.0)
+        assert importer.is_alive(), "the import did not wait for the fit's read"
+        return load(self, *args, **kwargs)
+
+    monkeypatch.setattr(Reference, "load_data", load_while_an_import_starts)
+    Lrmf(ref_copy).fit(progress=False, n_sweeps=1, calibrate=False)
+    importer.join(timeout=60)
+    assert not importer.is_alive() and any(s.kind == "lineage" for s in Reference(ref_copy).sources())
+    with pytest.raises(ArtifactError, match="another reference"):
+        Lrmf(ref_copy).predictor
+
+
 # ------------------------------------------------------------------ no quiet no-ops
 
 @pytest.fixture(scope="module")
