@@ -447,6 +447,9 @@ class Reference:
             return item_store.load_blocks(self.path / "items" / row[0][0])
         except LrmfError as exc:
             raise ReferenceStoreError(f"{self.path}: item observations of source {sid} are unusable: {exc}") from None
+        except (KeyError, IndexError, ValueError) as exc:  # checksums match, arrays disagree: a crafted file
+            raise ReferenceStoreError(f"{self.path}: item observations of source {sid} are unusable: "
+                                      f"inconsistent arrays ({exc})") from None
 
     def load_data(self, all_nodes: bool = False) -> ReferenceData:
         """Everything aligned on one model list, ready to fit.

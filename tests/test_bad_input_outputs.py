@@ -239,6 +239,16 @@ def test_edited_or_crafted_predictor_is_refused_by_predict_and_show(ref_copy, tm
     assert one_error(rc, err, fragment) and out == "", err
 
 
+@pytest.mark.parametrize("change", [lambda a: _set(a, "b0_shape", a["b0_shape"] * 2),
+                                    lambda a: _set(a, "b0_bits", a["b0_bits"][:1]),
+                                    lambda a: a.pop("b0_models")])
+def test_crafted_item_blocks_are_refused_in_one_line(ref_copy, capsys, change):
+    stem = next((ref_copy / "items").glob("*.npz")).with_suffix("")
+    edit_arrays(stem, change)
+    rc, _, err = run_cli(capsys, "fit", "--ref", str(ref_copy), "--sweeps", "1", "--no-calibration")
+    assert one_error(rc, err, "item observations of source"), err
+
+
 @pytest.mark.parametrize("suffix", [".json", ".npz"])
 def test_random_bit_flips_are_all_refused(ref_copy, tmp_path, capsys, suffix):
     path = (ref_copy / "predictor" / "lrmf").with_suffix(suffix)
