@@ -21,29 +21,40 @@ from pathlib import Path
 from .errors import InputError
 
 
-def write_output(target: str | Path, text: str) -> str:
-    """Write ``text`` to ``target`` by the rules above; returns how to name the destination in messages."""
+def check_output(target: str | Path) -> str:
+    """How ``target`` will be written: ``stdout``, ``atomic`` or ``direct``; :class:`InputError` for a
+    target that is refused. Commands call it before their work, so a bad ``--out`` fails at once."""
     name = os.fspath(target)
     if name == "":
         raise InputError("--out: the output path is empty (use - for standard output)")
     if name == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return "standard output"
+        return "stdout"
     try:
         mode = os.stat(name).st_mode
     except FileNotFoundError:
-        mode = None  # a new file, or a symlink to a file still to be made
+        return "atomic"  # a new file, or a symlink to a file still to be made
     except OSError as exc:
         raise InputError(f"{name}: cannot write ({exc.strerror or exc})") from None
-    if mode is None or stat.S_ISREG(mode):
-        write_text_atomic(name, text)
-    elif stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
-        _write_direct(name, text)
+    if stat.S_ISREG(mode):
+        return "atomic"
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return "direct"
+    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file, FIFO or character device"
+    raise InputError(f"{name}: is {kind}; name a file to write (or - for standard output)")
+
+
+def write_output(target: str | Path, text: str) -> str:
+    """Write ``text`` to ``target`` by the rules above; returns how to name the destination in messages."""
+    how = check_output(target)
+    if how == "stdout":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return "standard output"
+    if how == "direct":
+        _write_direct(os.fspath(target), text)
     else:
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file, FIFO or character device"
-        raise InputError(f"{name}: is {kind}; name a file to write (or - for standard output)")
-    return name
+        write_text_atomic(target, text)
+    return os.fspath(target)
 
 
 def _write_direct(name: str, text: str) -> None:

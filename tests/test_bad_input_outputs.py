@@ -10,6 +10,7 @@ import shutil
 import socket
 import stat
 import threading
+import tty
 import zipfile
 
 import numpy as np
@@ -91,9 +92,25 @@ def test_out_onto_a_fifo_writes_into_it_and_leaves_it_a_fifo(tiny_ref, tmp_path,
 
 
 def test_out_onto_a_character_device_writes_into_it(tiny_ref, tmp_path, capsys):
-    rc, _, err = predict_to(capsys, tiny_ref["path"], tmp_path, os.devnull)
-    assert rc == 0, err
-    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    # a pseudo-terminal of its own, not /dev/null: a broken writer run as root would replace that for everyone
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    got = bytearray()
+
+    def read() -> None:
+        while b"new/a" not in got:
+            got.extend(os.read(master, 1 << 16))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        rc, _, err = predict_to(capsys, tiny_ref["path"], tmp_path, os.ttyname(slave))
+        reader.join(timeout=30)
+        assert rc == 0, err
+        assert stat.S_ISCHR(os.stat(os.ttyname(slave)).st_mode) and got.startswith(b"model,benchmark")
+    finally:
+        os.close(slave)
+        os.close(master)
 
 
 def test_out_dash_is_standard_output(tiny_ref, tmp_path, capsys):
@@ -126,6 +143,13 @@ def test_out_that_cannot_be_written_is_one_line_and_replaces_nothing(tiny_ref, t
     rc, _, err = predict_to(capsys, tiny_ref["path"], tmp_path, out)
     assert one_error(rc, err, fragment), err
     assert sorted((p.name, stat.S_IFMT(os.lstat(p).st_mode)) for p in work.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", [["predict", "--models", "m.csv"], ["plan", "--models", "m.csv", "--budget", "2"],
+                                     ["estimate", "run_dir"]])
+def test_a_refused_out_fails_before_any_work(tmp_path, capsys, command):
+    rc, _, err = run_cli(capsys, *command, "--ref", str(tmp_path / "no-reference"), "--out", str(tmp_path))
+    assert one_error(rc, err, "is a directory"), err
 
 
 @pytest.mark.parametrize("out, fragment", [("", "the output path is empty"), (".", "is a directory")])

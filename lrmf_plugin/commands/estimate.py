@@ -31,10 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _estimate(args: argparse.Namespace) -> int:
     from ..api import Lrmf
-    from ..files import write_output
+    from ..files import check_output, write_output
     from ..importers.lm_eval_output import read_run
     from ..lm_eval_report import dumps, format_table, predict_run, print_warnings
 
+    if args.out is not None:
+        check_output(args.out)  # a refused --out fails before the work, not after it
     run = read_run(args.run_dir, model=args.model)
     lrmf = Lrmf(args.ref or default_reference_dir())
     plan = {"source": str(args.run_dir),

@@ -42,8 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _plan(args: argparse.Namespace) -> int:
     from ..api import Lrmf
     from ..errors import InputError
+    from ..files import check_output
     from ..samples_plan import plan_options
 
+    check_output(args.out)  # a refused --out fails before the work, not after it
     budget = plan_options(args.budget, args.selection)
     if args.models is not None and (args.include_path or args.model):
         raise InputError("--include_path and --model go with --tasks; MODELS.csv names the models")

@@ -23,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from ..api import Lrmf
-    from ..files import write_output
+    from ..files import check_output, write_output
     from ..queries import read_models_csv, read_observations_jsonl
 
+    check_output(args.out)  # a refused --out fails before the work, not after it
     api = Lrmf(args.ref or default_reference_dir())
     queries = read_models_csv(args.models, api.reference)
     if args.observations is not None:
