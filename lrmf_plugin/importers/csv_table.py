@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TextIO
 
 import pandas as pd
 
@@ -52,7 +52,7 @@ def read_table(path: Path, required: tuple[str, ...] = ()) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=header, index=pd.Index(lines, name="line"), dtype=str)
 
 
-def _records(path: Path, fh) -> Iterator[tuple[int, list[str]]]:
+def _records(path: Path, fh: TextIO) -> Iterator[tuple[int, list[str]]]:
     """(first line of the record, fields) for every non-blank record."""
     reader = csv.reader(fh, strict=True)
     start = 1
