@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from .errors import NotFittedError
 from .lineage import LineageGraph
 from .models.lrmf import LRMFPredictor
-from .models.lrmf.persistence import ARTIFACT_KIND, ARTIFACT_VERSION
+from .models.lrmf.persistence import ARTIFACT_KIND, ARTIFACT_VERSION, verify
 from .models.scores import full_scores
 from .prediction import ModelReport, PredictionPath
 from .reference import Reference
@@ -44,8 +44,9 @@ class PredictorStatus:
             return f"predictor: not fitted ({self.reason})"
         when = f"fitted {self.fitted_at}" if self.fitted_at else "fitted"
         took = f" in {self.fit_seconds:.0f} s" if self.fit_seconds is not None else ""
-        state = f"STALE: {self.reason}" if self.stale else "current"
-        return f"predictor: lrmf artifact version {self.version}, {when}{took}; {state}"
+        if self.stale:
+            return f"predictor: {self.reason} (lrmf artifact version {self.version}, {when}{took})"
+        return f"predictor: fitted on this state of the reference (lrmf artifact version {self.version}, {when}{took})"
 
 
 class Lrmf:
@@ -79,10 +80,13 @@ class Lrmf:
         return self._predictor
 
     def fit(self, progress: bool = True, **params: Any) -> LRMFPredictor:
-        """Fit on the whole reference and store the predictor in it (replacing an older one)."""
+        """Fit on the whole reference and store the predictor in it (replacing an older one).
+
+        The stored fingerprint is the one the data was read under: if an import lands while fitting,
+        the reference's fingerprint moves on and the stored predictor is refused as stale.
+        """
         start = time.perf_counter()
-        fingerprint = self.reference.fingerprint()  # of the state read below, not of one imported meanwhile
-        data = self.reference.load_data()
+        fingerprint, data = self.reference.load_data_fingerprinted()
         predictor = LRMFPredictor(progress=progress, **params).fit(data)
         predictor.save(self.predictor_stem, fingerprint)
         record = {"fitted_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -105,12 +109,13 @@ class Lrmf:
         version = header.get("version")
         common = {"version": version, "fitted_at": record.get("fitted_at"), "fit_seconds": record.get("fit_seconds")}
         if header.get("format") != ARTIFACT_KIND or version != ARTIFACT_VERSION:
-            return PredictorStatus(True, True, f"written by another version (this tool reads version "
+            return PredictorStatus(True, True, f"stale: written by another version (this tool reads version "
                                                f"{ARTIFACT_VERSION}); refit", **common)
+        verify(self.predictor_stem)  # an edited or corrupted predictor is an error, not a status
         if header.get("reference") != self.reference.fingerprint():
             later = [s for s in self.reference.sources() if s.imported_at > (record.get("fitted_at") or "")]
             what = f"; imported since: {', '.join(s.kind for s in later)}" if later and record else ""
-            return PredictorStatus(True, True, f"the reference changed after the fit{what}; refit", **common)
+            return PredictorStatus(True, True, f"stale: the reference changed after the fit{what}; refit", **common)
         return PredictorStatus(True, False, "", **common)
 
     def lineage(self) -> LineageGraph:

@@ -39,7 +39,14 @@ def encode_block(values: np.ndarray) -> dict[str, np.ndarray]:
 def decode_block(arrays: dict[str, np.ndarray]) -> np.ndarray:
     """The float32 block (NaN = missing) stored by :func:`encode_block`."""
     shape = tuple(int(s) for s in arrays["shape"])
-    n = int(np.prod(shape))
+    n = int(np.prod(shape, dtype=object))
+    # a file with matching checksums can still be crafted: sizes must agree before anything is unpacked
+    if len(shape) != 2 or min(shape) < 0:
+        raise ValueError(f"block shape {shape} is not (models, items)")
+    stored = {key: arr.size for key, arr in arrays.items() if key != "shape"}
+    expected = {"u8": n} if "u8" in arrays else {"bits": -(-n // 8), **({"mask": -(-n // 8)} if "mask" in arrays else {})}
+    if stored != expected:
+        raise ValueError(f"block arrays of sizes {stored} do not fit shape {shape}")
     if "u8" in arrays:
         q = arrays["u8"].reshape(shape)
         out = q.astype(np.float32) / np.float32(_STEPS)
@@ -86,8 +93,10 @@ def load_blocks(stem: Path) -> dict[str, tuple[list[str], list[str], np.ndarray]
         prefix = f"b{k}_"
         block = {key[len(prefix):]: arr for key, arr in arrays.items() if key.startswith(prefix)}
         values = decode_block({key: arr for key, arr in block.items() if key not in ("models", "items")})
-        out[benchmark] = (_unpack_ids(block["models"], values.shape[0]),
-                          _unpack_ids(block["items"], values.shape[1]), values)
+        models, items = _unpack_ids(block["models"], values.shape[0]), _unpack_ids(block["items"], values.shape[1])
+        if (len(models), len(items)) != values.shape:
+            raise ValueError(f"{len(models)} model and {len(items)} item ids for a block of shape {values.shape}")
+        out[benchmark] = (models, items, values)
     return out
 
 

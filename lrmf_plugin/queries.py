@@ -9,40 +9,29 @@ and the v2 leaderboard's root-ancestor column ``metadata_base_model`` (a ``famil
 """
 from __future__ import annotations
 
-import csv
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError, UnknownBenchmarkError, UnknownItemError, UnknownModelError
 from .metadata import normalise_metadata
 from .reference import Reference
+from .importers.csv_table import read_table
 from .resolution import ModelRequest
-from .schema import ModelQuery, check_unit_value, normalise_relation
+from .schema import ModelQuery, check_score, check_unit_value, normalise_relation
 
 _LINEAGE_COLUMNS = {"model", "parents", "relation", "metadata_base_model"}
 
 
 def read_models_csv(path: str | Path) -> list[ModelRequest]:
-    """One :class:`ModelRequest` per row. Parents are not checked here: an unknown parent is a warning
-    of the resolution (:mod:`lrmf_plugin.resolution`), not an error of the file."""
+    """One :class:`ModelRequest` per row, read by the importers' CSV reader, so the same rules hold
+    (see ``docs/guide/inputs.md``). Parents are not checked here: an unknown parent is a warning of
+    the resolution (:mod:`lrmf_plugin.resolution`), not an error of the file."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-            header = rows[0].keys() if rows else None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
-    if not rows:
-        raise InputError(f"{path}: no models (the file is empty or has only a header)")
-    if "model" not in header:
-        raise InputError(f"{path}: missing column 'model' (found: {', '.join(h for h in header if h) or 'none'})")
+    table = read_table(path, required=("model",))
     requests: list[ModelRequest] = []
     seen: set[str] = set()
-    for line, row in enumerate(rows, start=2):
+    for line, row in zip(table.index, table.to_dict("records")):
         where = f"{path}:{line}"
         model = (row.get("model") or "").strip()
         if not model:
@@ -50,8 +39,6 @@ def read_models_csv(path: str | Path) -> list[ModelRequest]:
         if model in seen:
             raise InputError(f"{where}: model {model!r} is listed twice")
         seen.add(model)
-        if None in row:
-            raise InputError(f"{where}: more fields than the header has columns")
         meta = normalise_metadata({k: v for k, v in row.items() if k not in _LINEAGE_COLUMNS}, where)
         requests.append(ModelRequest(model, meta, _row_parents(row, model, where), where))
     return requests
@@ -64,7 +51,7 @@ def _row_parents(row: dict[str, str], model: str, where: str) -> tuple[tuple[str
     try:
         relation = normalise_relation(rel_text) if rel_text else None
     except InputError as exc:
-        raise InputError(f"{where}: {exc}") from None
+        raise InputError(f"{where}: column 'relation': {exc}") from None
     links: list[tuple[str, str | None]] = [(p, relation) for p in parents]
     root = (row.get("metadata_base_model") or "").strip()
     if root and root != model and root != "Removed" and not root.endswith("(Merge)") and root not in parents:
@@ -113,11 +100,6 @@ def read_observations_jsonl(path: str | Path, queries: list[ModelQuery], referen
                 raise InputError(f"{where}: item line without 'value'")
             q.items.setdefault(b, {})[item] = check_unit_value(rec["value"], where)
         elif "score" in rec:
-            score = rec["score"]
-            if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-                raise InputError(f"{where}: score {score!r} is not a finite number")
-            if not -100.0 <= score <= 100.0:
-                raise InputError(f"{where}: score {score!r} is outside the reference's 0-100 scale")
-            q.scores[b] = float(score)
+            q.scores[b] = check_score(rec["score"], where)
         else:
             raise InputError(f"{where}: a line needs 'item' and 'value', or 'score'")

@@ -32,7 +32,7 @@ from .dataset import ItemBlock, ReferenceData
 from .errors import InputError, LrmfError, ReferenceStoreError, UnknownBenchmarkError
 from .lineage import LineageGraph
 from .metadata import METADATA_FIELDS
-from .schema import RELATIONS, BenchmarkInfo, Edge
+from .schema import RELATIONS, SCORE_RANGE, BenchmarkInfo, Edge
 
 FORMAT = "lrmf-reference"
 VERSION = 1
@@ -377,6 +377,20 @@ class Reference:
             h.update(f"{s.id}\t{s.key}\t{s.imported_at}\t{s.n_models}\t{s.n_scores}\t{s.n_edges}\t{s.n_observations}\n".encode())
         return h.hexdigest()[:16]
 
+    def load_data_fingerprinted(self, all_nodes: bool = False) -> tuple[str, ReferenceData]:
+        """The fingerprint and the data it describes, read together under the lock imports take
+        (``BEGIN IMMEDIATE``), so no import can land between the two: a predictor fitted on the data
+        and stored with this fingerprint is stale as soon as the reference changes."""
+        with self._connect() as con:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise ReferenceStoreError(f"{self.path}: cannot lock the reference against imports ({exc})") from None
+            try:
+                return self.fingerprint(), self.load_data(all_nodes=all_nodes)
+            finally:
+                con.execute("ROLLBACK")
+
     def models(self) -> list[str]:
         """Every model id the reference mentions (scored, with items, metadata or only in lineage)."""
         return [r[0] for r in self._query("SELECT DISTINCT model FROM nodes ORDER BY model")]
@@ -466,6 +480,9 @@ class Reference:
             return item_store.load_blocks(self.path / "items" / row[0][0])
         except LrmfError as exc:
             raise ReferenceStoreError(f"{self.path}: item observations of source {sid} are unusable: {exc}") from None
+        except (KeyError, IndexError, ValueError) as exc:  # checksums match, arrays disagree: a crafted file
+            raise ReferenceStoreError(f"{self.path}: item observations of source {sid} are unusable: "
+                                      f"inconsistent arrays ({exc})") from None
 
     def load_data(self, all_nodes: bool = False) -> ReferenceData:
         """Everything aligned on one model list, ready to fit.
@@ -566,6 +583,21 @@ def _check_ids(values: Any, what: str, where: str) -> None:
             raise InputError(f"{where}: {what} {v!r} contains a line break")
 
 
+def _check_score_values(scores: pd.DataFrame, where: str) -> None:
+    """Every score finite and on the reference's scale, whichever importer or pull produced it."""
+    values = pd.to_numeric(scores["score"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        r = scores.iloc[bad[0]]
+        raise InputError(f"{where}: score of {r['model']!r} on {r['benchmark']!r} is not a finite number ({_plain(r['score'])!r})")
+    low, high = SCORE_RANGE
+    bad = np.flatnonzero((values < low) | (values > high))
+    if len(bad):
+        r = scores.iloc[bad[0]]
+        raise InputError(f"{where}: score {_plain(r['score'])!r} of {r['model']!r} on {r['benchmark']!r} "
+                         f"is outside [{low:g}, {high:g}]")
+
+
 def _validated(src: SourceData) -> SourceData:
     """Check a source before anything is written; fills in missing :class:`BenchmarkInfo` entries."""
     where = f"source {src.key!r}"
@@ -576,11 +608,7 @@ def _validated(src: SourceData) -> SourceData:
         raise InputError(f"{where}: scores lack columns {', '.join(sorted(missing))}")
     _check_ids(src.scores["model"], "score model id", where)
     _check_ids(src.scores["benchmark"], "score benchmark name", where)
-    values = pd.to_numeric(src.scores["score"], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        r = src.scores.iloc[bad[0]]
-        raise InputError(f"{where}: score of {r['model']!r} on {r['benchmark']!r} is not a finite number ({_plain(r['score'])!r})")
+    _check_score_values(src.scores, where)
     dup = src.scores.duplicated(["model", "benchmark"])
     if dup.any():
         r = src.scores[dup].iloc[0]

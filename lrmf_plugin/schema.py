@@ -5,7 +5,6 @@ algorithm never leaks into them.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,12 +102,31 @@ class Prediction:
                 "lower": self.lower, "upper": self.upper}
 
 
-def check_unit_value(value: Any, where: str) -> float:
-    """Validate one item observation: a finite number in [0, 1]."""
+#: The one statement of the value ranges every input is checked against: benchmark scores on the
+#: reference's scale (the leaderboards' 0-100 points) and item results (a fraction correct).
+SCORE_RANGE: tuple[float, float] = (0.0, 100.0)
+UNIT_RANGE: tuple[float, float] = (0.0, 1.0)
+
+
+def check_in_range(value: Any, where: str, what: str, bounds: tuple[float, float]) -> float:
+    """``value`` as a float within ``bounds`` (NaN and infinities are outside); the message states the bounds checked."""
+    low, high = bounds
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{where}: value {value!r} is not a number") from None
-    if math.isnan(v) or not 0.0 <= v <= 1.0:
-        raise InputError(f"{where}: value {value!r} is outside [0, 1]")
+        raise InputError(f"{where}: {what} {value!r} is not a number") from None
+    if not low <= v <= high:
+        raise InputError(f"{where}: {what} {value!r} is outside [{low:g}, {high:g}]")
     return v
+
+
+def check_score(value: Any, where: str) -> float:
+    """Validate one benchmark score: a number in :data:`SCORE_RANGE` (``true`` is no score)."""
+    if isinstance(value, bool):
+        raise InputError(f"{where}: score {value!r} is not a number")
+    return check_in_range(value, where, "score", SCORE_RANGE)
+
+
+def check_unit_value(value: Any, where: str) -> float:
+    """Validate one item observation: a number in :data:`UNIT_RANGE` (lm-eval logs booleans: true is 1)."""
+    return check_in_range(value, where, "value", UNIT_RANGE)

@@ -71,3 +71,11 @@ def split():
     keep = data.has_data().copy()
     keep[held] = False
     return data, data.subset(keep), [data.models[i] for i in held]
+
+
+@pytest.fixture(scope="session")
+def tiny_ref(tmp_path_factory):
+    """A tiny fitted reference (see tests/tiny_reference.py); tests that change it work on a copy."""
+    from tiny_reference import write_tiny_reference
+
+    return write_tiny_reference(tmp_path_factory.mktemp("tiny") / "ref")

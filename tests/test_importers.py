@@ -64,8 +64,8 @@ def test_v2_scores_metadata_dedup_and_family_edges(tmp_path):
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda h, r: (h[:2] + h[3:], [x[:2] + x[3:] for x in r]), "missing column 'evaluations_ifeval_normalized_score'"),
-    (lambda h, r: (h, r[:1] + [r[1][:2] + ["abc"] + r[1][3:]]), "line 3, column 'evaluations_ifeval_normalized_score': 'abc' is not a number"),
-    (lambda h, r: (h, r[:1] + [r[1][:3] + ["150"] + r[1][4:]]), "line 3, column 'evaluations_bbh_normalized_score': '150' is outside [0, 100]"),
+    (lambda h, r: (h, r[:1] + [r[1][:2] + ["abc"] + r[1][3:]]), "line 3, column 'evaluations_ifeval_normalized_score': score 'abc' is not a number"),
+    (lambda h, r: (h, r[:1] + [r[1][:3] + ["150"] + r[1][4:]]), "line 3, column 'evaluations_bbh_normalized_score': score '150' is outside [0, 100]"),
     (lambda h, r: (h, r[:1] + [r[1][:3] + ["inf"] + r[1][4:]]), "'inf' is outside [0, 100]"),
     (lambda h, r: (h, [r[0][:1] + [""] + r[0][2:]]), "line 2, column 'model_name': empty model id"),
     (lambda h, r: (h, []), "no data rows"),

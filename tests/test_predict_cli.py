@@ -71,8 +71,8 @@ def test_plan_writes_items_within_budget(ref, tmp_path):
 
 @pytest.mark.parametrize("models_csv,obs,message", [
     ("name\nx\n", None, "missing column 'model'"),
-    ("", None, "no models"),
-    ("model,relation,parents\nnew/a,cloned,fam0/base\n", None, "models.csv:2: unknown lineage relation 'cloned'"),
+    ("", None, "the file is empty"),
+    ("model,relation,parents\nnew/a,cloned,fam0/base\n", None, "models.csv:2: column 'relation': unknown lineage relation 'cloned'"),
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "zzz", "value": 1}, "item 'zzz'"),
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "nope", "score": 3}, "benchmark 'nope'"),
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "ITEM", "value": 1.5}, "outside [0, 1]"),

@@ -133,17 +133,17 @@ def test_reference_show_tells_whether_the_predictor_is_current_and_reimporting_t
     nodes = tmp_path / "nodes.csv"
     nodes.write_text("id,type,owner,architecture\nx/y,base,x,llama\n")
     show = cli("reference", "show", "--ref", str(copy))
-    assert show.returncode == 0 and "predictor: lrmf artifact version" in show.stdout and "current" in show.stdout
+    assert show.returncode == 0 and "predictor: fitted on this state" in show.stdout and "artifact version" in show.stdout
     assert cli("reference", "import", "--ref", str(copy), "--kind", "hub-models", str(nodes)).returncode == 0
     stale = cli("reference", "show", "--ref", str(copy)).stdout
-    assert "STALE" in stale and "hub-models" in stale
+    assert "predictor: stale" in stale and "hub-models" in stale
     assert cli("fit", "--ref", str(copy), "--sweeps", "2", "--no-calibration").returncode == 0
     again = cli("reference", "import", "--ref", str(copy), "--kind", "hub-models", str(nodes))
     assert again.returncode == 0 and again.stdout.startswith("unchanged")
-    assert "current" in cli("reference", "show", "--ref", str(copy)).stdout
+    assert "fitted on this state" in cli("reference", "show", "--ref", str(copy)).stdout
     nodes.write_text("id,type,owner,architecture\nx/y,base,x,qwen2\n")
     assert not cli("reference", "import", "--ref", str(copy), "--kind", "hub-models", str(nodes)).stdout.startswith("unchanged")
-    assert "STALE" in cli("reference", "show", "--ref", str(copy)).stdout
+    assert "predictor: stale" in cli("reference", "show", "--ref", str(copy)).stdout
     shutil.rmtree(copy / "predictor")
     assert "not fitted" in cli("reference", "show", "--ref", str(copy)).stdout
 

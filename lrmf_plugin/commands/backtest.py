@@ -25,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"methods to compare (default: all of {', '.join(METHODS)})")
     p.add_argument("--settings", nargs="+", metavar="SETTING", default=list(DEFAULT_SETTINGS),
                    help="zero, known, random-K, planned-K (default: %(default)s)")
-    p.add_argument("--known", nargs="+", metavar="BENCHMARK", default=list(DEFAULT_KNOWN),
-                   help="benchmarks revealed in setting `known` (default: %(default)s)")
+    p.add_argument("--known", nargs="+", metavar="BENCHMARK", default=None,
+                   help=f"benchmarks revealed in setting `known` (default: those of {' '.join(DEFAULT_KNOWN)} "
+                        "the reference scores)")
     p.add_argument("--seed", type=int, default=0, help="fold and random-plan seed (default %(default)s)")
     p.add_argument("--max-models", type=int, default=None, metavar="N",
                    help="hold out at most N (seeded sample of) models in total; training always uses all others")
@@ -39,9 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backtest import parse_setting, resolve_methods, run_backtest
+    from ..backtest import DEFAULT_KNOWN, parse_setting, resolve_methods, run_backtest
+    from ..models.scores import full_scores
     from ..backtest_report import write_report
-    from ..errors import InputError
+    from ..errors import InputError, UnknownBenchmarkError
     from ..reference import Reference
 
     if args.max_models is not None and args.max_models < args.folds:
@@ -50,8 +52,18 @@ def run(args: argparse.Namespace) -> int:
     methods = resolve_methods(args.methods)
     ref = Reference(args.ref or default_reference_dir())
     data = ref.load_data()
+    if args.known is not None:  # named by the user: each must be usable, not quietly dropped
+        scored = set(full_scores(data).columns)
+        unknown = [b for b in args.known if b not in scored]
+        if unknown:
+            raise UnknownBenchmarkError(f"--known: {', '.join(map(repr, unknown))} has no scores in the reference "
+                                        f"(scored: {', '.join(sorted(scored)) or 'none'})")
     result = run_backtest(data, methods, settings, folds=args.folds, seed=args.seed, max_models=args.max_models,
-                          known=args.known, planning_rounds=args.planning_rounds, progress=not args.quiet)
+                          known=args.known or DEFAULT_KNOWN, planning_rounds=args.planning_rounds,
+                          progress=not args.quiet)
+    if result.predictions.empty:
+        raise InputError(f"nothing was backtested ({'; '.join(result.notes) or 'no held-out predictions'}); "
+                         "no report written")
     report = write_report(result, args.out, title=args.title or f"Backtest: {Path(ref.path).name}")
     print(f"wrote {report} and results.csv ({len(result.predictions)} held-out predictions)")
     return 0

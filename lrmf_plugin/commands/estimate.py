@@ -27,26 +27,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="lm_eval --output_path (or its model folder)")
     p.add_argument("--model", default=None, metavar="ID",
                    help="model id, if RUN_DIR has no results file naming it (pretrained=...)")
-    p.add_argument("--out", type=Path, default=None, metavar="FILE",
+    p.add_argument("--out", default=None, metavar="FILE",
                    help="predictions JSON (default: predictions_<time>.json beside the results file)")
     p.set_defaults(func=_estimate)
 
 
 def _estimate(args: argparse.Namespace) -> int:
     from ..api import Lrmf
-    from ..files import write_text_atomic
+    from ..files import check_output, write_output
     from ..importers.lm_eval_output import read_run
     from ..lm_eval_report import dumps, format_table, predict_run, print_warnings
 
+    if args.out is not None:
+        check_output(args.out)  # a refused --out fails before the work, not after it
     run = read_run(args.run_dir, model=args.model)
     lrmf = Lrmf(args.ref or default_reference_dir())
     plan = {"source": str(args.run_dir),
             "samples": {t: sorted(o.values.get(t) or next(iter(o.values.values()))) for t, o in sorted(run.tasks.items())}}
     block = predict_run(lrmf, run, plan=plan)
     folder = run.results_files[-1].parent if run.results_files else args.run_dir
-    out = args.out or folder / f"predictions_{datetime.now().isoformat().replace(':', '-')}.json"
-    write_text_atomic(out, dumps(block))
+    out = args.out if args.out is not None else folder / f"predictions_{datetime.now().isoformat().replace(':', '-')}.json"
+    where = write_output(out, dumps(block))
+    # with --out - the JSON owns standard output: the table goes to stderr so the JSON stays parseable
+    table = sys.stderr if out == "-" else sys.stdout
     print_warnings(block)
-    print(format_table(block))
-    print(f"predictions written to {out}", file=sys.stderr)
+    print(format_table(block), file=table)
+    print(f"predictions written to {where}", file=sys.stderr)
     return 0

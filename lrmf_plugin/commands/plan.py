@@ -40,15 +40,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how items are chosen (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the item selection; `run --seed S` plans with the same S (default: %(default)s)")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="PLAN.jsonl or samples.json")
+    p.add_argument("--out", required=True, metavar="FILE", help="PLAN.jsonl or samples.json")
     p.set_defaults(func=_plan)
 
 
 def _plan(args: argparse.Namespace) -> int:
     from ..api import Lrmf
     from ..errors import InputError
+    from ..files import check_output
     from ..samples_plan import plan_options
 
+    check_output(args.out)  # a refused --out fails before the work, not after it
     budget = plan_options(args.budget, args.selection)
     if args.models is not None and (args.include_path or args.model):
         raise InputError("--include-path and --model go with --tasks; MODELS.csv names the models")
@@ -63,7 +65,8 @@ def _plan(args: argparse.Namespace) -> int:
 def _plan_models(lrmf, args: argparse.Namespace, budget) -> None:
     from tqdm import tqdm
 
-    from ..files import write_text_atomic
+    from ..errors import InputError
+    from ..files import write_output
     from ..queries import read_models_csv
 
     lines = []
@@ -75,12 +78,16 @@ def _plan_models(lrmf, args: argparse.Namespace, budget) -> None:
         plan = lrmf.plan(query, budget, selection=args.selection, seed=args.seed)
         lines += [json.dumps({"model": query.model, "benchmark": b, "item": str(i)})
                   for b in sorted(plan) for i in plan[b]]
-    write_text_atomic(args.out, "".join(line + "\n" for line in lines))
-    print(f"wrote {len(lines)} planned items to {args.out}", file=sys.stderr)
+    if not lines:
+        raise InputError(f"{lrmf.reference.path}: nothing to plan (the reference has no per-item results to choose "
+                         "from; import responses or lm-eval output first); nothing written")
+    where = write_output(args.out, "".join(line + "\n" for line in lines))
+    print(f"wrote {len(lines)} planned items to {where}", file=sys.stderr)
 
 
 def _plan_tasks(lrmf, args: argparse.Namespace, budget) -> None:
-    from ..files import write_text_atomic
+    from ..errors import InputError
+    from ..files import write_output
     from ..lm_eval_tasks import load_tasks, task_manager_for
     from ..samples_plan import plan_tasks, samples_dict, share_indices, split_tasks
     from ..schema import ModelQuery
@@ -96,8 +103,10 @@ def _plan_tasks(lrmf, args: argparse.Namespace, budget) -> None:
     samples = samples_dict({**plan, **chosen}, sizes)
     for w in warnings + more:
         print(f"warning: {w}", file=sys.stderr)
-    write_text_atomic(args.out, json.dumps(samples) + "\n")
+    if not samples:
+        raise InputError(f"nothing to plan for --tasks {' '.join(args.tasks)}; nothing written")
+    where = write_output(args.out, json.dumps(samples) + "\n")
     n = sum(len(v) for v in samples.values())
-    print(f"wrote a --samples file for {len(samples)} task(s), {n} items, to {args.out}\n"
+    print(f"wrote a --samples file for {len(samples)} task(s), {n} items, to {where}\n"
           f"next: lm_eval run ... --tasks {' '.join(args.tasks)} --samples {args.out} --log_samples "
           f"--output_path OUT, then lm-eval-predict estimate --ref DIR OUT", file=sys.stderr)

@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from ..api import Lrmf
     from ..errors import InputError
+    from ..files import check_output, write_output
     from ..hub_lookup import hub_endpoint, hub_lookup
     from ..prediction import report_frame
     from ..queries import read_models_csv, read_observations_jsonl
@@ -55,6 +56,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise InputError("--parent and --relation go with one ORG/MODEL; MODELS.csv has `parents` and `relation`")
     if args.models is not None and args.out is None and not args.json:
         raise InputError("--models needs --out PRED.csv (or --out - for stdout)")
+    if args.out is not None:
+        check_output(args.out)  # a refused --out fails before the work, not after it
     endpoint = hub_endpoint(args.hub_endpoint)
     api = Lrmf(args.ref or default_reference_dir(), lookup=hub_lookup(endpoint) if endpoint else None)
     if args.model is not None:
@@ -69,21 +72,15 @@ def _predict(args: argparse.Namespace) -> int:
         read_observations_jsonl(args.observations, [r.query for r in resolved], api.reference)
     reports = api.path.report_resolved(resolved, as_if_new=args.as_if_new)
     if args.json:
-        _write(args.out, json.dumps([_as_json(r) for r in reports], indent=1) + "\n")
+        write_output(args.out or "-", json.dumps([_as_json(r) for r in reports], indent=1) + "\n")
     elif args.out is not None:
         frame = report_frame(reports)
-        _write(args.out, frame.to_csv(index=False, float_format="%.4f"))
-        if args.out != "-":
-            print(f"wrote {len(frame)} predictions for {len(reports)} models to {args.out}", file=sys.stderr)
+        where = write_output(args.out, frame.to_csv(index=False, float_format="%.4f"))
+        if where != "standard output":
+            print(f"wrote {len(frame)} predictions for {len(reports)} models to {where}", file=sys.stderr)
     else:
         print("\n\n".join(_table(r) for r in reports))
     return 0
-
-
-def _write(out: str | None, text: str) -> None:
-    from ..files import write_output
-
-    write_output(out or "-", text)
 
 
 def _as_json(report) -> dict:

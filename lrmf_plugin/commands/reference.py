@@ -76,8 +76,9 @@ def _show(args: argparse.Namespace) -> int:
     from ..api import Lrmf
 
     api = Lrmf(args.ref or default_reference_dir())
+    status = api.status()  # before printing: an edited predictor is refused, not listed
     print(api.reference.summary().format(max_dropped=args.max_dropped))
-    print(api.status().format())
+    print(status.format())
     return 0
 
 

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..metadata import COLUMN_ALIASES, METADATA_FIELDS, normalise_metadata
 from ..schema import BenchmarkInfo, Edge
 from . import reject_options, source_key
-from .csv_table import line_of, parse_score, read_table
+from .csv_table import cell_where, parse_score, read_table
 
 #: v2 benchmark -> its score column in the flat CSV
 V2_SCORE_COLUMNS: dict[str, str] = {
@@ -53,7 +53,7 @@ def _deduplicate(path: Path, df: pd.DataFrame, id_column: str, date_column: str 
     """Keep one row per model: the latest by ``date_column`` (ties and no date: the last row)."""
     empty = df.index[df[id_column] == ""]
     if len(empty):
-        raise InputError(f"{path}: line {line_of(empty[0])}, column {id_column!r}: empty model id")
+        raise InputError(f"{cell_where(path, empty[0], id_column)}: empty model id")
     if date_column in df.columns:
         df = df.sort_values(date_column, kind="stable")
     n = len(df)
@@ -70,7 +70,7 @@ def _leaderboard_source(kind: str, path: Path, df: pd.DataFrame, id_column: str,
     skipped = 0
     for benchmark, column in score_columns.items():
         for i, model, text in zip(df.index, df[id_column], df[column]):
-            value = parse_score(path, i, column, text, 0.0, 100.0)
+            value = parse_score(path, i, column, text)
             if value is None:
                 skipped += 1
             else:
@@ -80,7 +80,7 @@ def _leaderboard_source(kind: str, path: Path, df: pd.DataFrame, id_column: str,
     meta_columns = [c for c in df.columns if c in COLUMN_ALIASES]
     records = []
     for i, row in zip(df.index, df[meta_columns].to_dict("records")):
-        meta = normalise_metadata(row, where=f"{path}: line {line_of(i)}")
+        meta = normalise_metadata(row, where=f"{path}: line {i}")
         records.append({"model": df.at[i, id_column], **meta})
     metadata = pd.DataFrame.from_records(records, columns=["model", *METADATA_FIELDS]).dropna(axis=1, how="all")
     return SourceData(

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import InputError
 from ..schema import Edge, normalise_relation
 from . import reject_options, source_key
-from .csv_table import line_of, read_table
+from .csv_table import cell_where, read_table
 
 _HEADERS = (("source", "target", "edge"), ("parent", "child", "relation"))
 
@@ -34,12 +34,12 @@ def read(path: Path, **options: Any):
     for i, parent, child, rel in zip(df.index, df[parent_col], df[child_col], df[rel_col]):
         for column, value in ((parent_col, parent), (child_col, child)):
             if not value:
-                raise InputError(f"{path}: line {line_of(i)}, column {column!r}: empty model id")
+                raise InputError(f"{cell_where(path, i, column)}: empty model id")
         if rel not in relations:
             try:
                 relations[rel] = normalise_relation(rel)
             except InputError as exc:
-                raise InputError(f"{path}: line {line_of(i)}, column {rel_col!r}: {exc}") from None
+                raise InputError(f"{cell_where(path, i, rel_col)}: {exc}") from None
         edges.append(Edge(parent, child, relations[rel]))
     return SourceData(key=source_key("lineage", path), kind="lineage", location=str(Path(path).resolve()),
                       edges=edges)

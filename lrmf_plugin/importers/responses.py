@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import InputError
 from ..schema import BenchmarkInfo
 from . import reject_options, source_key
-from .csv_table import line_of, read_table
+from .csv_table import cell_where, read_table
 
 _VALUES = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "": np.nan}
 
@@ -33,15 +33,15 @@ def read(path: Path, benchmark: str | None = None, **options: Any):
     models = df["model"]
     empty = np.flatnonzero((models == "").to_numpy())
     if len(empty):
-        raise InputError(f"{path}: line {line_of(empty[0])}, column 'model': empty model id")
+        raise InputError(f"{cell_where(path, df.index[empty[0]], 'model')}: empty model id")
     dup = np.flatnonzero(models.duplicated().to_numpy())
     if len(dup):
-        raise InputError(f"{path}: line {line_of(dup[0])}, column 'model': model {models.iloc[dup[0]]!r} appears twice")
+        raise InputError(f"{cell_where(path, df.index[dup[0]], 'model')}: model {models.iloc[dup[0]]!r} appears twice")
     cells = df[items].to_numpy(dtype=str)
     bad = np.argwhere(~np.isin(cells, list(_VALUES)))
     if len(bad):
         r, c = bad[0]
-        raise InputError(f"{path}: line {line_of(r)}, column {items[c]!r}: {str(cells[r, c])!r} is not 0, 1 or empty")
+        raise InputError(f"{cell_where(path, df.index[r], items[c])}: {str(cells[r, c])!r} is not 0, 1 or empty")
     values = np.full(cells.shape, np.nan, dtype=np.float32)
     values[np.isin(cells, ["1", "1.0"])] = 1.0
     values[np.isin(cells, ["0", "0.0"])] = 0.0

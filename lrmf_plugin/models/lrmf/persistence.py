@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...artifact import load_artifact, save_artifact
+from .artifact_checks import check_predictor
 from ...errors import ArtifactError
 from ...lineage import LineageGraph
 from ..item_map import ItemScoreMap
@@ -46,7 +47,7 @@ def save(estimator: Stored, stem: str | Path, reference_fingerprint: str) -> Non
 def load(cls: type, stem: str | Path, graph: LineageGraph, reference_fingerprint: str) -> Any:
     """An estimator of class ``cls`` restored from ``stem``; refuses one fitted on another reference
     (or another state of it), and incomplete or foreign artifacts."""
-    arrays, meta = load_artifact(stem, kind=ARTIFACT_KIND, version=ARTIFACT_VERSION)
+    arrays, meta = load_artifact(stem, kind=ARTIFACT_KIND, version=ARTIFACT_VERSION, check=check_predictor)
     if meta.get("reference") != reference_fingerprint:
         raise ArtifactError(f"{stem}: the stored predictor was fitted on another reference (or before the "
                             "latest import); run `lm-eval-predict fit` again")
@@ -59,3 +60,8 @@ def load(cls: type, stem: str | Path, graph: LineageGraph, reference_fingerprint
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{stem}: incomplete or foreign predictor artifact ({exc})") from None
     return estimator
+
+
+def verify(stem: str | Path) -> None:
+    """Check a stored predictor's checksums and array shapes without building it (ArtifactError if edited)."""
+    load_artifact(stem, kind=ARTIFACT_KIND, version=ARTIFACT_VERSION, check=check_predictor)
