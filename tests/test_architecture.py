@@ -18,7 +18,6 @@ LONG_FUNCTIONS = {
     "lrmf_plugin.backtest_report._plots",
     "lrmf_plugin.backtest_report.render_markdown",
     "lrmf_plugin.lm_eval_report.report",
-    "lrmf_plugin.reference._validated",
 }
 #: cross-module private uses still to remove (the commands' shared reference opener is being made public)
 KNOWN_PRIVATE_USES = {"lrmf_plugin.commands.run imports lrmf_plugin.commands.reference._reference"}

@@ -207,7 +207,7 @@ def test_scores_at_and_inside_the_bounds_are_used_as_given(tiny_ref, tmp_path, c
                          "--observations", str(tmp_path / "obs.jsonl"), "--out", str(tmp_path / "p.csv"))
     assert rc == 0, err
     row = [r.split(",") for r in (tmp_path / "p.csv").read_text().splitlines() if ",gamma," in r][0]
-    assert [float(x) for x in row[2:]] == [score] * 3
+    assert [float(x) for x in row[2:5]] == [score] * 3 and row[6] == "given"
 
 
 @pytest.mark.parametrize("score", [-50.0, 100.5, float("nan")])

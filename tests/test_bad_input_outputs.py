@@ -116,7 +116,7 @@ def test_out_onto_a_character_device_writes_into_it(tiny_ref, tmp_path, capsys):
 def test_out_dash_is_standard_output(tiny_ref, tmp_path, capsys):
     rc, out, err = predict_to(capsys, tiny_ref["path"], tmp_path, "-")
     assert rc == 0, err
-    assert out.startswith("model,benchmark,predicted,lower,upper\n") and "new/a" in out
+    assert out.startswith("model,benchmark,predicted,lower,upper,measured,source\n") and "new/a" in out
     assert not (tmp_path / "-").exists() and "standard output" in err
 
 
@@ -354,14 +354,14 @@ def test_plan_with_nothing_to_plan_is_an_error_and_writes_nothing(scores_only_re
 
 @pytest.mark.parametrize("known, fragment", [(["nosuchbench"], "'nosuchbench'"), (["gamma", "nosuch"], "'nosuch'")])
 def test_backtest_known_naming_an_unscored_benchmark_is_an_error(tiny_ref, tmp_path, capsys, known, fragment):
-    rc, _, err = run_cli(capsys, "backtest", "--ref", str(tiny_ref["path"]), "--report", str(tmp_path / "rep"),
+    rc, _, err = run_cli(capsys, "backtest", "--ref", str(tiny_ref["path"]), "--out", str(tmp_path / "rep"),
                          "--settings", "known", "--known", *known, "--quiet")
     assert one_error(rc, err, fragment), err
     assert not (tmp_path / "rep").exists()
 
 
 def test_backtest_where_every_setting_is_skipped_is_an_error(scores_only_ref, tmp_path, capsys):
-    rc, _, err = run_cli(capsys, "backtest", "--ref", str(scores_only_ref["path"]), "--report", str(tmp_path / "rep"),
+    rc, _, err = run_cli(capsys, "backtest", "--ref", str(scores_only_ref["path"]), "--out", str(tmp_path / "rep"),
                          "--settings", "random-5", "--methods", "global_mean", "--quiet")
     assert one_error(rc, err, "nothing was backtested"), err
     assert not (tmp_path / "rep").exists()

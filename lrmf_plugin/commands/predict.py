@@ -76,8 +76,7 @@ def _predict(args: argparse.Namespace) -> int:
     elif args.out is not None:
         frame = report_frame(reports)
         where = write_output(args.out, frame.to_csv(index=False, float_format="%.4f"))
-        if where != "standard output":
-            print(f"wrote {len(frame)} predictions for {len(reports)} models to {where}", file=sys.stderr)
+        print(f"wrote {len(frame)} predictions for {len(reports)} models to {where}", file=sys.stderr)
     else:
         print("\n\n".join(_table(r) for r in reports))
     return 0

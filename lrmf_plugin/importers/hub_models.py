@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import InputError
 from . import reject_options, source_key
-from .csv_table import line_of, read_table
+from .csv_table import read_table
 
 _REQUIRED = ("id", "type", "architecture")
 
@@ -28,11 +28,11 @@ def read(path: Path, **options: Any):
     df = read_table(path, required=_REQUIRED)
     empty = df.index[df["id"] == ""]
     if len(empty):
-        raise InputError(f"{path}: line {line_of(empty[0])}, column 'id': empty model id")
+        raise InputError(f"{path}:{empty[0]}: column 'id': empty model id")
     repeated = df.index[df["id"].duplicated()]
     if len(repeated):
         i = repeated[0]
-        raise InputError(f"{path}: line {line_of(i)}: model {df.at[i, 'id']!r} is listed twice")
+        raise InputError(f"{path}:{i}: model {df.at[i, 'id']!r} is listed twice")
     meta = pd.DataFrame({"model": df["id"], "hub_type": df["type"].str.lower(),
                          "hub_architecture": df["architecture"].str.lower()})
     meta = meta.replace("", None)
