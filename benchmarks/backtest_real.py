@@ -1,7 +1,7 @@
 """Backtest every method on the real data (../shared/data) and write the reports under benchmarks/results/.
 
 Two references are built from the shared files, one per suite, because the suites share no benchmark:
-``v2`` = leaderboard v2 CSV + Hub lineage; ``v1`` = leaderboard v1 CSV + the per-question responses +
+``v2`` = leaderboard v2 CSV + Hub lineage + the Hub's model list; ``v1`` = leaderboard v1 CSV + the per-question responses +
 Hub lineage. Each gets ``lm-eval-predict backtest`` with all methods and the settings that apply
 (``known`` = IFEval and MuSR for v2; item budgets for v1, the only suite with items).
 
@@ -23,7 +23,7 @@ from lrmf_plugin.reference import Reference
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SUITES = {
-    "v2": (("leaderboard-v2", "lineage"), ("zero", "known")),
+    "v2": (("leaderboard-v2", "lineage", "hub-models"), ("zero", "ids-and-parents", "known")),
     "v1": (("leaderboard-v1", "responses", "lineage"),
            ("zero", *(f"random-{k}" for k in DEFAULT_BUDGETS), *(f"planned-{k}" for k in DEFAULT_BUDGETS))),
 }

@@ -24,7 +24,8 @@ def jobs(data: Path) -> list[tuple[str, Path, dict]]:
     """(kind, path, options) for every importable file under ``data``."""
     out = [("leaderboard-v2", data / "leaderboard_v2" / "leaderboard_v2.csv", {}),
            ("leaderboard-v1", data / "leaderboard_v1" / "leaderboard_v1.csv", {}),
-           ("lineage", data / "lineage" / "hub_edges.csv", {})]
+           ("lineage", data / "lineage" / "hub_edges.csv", {}),
+           ("hub-models", data / "lineage" / "hub_models.csv", {})]
     out += [("responses", f, {"benchmark": f.stem}) for f in sorted((data / "leaderboard_v1" / "responses").glob("*.csv"))]
     return [j for j in out if j[1].exists()]
 
