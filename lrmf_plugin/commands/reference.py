@@ -75,7 +75,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
-    from ..hub import pull_reference
+    from ..importers.hub_pull import pull_reference
 
     with _reference(args.ref) as ref:
         reports = pull_reference(ref, endpoint=args.endpoint, contents_repo=args.contents_repo,

@@ -105,7 +105,7 @@ def _open_reference(ref: Path | None) -> Any:
     from ..reference import DB_NAME
 
     if ref is None and not (default_reference_dir() / DB_NAME).exists():
-        from ..hub import pull_reference
+        from ..importers.hub_pull import pull_reference
         from .reference import _reference
 
         print(f"no reference at {default_reference_dir()} yet: pulling the Open LLM Leaderboard from the Hub "
