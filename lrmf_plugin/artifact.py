@@ -20,7 +20,8 @@ import numpy as np
 from .errors import ArtifactError
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -47,7 +48,7 @@ def save_artifact(stem: str | Path, arrays: dict[str, np.ndarray], meta: dict[st
     try:
         with open(tmp_npz, "wb") as fh:
             np.savez(fh, **clean)
-        header = {"format": kind, "version": version, "sha256": _sha256(Path(tmp_npz)), **meta}
+        header = {"format": kind, "version": version, "sha256": sha256_file(Path(tmp_npz)), **meta}
         fd, tmp_json = tempfile.mkstemp(dir=stem.parent, suffix=".json.tmp")
         with os.fdopen(fd, "w") as fh:
             json.dump(header, fh, indent=1, sort_keys=True, default=str)
@@ -78,7 +79,7 @@ def load_artifact(stem: str | Path, *, kind: str, version: int) -> tuple[dict[st
         raise ArtifactError(f"{js}: not a {kind} artifact (format {header.get('format') if isinstance(header, dict) else None!r})")
     if header.get("version") != version:
         raise ArtifactError(f"{js}: {kind} artifact version {header.get('version')!r} is not supported (this tool reads version {version}); refit it")
-    if header.get("sha256") != _sha256(npz):
+    if header.get("sha256") != sha256_file(npz):
         raise ArtifactError(f"{npz}: checksum mismatch, the artifact is corrupted or was modified")
     try:
         with np.load(npz, allow_pickle=False) as z:

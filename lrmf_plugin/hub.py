@@ -69,6 +69,9 @@ def as_hub_error(exc: BaseException, what: str) -> HubError:
 
     if isinstance(exc, HubError):
         return exc
+    if not isinstance(exc, HfHubHTTPError) and isinstance(exc.__cause__, (HfHubHTTPError, httpx2.HTTPError)):
+        # snapshot_download reports a failed file as "not in the local cache", caused by the Hub's answer
+        return as_hub_error(exc.__cause__, what)
     if isinstance(exc, HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         server = (exc.server_message or "").strip().splitlines()

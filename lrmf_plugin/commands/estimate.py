@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import add_ref_argument, default_reference_dir
+from . import add_ref_argument, reference_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def _estimate(args: argparse.Namespace) -> int:
     from ..lm_eval_report import dumps, format_table, predict_run, print_warnings
 
     run = read_run(args.run_dir, model=args.model)
-    lrmf = Lrmf(args.ref or default_reference_dir())
+    lrmf = Lrmf(reference_dir(args.ref))
     plan = {"source": str(args.run_dir),
             "samples": {t: sorted(o.values.get(t) or next(iter(o.values.values()))) for t, o in sorted(run.tasks.items())}}
     block = predict_run(lrmf, run, plan=plan)

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import add_ref_argument, default_reference_dir
+from . import add_ref_argument, reference_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def _predict(args: argparse.Namespace) -> int:
     from ..files import write_text_atomic
     from ..queries import read_models_csv, read_observations_jsonl
 
-    api = Lrmf(args.ref or default_reference_dir())
+    api = Lrmf(reference_dir(args.ref))
     queries = read_models_csv(args.models, api.reference)
     if args.observations is not None:
         read_observations_jsonl(args.observations, queries, api.reference)
