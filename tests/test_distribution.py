@@ -91,12 +91,14 @@ def test_push_pull_predict_round_trip_is_byte_identical(hub, fitted, tmp_path, c
 
 def test_revision_pulls_an_earlier_push_and_a_second_pull_uses_the_cache(hub, fitted, tmp_path):
     main(["reference", "push", "--ref", str(fitted["path"]), "--repo", REPO, "--endpoint", hub.url])
-    first = hub.datasets[REPO].info["sha"]
     first_db = hub.datasets[REPO].files["reference.sqlite"]
+    _tamper(hub, "items/9.npz", b"left over from an older push")
+    first = hub.datasets[REPO].info["sha"]
     other = tmp_path / "other"
     _build(other, seed=4)
     main(["reference", "push", "--ref", str(other), "--repo", REPO, "--endpoint", hub.url])
     assert hub.datasets[REPO].info["sha"] != first
+    assert "items/9.npz" not in hub.datasets[REPO].files  # the push replaces the whole artifact
     dest = tmp_path / "old"
     assert main(["reference", "pull", "--fitted", REPO, "--revision", first, "--ref", str(dest),
                  "--endpoint", hub.url]) == 0
