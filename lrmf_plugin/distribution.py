@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .artifact import sha256_file
+from .dataset_card import dataset_card
 from .errors import ArtifactError, HubError, InputError, ReferenceStoreError
 from .hub import REPO_ID_RE, connect, hub_call
 
@@ -96,8 +97,9 @@ def _store_files(ref: "Reference") -> list[str]:
     return paths
 
 
-def stage(ref_dir: Path, dest: Path) -> dict[str, Any]:
-    """Write the artifact of the fitted reference at ``ref_dir`` into the empty directory ``dest``.
+def stage(ref_dir: Path, dest: Path, repo: str) -> dict[str, Any]:
+    """Write the artifact of the fitted reference at ``ref_dir``, to be published as ``repo``, into the
+    empty directory ``dest``.
 
     The database is copied with SQLite's backup API (a consistent copy, also of a store in WAL mode
     with an open writer); the predictor must load against it, so nothing unfitted or stale is
@@ -122,7 +124,7 @@ def stage(ref_dir: Path, dest: Path) -> dict[str, Any]:
     files = [store.DB_NAME, *_store_files(ref)]
     manifest = _manifest(ref, [(rel, dest / rel) for rel in files])
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    (dest / CARD).write_text(dataset_card(manifest), encoding="utf-8")
+    (dest / CARD).write_text(dataset_card(manifest, MANIFEST, repo), encoding="utf-8")
     return manifest
 
 
@@ -145,54 +147,6 @@ def _manifest(ref: "Reference", files: list[tuple[str, Path]]) -> dict[str, Any]
     }
 
 
-def dataset_card(manifest: dict[str, Any]) -> str:
-    """The repo's README.md: a YAML header for the Hub, then what the artifact holds and where from."""
-    ref, tool = manifest["reference"], manifest["tool"]
-    rows = "\n".join(f"| `{s['kind']}` | {s['location']} | {s['imported_at']} | {s['models']} | {s['scores']} | "
-                     f"{s['edges']} | {s['observations']} |" for s in ref["sources"])
-    files = "\n".join(f"| `{f['path']}` | {f['size']} | `{f['sha256']}` |" for f in manifest["files"])
-    return f"""---
-pretty_name: lrmf-plugin fitted reference
-tags:
-- lrmf-plugin
-- llm-evaluation
-- benchmark-prediction
-viewer: false
----
-# lrmf-plugin fitted reference
-
-A fitted reference for [lrmf-plugin](https://github.com/lrmf-plugin/lrmf-plugin): what is known
-about {ref['models']} existing models (benchmark scores, per-item results, lineage, metadata) and the
-predictor fitted on it, so predictions need no fit. Benchmarks: {', '.join(ref['benchmarks'])}.
-
-```bash
-lm-eval-predict reference pull --fitted REPO_ID --ref DIR   # verifies every checksum, then installs
-```
-
-- artifact format `{manifest['format']}` version {manifest['format_version']}, written by
-  {tool['name']} {tool['version']} on {manifest['created_at']}
-- reference fingerprint `{ref['fingerprint']}` (store `{ref['store_format']}` version {ref['store_version']}),
-  predictor `{manifest['predictor']['format']}` version {manifest['predictor']['version']}
-
-## Where the data came from
-
-Each source was imported into the reference as it is listed here; the data keeps the licences of
-its sources.
-
-| kind | location | imported | models | scores | edges | item results |
-|---|---|---|---|---|---|---|
-{rows}
-
-## Files
-
-`{MANIFEST}` lists every file with its size and SHA-256; a pull refuses any mismatch.
-
-| file | bytes | SHA-256 |
-|---|---|---|
-{files}
-"""
-
-
 # ---------------------------------------------------------------------- push
 
 def push(ref_dir: str | Path, repo: str, *, endpoint: str | None = None, token: str | bool | None = None,
@@ -207,7 +161,7 @@ def push(ref_dir: str | Path, repo: str, *, endpoint: str | None = None, token: 
     _check_repo_id(repo)
     with tempfile.TemporaryDirectory(prefix="lrmf-push-") as tmp:
         staged = Path(tmp)
-        manifest = stage(Path(ref_dir), staged)
+        manifest = stage(Path(ref_dir), staged, repo)
         paths = [f["path"] for f in manifest["files"]] + [MANIFEST, CARD]
         api = connect(endpoint, token)
         with hub_call(f"creating dataset {repo}"):
@@ -339,12 +293,25 @@ def pull(repo: str, dest: str | Path, *, revision: str | None = None, endpoint: 
 
 
 def _check_destination(dest: Path, force: bool) -> None:
+    """``dest`` may be replaced: absent, empty, or a pulled artifact nobody has imported into since."""
     if dest.exists() and not dest.is_dir():
         raise InputError(f"{dest}: exists and is not a directory")
-    if force or not dest.exists() or not any(dest.iterdir()) or (dest / MANIFEST).is_file():
+    if force or not dest.exists() or not any(dest.iterdir()):
         return
-    raise InputError(f"{dest}: holds a reference that was not pulled from the Hub; pull into another --ref "
-                     "or pass --force to replace it")
+    if (dest / MANIFEST).is_file() and _unchanged_since_pull(dest):
+        return
+    raise InputError(f"{dest}: holds a reference that was not pulled from the Hub, or was changed after the pull; "
+                     "pull into another --ref or pass --force to replace it")
+
+
+def _unchanged_since_pull(dest: Path) -> bool:
+    from . import reference as store
+
+    try:
+        installed = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
+        return installed["reference"]["fingerprint"] == store.Reference(dest).fingerprint()
+    except (OSError, ValueError, TypeError, KeyError, ReferenceStoreError):
+        return False
 
 
 def _record_origin(staging: Path, manifest: dict[str, Any], repo: str, commit: str) -> None:

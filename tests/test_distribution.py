@@ -17,6 +17,7 @@ from lrmf_plugin.api import Lrmf
 from lrmf_plugin.cli import main
 from lrmf_plugin.distribution import DEFAULT_REPO, FORMAT_VERSION, MANIFEST
 from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+from lrmf_plugin.schema import Edge
 
 TOKEN = "hf_publisher_secret_token_42"
 REPO = "lrmf-org/reference-test"
@@ -74,7 +75,8 @@ def test_push_pull_predict_round_trip_is_byte_identical(hub, fitted, tmp_path, c
     assert "reference.sqlite" in hub.datasets[REPO].lfs and "README.md" not in hub.datasets[REPO].lfs
     assert hub.requests_to(r"^/lfs-upload/", "PUT") and hub.requests_to(r"^/api/validate-yaml$", "POST")
     card = hub.datasets[REPO].files["README.md"].decode()
-    assert card.startswith("---\n") and "synthetic low-rank data" in card and "viewer: false" in card
+    assert card.startswith("---\n") and "viewer: false" in card
+    assert "synthetic low-rank data" in card and f"pull --fitted {REPO}" in card  # where from, how to use
 
     dest = tmp_path / "pulled"
     assert main(["reference", "pull", "--fitted", REPO, "--ref", str(dest), "--endpoint", hub.url]) == 0
@@ -177,6 +179,8 @@ def test_hub_errors_install_nothing(hub, fitted, tmp_path, capsys):
     _fails_one_line(capsys, ["reference", "pull", "--fitted", "nobody/missing", "--ref", str(dest),
                              "--endpoint", hub.url], "nobody/missing", "not found")
     main(["reference", "push", "--ref", str(fitted["path"]), "--repo", REPO, "--endpoint", hub.url])
+    _fails_one_line(capsys, ["reference", "pull", "--fitted", REPO, "--revision", "v9", "--ref", str(dest),
+                             "--endpoint", hub.url], "at v9", "not found")
     hub.inject(r"/resolve/[0-9a-f]+/predictor/lrmf\.npz$", status=403, times=5)  # one file of several
     _fails_one_line(capsys, ["reference", "pull", "--fitted", REPO, "--ref", str(dest), "--endpoint", hub.url],
                     REPO, "HTTP 403")
@@ -206,6 +210,13 @@ def test_pull_never_overwrites_a_locally_built_reference(hub, fitted, tmp_path, 
     assert _tree(local) == before
     assert main(["reference", "pull", "--fitted", REPO, "--ref", str(local), "--endpoint", hub.url, "--force"]) == 0
     assert (local / MANIFEST).is_file()
+    # a pulled reference someone imported into since is theirs too
+    Reference(local).write_source(SourceData(key="mine", kind="lineage", location="mine",
+                                             edges=[Edge("fam0/base", "mine/child", "finetune")]))
+    before = _tree(local)
+    _fails_one_line(capsys, ["reference", "pull", "--fitted", REPO, "--ref", str(local), "--endpoint", hub.url],
+                    "changed after the pull")
+    assert _tree(local) == before
 
 
 def test_default_reference_is_pulled_on_first_use_and_never_offline(hub, fitted, tmp_path, monkeypatch, capsys):
