@@ -141,6 +141,11 @@ class FakeHub:
         self.stop()
 
     @property
+    def lock(self) -> threading.RLock:
+        """Held while the server reads or changes the seeded state."""
+        return self._lock
+
+    @property
     def url(self) -> str:
         assert self._server is not None, "FakeHub not started"
         return f"http://127.0.0.1:{self._server.server_address[1]}"

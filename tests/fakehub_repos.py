@@ -122,7 +122,7 @@ class RepoWrites:
     def _writable(self, kind: str, repo_id: str, user: str | None) -> Any:
         if user is None:
             raise HubAnswerError(401, "You must be authenticated to write to a repo")
-        with self.fake._lock:
+        with self.fake.lock:
             repo = (self.fake.datasets if kind == "datasets" else self.fake.models).get(repo_id)
         if repo is None or (repo.info.get("private") and user not in repo.collaborators):
             raise HubAnswerError(404, "Repository not found", "RepoNotFound")
@@ -140,7 +140,7 @@ class RepoWrites:
             raise HubAnswerError(403, f"You don't have the rights to create a dataset under the namespace {owner}")
         repo_id = f"{owner}/{data['name']}"
         url = f"{self.fake.url}/datasets/{repo_id}"
-        with self.fake._lock:
+        with self.fake.lock:
             if repo_id in self.fake.datasets:  # the Hub's 409 names the repo's url (create_repo reads it)
                 message = "You already created this dataset repo"
                 return 409, {"error": message, "url": url}, {"X-Error-Message": message}
@@ -174,7 +174,7 @@ class RepoWrites:
     def _lfs_put(self, oid: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
         if hashlib.sha256(body).hexdigest() != oid:
             raise HubAnswerError(400, "the uploaded bytes do not hash to the announced oid")
-        with self.fake._lock:
+        with self.fake.lock:
             self.fake.lfs_objects[oid] = body
         return 200, b"", {}
 
@@ -218,7 +218,7 @@ class RepoWrites:
                 raise HubAnswerError(400, f"unknown commit operation {key!r}")
         sha = hashlib.sha1(json.dumps([snap.sha, header, sorted((p, git_blob_id(d)) for p, d in files.items())])
                            .encode()).hexdigest()
-        with self.fake._lock:
+        with self.fake.lock:
             repo.history[snap.sha] = Snapshot(snap.sha, repo.files, repo.lfs)
             repo.files, repo.lfs = files, lfs
             repo.info.update(sha=sha, siblings=[{"rfilename": p} for p in sorted(files)])
