@@ -182,6 +182,7 @@ def push(ref_dir: str | Path, repo: str, *, endpoint: str | None = None, token: 
 def read_manifest(path: Path, where: str) -> dict[str, Any]:
     """The manifest at ``path``, its format and versions checked against this installation."""
     from . import reference as store
+
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -194,7 +195,8 @@ def read_manifest(path: Path, where: str) -> dict[str, Any]:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{where}: artifact format version {manifest.get('format_version')!r} is not supported "
                             f"(this lrmf-plugin {__version__} reads version {FORMAT_VERSION})")
-    ref, pred = manifest.get("reference") or {}, manifest.get("predictor") or {}
+    ref, pred = (part if isinstance(part, dict) else {} for part in (manifest.get("reference"),
+                                                                     manifest.get("predictor")))
     if (ref.get("store_format"), ref.get("store_version")) != (store.FORMAT, store.VERSION):
         raise ArtifactError(f"{where}: reference store version {ref.get('store_version')!r} is not supported "
                             f"(this lrmf-plugin {__version__} reads version {store.VERSION})")
@@ -210,6 +212,7 @@ def read_manifest(path: Path, where: str) -> dict[str, Any]:
 def _safe_path(rel: Any, where: str) -> PurePosixPath:
     """A manifest path that stays inside the reference directory (the manifest is downloaded input)."""
     from . import reference as store
+
     path = PurePosixPath(rel) if isinstance(rel, str) else None
     top = {store.DB_NAME}
     if path is None or path.is_absolute() or ".." in path.parts or not (
@@ -230,12 +233,12 @@ def _copy_verified(snapshot: Path, manifest: dict[str, Any], staging: Path, wher
         if target.stat().st_size != entry.get("size") or sha256_file(target) != entry.get("sha256"):
             raise ArtifactError(f"{where}: checksum mismatch for {rel}; the artifact is corrupted or was "
                                 "modified after it was published")
-    shutil.copyfile(snapshot / MANIFEST, staging / MANIFEST)
 
 
 def _check_staged(staging: Path, manifest: dict[str, Any], where: str) -> str:
     """The staged store opens and has the fingerprint the predictor was fitted on."""
     from . import reference as store
+
     try:
         fingerprint = store.Reference(staging).fingerprint()
     except ReferenceStoreError as exc:
@@ -279,15 +282,20 @@ def pull(repo: str, dest: str | Path, *, revision: str | None = None, endpoint: 
     _check_destination(dest, force)
     snapshot, manifest = _download(repo, revision, endpoint, token)
     where = f"dataset {repo} at {snapshot.name[:12]}"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.pull-", dir=dest.parent))
+    except OSError as exc:
+        raise ReferenceStoreError(f"{dest}: cannot install here ({exc.strerror or exc})") from None
     try:
         _copy_verified(snapshot, manifest, staging, where)
         fingerprint = _check_staged(staging, manifest, where)
         _record_origin(staging, manifest, repo, snapshot.name)
         _swap_in(staging, dest)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk or a permission: one line, and nothing installed
+            raise ReferenceStoreError(f"{dest}: cannot install here ({exc.strerror or exc})") from None
         raise
     return Installed(dest, repo, snapshot.name, fingerprint, len(manifest["files"]))
 

@@ -208,6 +208,10 @@ def test_pull_never_overwrites_a_locally_built_reference(hub, fitted, tmp_path, 
     _fails_one_line(capsys, ["reference", "pull", "--fitted", REPO, "--ref", str(local), "--endpoint", hub.url],
                     "--force")
     assert _tree(local) == before
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    _fails_one_line(capsys, ["reference", "pull", "--fitted", REPO, "--ref", str(blocker / "ref"), "--endpoint",
+                             hub.url], "cannot install here")
     assert main(["reference", "pull", "--fitted", REPO, "--ref", str(local), "--endpoint", hub.url, "--force"]) == 0
     assert (local / MANIFEST).is_file()
     # a pulled reference someone imported into since is theirs too
