@@ -3,7 +3,8 @@
 Synthetic reference: 2,934 models x 21,606 items (the six Open LLM Leaderboard v2 tasks' sizes),
 dense 0/1 from a 5-factor logistic model, plus a lineage forest (fine-tunes, merges, quantised
 copies). Prints fit time and peak memory, fold-in latency per model (alone and in a batch of 1,000,
-with no evidence and with 25 items per benchmark), and implicit ALS fitting the same matrix.
+with no evidence and with 25 items per benchmark), the pull of the fitted reference as a published
+artifact from the loopback fake Hub (``pull_speed.py``), and implicit ALS fitting the same matrix.
 
 Usage: ``python benchmarks/speed.py [--models N] [--sweeps S] [--no-calibration]``
 """
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +22,7 @@ import pandas as pd
 from lrmf_plugin.dataset import ItemBlock, ReferenceData
 from lrmf_plugin.models.lrmf import LRMFPredictor
 from lrmf_plugin.schema import BenchmarkInfo, Edge
+from pull_speed import store_fitted, time_pull
 
 V2_SIZES = {"ifeval": 541, "bbh": 5761, "math": 1324, "gpqa": 1192, "musr": 756, "mmlu_pro": 12032}
 
@@ -93,6 +97,10 @@ def main() -> None:
         model.predict(queries)
         batch = (time.perf_counter() - t) * 1000 / len(queries)
         print(f"fold-in + predict, {label}: {one:.1f} ms alone (median of 21), {batch:.1f} ms/model in a batch of {len(queries)}")
+
+    with tempfile.TemporaryDirectory(prefix="lrmf-speed-") as tmp:
+        for line in time_pull(store_fitted(train, model, Path(tmp) / "ref")):
+            print(line)
 
     try:
         import scipy.sparse as sp

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lrmf_plugin.cli import dispatch
-from lrmf_plugin.commands import default_reference_dir
+from lrmf_plugin.commands import reference_dir
 from lrmf_plugin.errors import LrmfError, ReferenceStoreError
 
 from .config import DEFAULT_SPACE_URL, BotConfig
@@ -68,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> BotConfig:
-    ref = args.ref or default_reference_dir()
+    ref = reference_dir(args.ref)
     if not (ref / "reference.sqlite").is_file():
-        raise ReferenceStoreError(f"{ref}: no reference there (build one with `lm-eval-predict reference pull` and `fit`)")
+        raise ReferenceStoreError(f"{ref}: no reference there (pull a fitted one with `lm-eval-predict reference "
+                                  "pull --fitted ORG/NAME --ref DIR`)")
     return BotConfig(ref=ref, state=args.state, endpoint=args.endpoint, post=args.post, outbox=args.outbox,
                      bot_user=args.bot_user, space_url=args.space_url, min_age_minutes=args.min_age_minutes,
                      max_posts_per_run=args.max_posts_per_run, post_interval=args.post_interval,

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from lrmf_plugin.errors import HubError
-from lrmf_plugin.hub import (MODEL_EXPAND, REPO_ID_RE, HubForbidden, HubNotFound, HubRateLimited, connect,
-                             hub_call, lineage_from_model_info, metadata_from_model_info)
+from lrmf_plugin.errors import HubError, HubForbidden, HubNotFound, HubRateLimited
+from lrmf_plugin.hub import (MODEL_EXPAND, REPO_ID_RE, connect, hub_call, lineage_from_model_info,
+                             metadata_from_model_info)
 from lrmf_plugin.schema import ModelQuery, Prediction
 from lrmf_plugin.track_record import PredictionLog
 

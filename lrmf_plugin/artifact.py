@@ -28,7 +28,8 @@ MAX_ARRAY_BYTES = 1 << 30
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -71,7 +72,7 @@ def save_artifact(stem: str | Path, arrays: dict[str, np.ndarray], meta: dict[st
     try:
         with open(tmp_npz, "wb") as fh:
             np.savez(fh, **clean)
-        header = {"format": kind, "version": version, "sha256": _sha256(Path(tmp_npz)), **meta}
+        header = {"format": kind, "version": version, "sha256": sha256_file(Path(tmp_npz)), **meta}
         header["content_sha256"] = _content_digest(header)
         fd, tmp_json = tempfile.mkstemp(dir=stem.parent, suffix=".json.tmp")
         with os.fdopen(fd, "w") as fh:
@@ -100,7 +101,7 @@ def load_artifact(stem: str | Path, *, kind: str, version: int,
     if not js.exists() or not npz.exists():
         raise ArtifactError(f"{stem}: artifact not found (need {js.name} and {npz.name})")
     header = _read_header(js, kind, version)
-    if header.get("sha256") != _sha256(npz):
+    if header.get("sha256") != sha256_file(npz):
         raise ArtifactError(f"{npz}: checksum mismatch, the artifact is corrupted or was modified")
     try:
         with zipfile.ZipFile(npz) as archive:

@@ -44,5 +44,21 @@ class HubError(LrmfError):
     """The Hugging Face Hub (or the configured endpoint) failed or answered something unusable."""
 
 
+class HubRateLimited(HubError):
+    """The Hub answered 429; ``reset_in`` is the wait its ``RateLimit`` header asks for (seconds)."""
+
+    def __init__(self, message: str, reset_in: float | None = None):
+        super().__init__(message)
+        self.reset_in = reset_in
+
+
+class HubForbidden(HubError):
+    """403: discussions disabled, the account blocked, or the repo disabled."""
+
+
+class HubNotFound(HubError):
+    """404 (or a private repo we cannot see): the repo, file or discussion does not exist for us."""
+
+
 class EvaluationError(LrmfError):
     """An lm-eval run could not be planned, refused a flag, or did not evaluate what was planned."""

@@ -5,8 +5,9 @@ The tests own this server: they seed models, dataset files and discussions, inje
 client sent (every request is recorded, minus its ``Authorization`` header). It implements only the
 endpoints ``huggingface_hub`` 2.x calls for what this project does: model listing (``sort``,
 ``expand``, ``filter``, Link-header pagination), ``model_info``, dataset/model file trees and
-downloads (``list_repo_files``, ``hf_hub_download``), discussions (list, details, create, comment,
-status) and ``whoami``. Plain stdlib (``http.server`` in a thread) so it runs anywhere, offline.
+downloads (``list_repo_files``, ``hf_hub_download``, ``snapshot_download``, at a branch or commit),
+discussions (list, details, create, comment, status), ``whoami``, and dataset repo creation and
+commits over LFS (``create_repo``, ``create_commit``; see :mod:`fakehub_repos`). Plain stdlib (``http.server`` in a thread) so it runs anywhere, offline.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from fakehub_repos import HubAnswerError, RepoWrites, at_revision, lfs_headers, tree_entry
 
 #: ``expand=`` values the fake accepts for models (the real Hub answers 400 to others)
 MODEL_EXPAND = frozenset({
@@ -90,6 +93,9 @@ class _Repo:
     discussions_disabled: bool = False
     blocked: set[str] = field(default_factory=set)
     discussions: list[dict[str, Any]] = field(default_factory=list)
+    #: paths (of ``files``) stored in LFS, and the snapshots of earlier commits by commit id
+    lfs: set[str] = field(default_factory=set)
+    history: dict[str, Any] = field(default_factory=dict)
 
 
 class FakeHub:
@@ -102,6 +108,8 @@ class FakeHub:
         self.datasets: dict[str, _Repo] = {}
         self.tokens: dict[str, str] = {}
         self.faults: list[Fault] = []
+        self.orgs: dict[str, set[str]] = {}
+        self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -133,13 +141,21 @@ class FakeHub:
         self.stop()
 
     @property
+    def lock(self) -> threading.RLock:
+        """Held while the server reads or changes the seeded state."""
+        return self._lock
+
+    @property
     def url(self) -> str:
         assert self._server is not None, "FakeHub not started"
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # ------------------------------------------------------------------ seeding
-    def add_user(self, name: str, token: str) -> None:
+    def add_user(self, name: str, token: str, orgs: tuple[str, ...] = ()) -> None:
+        """A user (``token`` authenticates as ``name``), member of ``orgs`` (may create repos there)."""
         self.tokens[token] = name
+        for org in orgs:
+            self.orgs.setdefault(org, set()).add(name)
 
     def add_model(self, repo_id: str, *, created_at: datetime | str | None = None, tags: list[str] | None = None,
                   card_data: dict[str, Any] | None = None, pipeline_tag: str | None = "text-generation",
@@ -243,13 +259,11 @@ class FakeHub:
         return num
 
 
-class _HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
+class _HubError(HubAnswerError):
+    pass
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RepoWrites, BaseHTTPRequestHandler):
     fake: FakeHub
     protocol_version = "HTTP/1.1"
 
@@ -265,11 +279,25 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve("POST")
 
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            chunk = self.rfile.read(size + 2)[:size]
+            if size == 0:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
     # ------------------------------------------------------------------ plumbing
     def _serve(self, method: str) -> None:
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), parse_qs(parts.query, keep_blank_values=True)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self._read_body()
         auth = self.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else None
         user = self.fake.tokens.get(token) if token else None
@@ -289,7 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HubError(401, "Invalid credentials in Authorization header")
             status, payload, extra = self._route(method, path, query, body, user)
             self._send(status, payload, extra, head=method == "HEAD")
-        except _HubError as exc:
+        except HubAnswerError as exc:
             hdrs = {"X-Error-Message": exc.message}
             if exc.code:
                 hdrs["X-Error-Code"] = exc.code
@@ -331,13 +359,20 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._discussions(method, repo, rest[len("/discussions"):], query, body, user)
             rm = re.fullmatch(r"/tree/([^/]+)(/.*)?", rest)
             if rm and method == "GET":
-                return self._tree(repo, (rm.group(2) or "").strip("/"), query)
-            if (rest == "" or rest.startswith("/revision/")) and method == "GET":
+                return self._tree(repo, (rm.group(2) or "").strip("/"), query, rm.group(1))
+            if rest == "" and method == "GET":
                 return 200, self._expand(repo.info, query.get("expand"), full=True), {}
+            if rest.startswith("/revision/") and method == "GET":
+                snap = at_revision(repo, rest[len("/revision/"):])
+                info = {**repo.info, "sha": snap.sha, "siblings": [{"rfilename": p} for p in sorted(snap.files)]}
+                return 200, self._expand(info, query.get("expand"), full=True), {}
         m = re.fullmatch(r"(?:/(datasets))?/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
         if m and method in ("GET", "HEAD"):
             repo = self._repo("datasets" if m.group(1) else "models", m.group(2), user)
-            return self._resolve(repo, m.group(4))
+            return self._resolve(repo, m.group(4), m.group(3))
+        written = self.route_writes(method, path, body, user)
+        if written is not None:
+            return written
         raise _HubError(404, f"no fake endpoint for {method} {path}")
 
     def _repo(self, kind: str, repo_id: str, user: str | None) -> _Repo:
@@ -387,11 +422,13 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Link"] = f'<{fake.url}/api/models?{urlencode(q, doseq=True)}>; rel="next"'
         return 200, page, headers
 
-    def _tree(self, repo: _Repo, prefix: str, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+    def _tree(self, repo: _Repo, prefix: str, query: dict[str, list[str]],
+              revision: str = "main") -> tuple[int, Any, dict[str, str]]:
         recursive = query.get("recursive", ["false"])[0].lower() == "true"
         base = prefix + "/" if prefix else ""
         entries, folders = [], set()
-        for p, data in sorted(repo.files.items()):
+        snap = at_revision(repo, revision)
+        for p, data in sorted(snap.files.items()):
             if not p.startswith(base):
                 continue
             rest = p[len(base):]
@@ -401,21 +438,22 @@ class _Handler(BaseHTTPRequestHandler):
             if recursive:
                 parts = rest.split("/")[:-1]
                 folders.update(base + "/".join(parts[:i + 1]) for i in range(len(parts)))
-            entries.append({"type": "file", "path": p, "size": len(data), "oid": hashlib.sha1(data).hexdigest()})
+            entries.append(tree_entry(snap, p))
         if prefix and not entries and not folders:
             raise _HubError(404, f"{prefix} does not exist", "EntryNotFound")
         entries += [{"type": "directory", "path": f, "oid": _sha(f)} for f in sorted(folders)]
         return 200, entries, {}
 
-    def _resolve(self, repo: _Repo, filename: str) -> tuple[int, Any, dict[str, str]]:
+    def _resolve(self, repo: _Repo, filename: str, revision: str = "main") -> tuple[int, Any, dict[str, str]]:
         if repo.info.get("gated"):
             raise _HubError(403, "Access to this file is restricted", "GatedRepo")
-        sha = repo.info["sha"]
-        if filename not in repo.files:
+        snap = at_revision(repo, revision)
+        if filename not in snap.files:
             raise _HubError(404, f"{filename} not found", "EntryNotFound")
-        data = repo.files[filename]
+        data = snap.files[filename]
         etag = f'"{hashlib.sha1(data).hexdigest()}"'
-        return 200, data, {"X-Repo-Commit": sha, "ETag": etag, "Content-Type": "application/octet-stream"}
+        return 200, data, {"X-Repo-Commit": snap.sha, "ETag": etag, "Content-Type": "application/octet-stream",
+                           **lfs_headers(snap, filename)}
 
     def _discussions(self, method: str, repo: _Repo, rest: str, query: dict[str, list[str]], body: bytes,
                      user: str | None) -> tuple[int, Any, dict[str, str]]:

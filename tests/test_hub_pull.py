@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from huggingface_hub.hf_api import ModelInfo
 
-from lrmf_plugin.errors import HubError
-from lrmf_plugin.hub import (CONTENTS_REPO, HubNotFound, details_repo, lineage_from_model_info,
-                             metadata_from_model_info, pull_reference)
+from lrmf_plugin.errors import HubError, HubNotFound
+from lrmf_plugin.hub import lineage_from_model_info, metadata_from_model_info
+from lrmf_plugin.importers.hub_pull import CONTENTS_REPO, details_repo, pull_reference
 from lrmf_plugin.reference import Reference
 from lrmf_plugin.schema import Edge
 

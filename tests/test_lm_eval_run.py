@@ -253,15 +253,13 @@ def test_unreachable_dataset_is_one_line_error(lmeval_tasks, reference, tmp_path
 
 
 def test_without_ref_a_failed_first_pull_leaves_no_cache(fake_hub, tmp_path, monkeypatch, capsys):
-    """No --ref and no cached reference: `run` pulls one from the Hub; here the Hub lacks the dataset."""
+    """No --ref and no cached reference: `run` pulls the fitted one from the Hub; here the Hub lacks it."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("LRMF_REF", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", fake_hub.url)
     assert main(["run", "--model", "dummy", "--tasks", "toy_mc2", "--budget", "3"]) == 2
-    err = capsys.readouterr().err
-    assert "pulling the Open LLM Leaderboard" in err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "open-llm-leaderboard/contents" in last
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "lrmf-plugin/reference-v2" in last and "lm-eval-predict fit" in last
     assert not (tmp_path / "cache" / "lrmf-plugin" / "reference").exists()
 
 

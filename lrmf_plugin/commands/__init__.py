@@ -21,7 +21,19 @@ def default_reference_dir() -> Path:
     return cache / "lrmf-plugin" / "reference"
 
 
+def reference_dir(ref: Path | None) -> Path:
+    """The reference a predicting command uses: ``--ref``, else ``$LRMF_REF``, else the user cache's,
+    which is pulled (a fitted artifact, see :func:`lrmf_plugin.distribution.ensure_default`) on
+    first use. An explicit directory is never filled behind the user's back."""
+    if ref is not None or os.environ.get("LRMF_REF"):
+        return ref or default_reference_dir()
+    from ..distribution import ensure_default
+
+    return ensure_default(default_reference_dir())
+
+
 def add_ref_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--ref DIR`` option every data command shares."""
     parser.add_argument("--ref", type=Path, default=None, metavar="DIR",
-                        help="reference directory (default: $LRMF_REF or the user cache, %(default)s)")
+                        help="reference directory (default: $LRMF_REF, else the user cache, where predicting "
+                             "commands pull the published fitted reference on first use)")

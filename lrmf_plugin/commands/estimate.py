@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from . import add_ref_argument, default_reference_dir
+from . import add_ref_argument, reference_dir
 
 
 HELP = "predict full scores from a stock `lm_eval --log_samples` output directory"
@@ -41,7 +41,7 @@ def _estimate(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output(args.out)  # a refused --out fails before the work, not after it
     run = read_run(args.run_dir, model=args.model)
-    lrmf = Lrmf(args.ref or default_reference_dir())
+    lrmf = Lrmf(reference_dir(args.ref))
     plan = {"source": str(args.run_dir),
             "samples": {t: sorted(o.values.get(t) or next(iter(o.values.values()))) for t, o in sorted(run.tasks.items())}}
     block = predict_run(lrmf, run, plan=plan)

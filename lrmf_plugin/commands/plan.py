@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import add_ref_argument, default_reference_dir
+from . import add_ref_argument, reference_dir
 
 
 HELP = "choose the items to evaluate (PLAN.jsonl, or a --samples file for lm_eval)"
@@ -54,7 +54,7 @@ def _plan(args: argparse.Namespace) -> int:
     budget = plan_options(args.budget, args.selection)
     if args.models is not None and (args.include_path or args.model):
         raise InputError("--include-path and --model go with --tasks; MODELS.csv names the models")
-    lrmf = Lrmf(args.ref or default_reference_dir())
+    lrmf = Lrmf(reference_dir(args.ref))
     if args.models is not None:
         _plan_models(lrmf, args, budget)
     else:

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import add_ref_argument, default_reference_dir
+from . import add_ref_argument, reference_dir
 
 
 HELP = "predict every reference benchmark for a model (or the models in a CSV)"
@@ -59,7 +59,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output(args.out)  # a refused --out fails before the work, not after it
     endpoint = hub_endpoint(args.hub_endpoint)
-    api = Lrmf(args.ref or default_reference_dir(), lookup=hub_lookup(endpoint) if endpoint else None)
+    api = Lrmf(reference_dir(args.ref), lookup=hub_lookup(endpoint) if endpoint else None)
     if args.model is not None:
         requests = [ModelRequest(args.model.strip(), {}, tuple((p, args.relation) for p in args.parent))]
     else:

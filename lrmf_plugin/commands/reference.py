@@ -1,4 +1,4 @@
-"""``lm-eval-predict reference``: fill a reference from files or the Hub, and show what is in it."""
+"""``lm-eval-predict reference``: fill a reference from files or the Hub, show it, publish or pull a fitted one."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from ..distribution import DEFAULT_REPO, REPO_ENV
 from ..importers import IMPORTERS
 from . import add_ref_argument, default_reference_dir
 
@@ -41,14 +42,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--max-dropped", type=int, default=10, metavar="N",
                       help="list at most N dropped lineage edges (default %(default)s)")
     show.set_defaults(func=_show)
+    _register_hub(sub)
 
-    pull = sub.add_parser("pull", help="fetch the Open LLM Leaderboard, details and card lineage from the Hub",
-                          description="Download the leaderboard's contents dataset (and optionally per-model "
-                                      "details and model-card lineage) into the reference (created if absent). "
-                                      "A token is read from the environment (HF_TOKEN) if needed.")
+
+def _register_hub(sub: argparse._SubParsersAction) -> None:
+    """``pull`` (raw sources, or a fitted reference with --fitted) and ``push``."""
+    pull = sub.add_parser("pull", help="download a fitted reference (--fitted), or fetch the Open LLM Leaderboard, "
+                                       "details and card lineage from the Hub",
+                          description="With --fitted ORG/NAME: download a fitted reference published with "
+                                      "`reference push`, verify every checksum and version, and install it at "
+                                      "--ref (nothing is installed on any error). Without: download the "
+                                      "leaderboard's contents dataset (and optionally per-model details and "
+                                      "model-card lineage) into the reference (created if absent), to fit it "
+                                      "yourself. A token is read from the environment (HF_TOKEN) if needed.")
     add_ref_argument(pull)
-    pull.add_argument("--endpoint", default="https://huggingface.co", metavar="URL",
-                      help="Hub endpoint (default %(default)s)")
+    pull.add_argument("--fitted", default=None, metavar="ORG/NAME",
+                      help=f"the dataset repo of a fitted reference (the default reference is ${REPO_ENV} "
+                           f"or {DEFAULT_REPO})")
+    pull.add_argument("--revision", default=None, metavar="R",
+                      help="--fitted only: a branch, tag or commit of the repo (default: main)")
+    pull.add_argument("--force", action="store_true",
+                      help="--fitted only: replace a --ref directory that holds a reference not pulled from the Hub")
+    pull.add_argument("--endpoint", default=None, metavar="URL",
+                      help="Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)")
     pull.add_argument("--contents-repo", default="open-llm-leaderboard/contents", metavar="REPO",
                       help="leaderboard contents dataset (default %(default)s)")
     pull.add_argument("--details", nargs="+", default=[], metavar="MODEL",
@@ -57,6 +73,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="read parents from the model cards of the pulled models (default: on)")
     pull.add_argument("--quiet", action="store_true", help="no progress bars")
     pull.set_defaults(func=_pull)
+
+    push = sub.add_parser("push", help="publish a fitted reference as a Hub dataset repo",
+                          description="Publish the fitted reference at --ref (store, predictor, manifest with "
+                                      "versions and SHA-256 checksums, dataset card) as the dataset repo "
+                                      "ORG/NAME, in one commit. The token comes from HF_TOKEN or the token file.")
+    add_ref_argument(push)
+    push.add_argument("--repo", required=True, metavar="ORG/NAME", help="the dataset repo (created if absent)")
+    push.add_argument("--endpoint", default=None, metavar="URL",
+                      help="Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--message", default=None, metavar="TEXT", help="commit message")
+    push.set_defaults(func=_push)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -83,13 +111,41 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
-    from ..hub import pull_reference
+    from ..errors import InputError
+    from ..importers.hub_pull import pull_reference
 
+    if args.fitted is not None:
+        return _pull_fitted(args)
+    if args.revision is not None or args.force:
+        raise InputError("--revision and --force go with --fitted ORG/NAME")
     with _reference(args.ref) as ref:
         reports = pull_reference(ref, endpoint=args.endpoint, contents_repo=args.contents_repo,
                                  details_for=args.details, lineage=args.lineage, progress=not args.quiet)
     for report in reports:
         print(report)
+    return 0
+
+
+def _pull_fitted(args: argparse.Namespace) -> int:
+    from ..distribution import pull
+
+    if args.quiet:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    done = pull(args.fitted, args.ref or default_reference_dir(), revision=args.revision, endpoint=args.endpoint,
+                force=args.force)
+    print(f"installed {done.repo} at commit {done.commit[:12]} ({done.n_files} files verified, reference "
+          f"fingerprint {done.fingerprint}) in {done.path}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from ..distribution import push
+
+    done = push(args.ref or default_reference_dir(), args.repo, endpoint=args.endpoint, private=args.private,
+                message=args.message)
+    print(f"published {done.n_files} files to {done.repo} at commit {done.commit[:12]}: {done.url}")
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EvaluationError, InputError
-from . import add_ref_argument, default_reference_dir
+from . import add_ref_argument, reference_dir
 
 #: our flags; tests check none is a prefix of an lm-eval flag or the other way round
 OUR_FLAGS = ("--ref", "--budget", "--selection", "--target-ci")
@@ -85,7 +85,9 @@ def execute(args: argparse.Namespace) -> int:
     if ours["target_ci"] is not None and not (math.isfinite(ours["target_ci"]) and ours["target_ci"] > 0):
         raise InputError(f"--target-ci {ours['target_ci']} must be a positive number of points")
 
-    lrmf = _open_reference(ours["ref"])
+    from ..api import Lrmf
+
+    lrmf = Lrmf(reference_dir(ours["ref"]))
     lrmf.predictor  # fail before any evaluation if the reference was never fitted
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from lm_eval.config.evaluate_config import EvaluatorConfig
@@ -98,24 +100,6 @@ def execute(args: argparse.Namespace) -> int:
         raise EvaluationError(f"lm-eval: {exc}") from None
     _Runner(lrmf, cfg, task_manager, budget, ours).run()
     return 0
-
-
-def _open_reference(ref: Path | None) -> Any:
-    """The reference to predict with. Without ``--ref`` it is the user's cached one, pulled from the
-    Hub (the leaderboard's contents) and fitted on first use; a failed pull leaves no cache behind."""
-    from ..api import Lrmf
-    from ..reference import DB_NAME
-
-    if ref is None and not (default_reference_dir() / DB_NAME).exists():
-        from ..hub import pull_reference
-        from .reference import _reference
-
-        print(f"no reference at {default_reference_dir()} yet: pulling the Open LLM Leaderboard from the Hub "
-              "and fitting a predictor (once)", file=sys.stderr)
-        with _reference(None) as reference:
-            pull_reference(reference, lineage=False)
-            Lrmf(reference.path).fit()
-    return Lrmf(ref or default_reference_dir())
 
 
 class _Runner:
