@@ -8,3 +8,7 @@ MIN_ROWS = 20
 #: items per benchmark of the random and planned settings: the backtest's budgets, and the budgets the
 #: calibration pass draws its held-out item queries from (so intervals are scaled for what is reported)
 ITEM_BUDGETS: tuple[int, ...] = (5, 10, 25, 50)
+#: the Hub dataset repo of the fitted reference every face uses when none is given (overridden by
+#: ``$LRMF_REFERENCE_REPO``), so a fresh machine with a Hub predicts without fitting
+DEFAULT_REPO = "lrmf-plugin/reference-v2"
+REPO_ENV = "LRMF_REFERENCE_REPO"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .artifact import sha256_file
 from .dataset_card import dataset_card
+from .defaults import DEFAULT_REPO, REPO_ENV
 from .errors import ArtifactError, HubError, InputError, ReferenceStoreError
 from .hub import REPO_ID_RE, connect, hub_call
 
@@ -39,9 +40,6 @@ FORMAT = "lrmf-fitted-reference"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CARD = "README.md"
-#: the fitted reference used when no ``--ref`` is given (``$LRMF_REFERENCE_REPO`` overrides it)
-DEFAULT_REPO = "lrmf-plugin/reference-v2"
-REPO_ENV = "LRMF_REFERENCE_REPO"
 PREDICTOR_DIR = "predictor"
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from ..distribution import DEFAULT_REPO, REPO_ENV
+from ..defaults import DEFAULT_REPO, REPO_ENV
 from ..importers import IMPORTERS
 from . import add_ref_argument, default_reference_dir
 
