@@ -137,6 +137,18 @@ class BotState:
         if self.high_water is None or t > self.high_water:
             self.set_meta("high_water", iso(t))
 
+    def backlog(self) -> list[dict[str, str]]:
+        """Unfinished listings: ``{"next": page address, "stop_at": iso, "below": iso}`` each.
+
+        A listing cut by the scan limit leaves the models created between ``stop_at`` and ``below``
+        unread; ``next`` is the Hub's own next-page address (a keyset cursor), so reading goes on
+        exactly where it stopped.
+        """
+        return json.loads(self.get_meta("listing_backlog") or "[]")
+
+    def set_backlog(self, segments: list[dict[str, str]]) -> None:
+        self.set_meta("listing_backlog", json.dumps(segments))
+
     @property
     def paused_until(self) -> datetime | None:
         """Set after a 429: runs before this time do nothing."""
