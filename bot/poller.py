@@ -418,6 +418,15 @@ def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime
         _ = lrmf.predictor  # load it now: NotFittedError before any Hub request
     api = api or connect(cfg.endpoint, timeout=cfg.timeout)
     poller = Poller(cfg, api, lrmf, now, sleep)
+    try:
+        return _run(poller, cfg, api, now)
+    finally:  # also after a crash: the state file is left whole, without a log beside it
+        poller.state.close()
+
+
+def _run(poller: Poller, cfg: BotConfig, api: Any, now: datetime) -> RunReport:
+    from huggingface_hub import get_token
+
     report = poller.report
     paused = poller.state.paused_until
     try:
