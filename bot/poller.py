@@ -24,11 +24,13 @@ from lrmf_plugin.track_record import PredictionLog
 
 from . import render
 from .checks import HELD, Checks
-from .config import OPT_OUT_TAG, BotConfig
+from .config import BotConfig
+from .followups import FollowUps
+from .gate import namespace_rule, repo_rule
 from .listing import Discovery
 from .optouts import OptOuts
 from .session import HubSession, StopRun
-from .state import BotState, Candidate, Post, iso
+from .state import BotState, Candidate, iso
 
 log = logging.getLogger("lrmf_bot")
 
@@ -70,7 +72,7 @@ class RunReport:
         return d
 
 
-class Poller:
+class Poller(FollowUps):
     """State for one run: the Hub session, the store, the predictor, the clock. Use :func:`run_once`."""
 
     def __init__(self, cfg: BotConfig, api: Any, lrmf: Any, now: datetime, sleep: Callable[[float], None]):
@@ -103,38 +105,6 @@ class Poller:
         finally:
             self.listed.update(found.listed)
 
-    # ------------------------------------------------------------------ 2. sweep bot threads
-    def sweep(self) -> None:
-        """Re-read open bot threads (hourly, and at once when a listed model has a new revision)."""
-        every = timedelta(minutes=self.cfg.sweep_minutes)
-        due = {p.model: p for p in self.state.to_sweep(self.now, every, self.cfg.sweep_limit)}
-        for model, info in self.listed.items():
-            post = self.state.post(model)
-            if post is not None and post.status == "open" and info.sha and info.sha != post.sha:
-                due.setdefault(model, post)
-        for post in due.values():
-            try:
-                self.sweep_one(post)
-            except HubError as exc:
-                self._error(post.model, exc)
-
-    def sweep_one(self, post: Post) -> None:
-        try:
-            details = self.call(f"reading {post.model} discussion #{post.discussion_num}",
-                                lambda: self.api.get_discussion_details(post.model, post.discussion_num))
-        except HubNotFound:
-            self.state.set_post(post.model, self.now, status="closed")
-            return
-        if self.optouts.read_thread(post.model, details):  # acknowledged and closed if it was open
-            if details.status != "open":
-                self.state.set_post(post.model, self.now, status=details.status)
-            return
-        if details.status != "open":
-            self.report.closed_seen += 1
-        self.state.set_post(post.model, self.now, status=details.status)
-        if details.status == "open" and self.cfg.post:
-            self.follow_up(post, details)
-
     # ------------------------------------------------------------------ 3. the one gate for every write
     def gate(self, model: str, info: Any, write: str) -> str | None:
         """Why the bot must not write to ``model`` now (``write`` is ``"thread"`` or ``"comment"``), or None.
@@ -143,35 +113,11 @@ class Poller:
         disabled, the opt-out tag, the bot's own model) and, before a new thread, the stop requests
         in the bot's threads of that namespace on the Hub.
         """
-        reason = self._namespace_rule(model) or self._repo_rule(info)
+        reason = namespace_rule(self.cfg, self.state, model) or repo_rule(info, self.user)
         if reason is None and write == "thread":
             self.optouts.refresh_namespace(model.split("/")[0])
             reason = self.state.opted_out(model)
         return reason
-
-    def _namespace_rule(self, model: str) -> str | None:
-        ns = model.split("/")[0]
-        if ns in self.cfg.deny:
-            return "namespace on the deny list"
-        if self.cfg.allow and ns not in self.cfg.allow:
-            return "namespace not on the allow list"
-        return self.state.opted_out(model)
-
-    def _repo_rule(self, info: Any) -> str | None:
-        if info.private:
-            return "private"
-        if info.disabled:
-            return "disabled"
-        if info.gated:
-            return "gated"
-        if info.pipeline_tag not in (None, "text-generation"):
-            return "not text-generation"
-        card_tags = (getattr(info.card_data, "tags", None) if info.card_data is not None else None) or []
-        if OPT_OUT_TAG in (info.tags or []) or OPT_OUT_TAG in card_tags:
-            return "opt-out tag on the card"
-        if (info.author or info.id.split("/")[0]) == self.user:
-            return "the bot's own model"
-        return None
 
     # ------------------------------------------------------------------ 4. candidates
     def process(self) -> None:
@@ -187,8 +133,8 @@ class Poller:
                 self.report.deferred += len(due) - i
                 raise
 
-    def _skip(self, model: str, reason: str) -> None:
-        self.report.skipped[reason] += 1
+    def _skip(self, model: str, reason: str, counted_as: str | None = None) -> None:
+        self.report.skipped[counted_as or reason] += 1
         self.state.update(model, self.now, state="skipped", reason=reason, checked=True)
 
     def _wait(self, model: str, reason: str, until: datetime, checked: bool = True) -> None:
@@ -217,7 +163,7 @@ class Poller:
         model = cand.model
         if "/" not in model or not REPO_ID_RE.match(model):
             return self._skip(model, "not a model id")
-        rule = self._namespace_rule(model)
+        rule = namespace_rule(self.cfg, self.state, model)
         if rule:
             return self._skip(model, rule)
         try:
@@ -226,7 +172,7 @@ class Poller:
             return self._skip(model, "gone or private")
         except HubForbidden:
             return self._skip(model, "disabled")
-        reason = self._repo_rule(info)
+        reason = repo_rule(info, self.user)
         if reason:
             return self._skip(model, reason)
         created = info.created_at or cand.created_at or cand.first_seen
@@ -270,8 +216,11 @@ class Poller:
             (self.report.held if kind == HELD else self.report.withheld).append({"model": model, "reason": reason})
             log.warning("%s %s: %s", kind, model, reason)
             if kind == HELD:
-                return self._wait(model, f"held: {reason}", self.now + timedelta(hours=self.cfg.hold_hours))
-            return self._skip(model, f"withheld: {reason}")
+                self.report.waiting["held"] += 1
+                self.state.update(model, self.now, reason=f"held: {reason}", checked=True,
+                                  next_check=self.now + timedelta(hours=self.cfg.hold_hours))
+                return None
+            return self._skip(model, f"withheld: {reason}", counted_as="withheld")
         return self.publish(model, info, predictions, parents, pid)
 
     # ------------------------------------------------------------------ 5. predict and record
@@ -365,37 +314,6 @@ class Poller:
         if pid is not None:
             self.log.set_discussion(pid, url)
         self.report.adopted += 1
-
-    # ------------------------------------------------------------------ 7. follow-ups
-    def follow_up(self, post: Post, details: Any) -> None:
-        """Comment on an open thread when a new revision moved the prediction, at most once per ``followup_days``."""
-        since = self.now - timedelta(days=self.cfg.followup_days)
-        recent = [e for e in list(details.events)[1:] if getattr(e, "type", None) == "comment"
-                  and e.author == self.user and e.created_at is not None and e.created_at >= since]
-        if recent or self.report.posted + self.report.commented >= self.cfg.max_posts_per_run:
-            return
-        info = self.info(post.model)
-        if not info.sha or info.sha == post.sha:
-            return
-        reason = self.gate(post.model, info, "comment")
-        if reason:
-            self.report.skipped[f"follow-up: {reason}"] += 1
-            return
-        parents = lineage_from_model_info(info)
-        old = self.log.latest(post.model)
-        predictions, pid = self.predict(post.model, info, parents, metadata_from_model_info(info))
-        self.state.set_post(post.model, self.now, sha=info.sha)
-        before = {p.benchmark: p.predicted for p in (old.scores if old else [])}
-        moved = max((abs(p.predicted - before.get(p.benchmark, p.predicted)) for p in predictions), default=0.0)
-        lineage_changed = old is None or sorted(map(tuple, old.parents)) != sorted(parents)
-        if moved < self.cfg.material_change and not lineage_changed:
-            return
-        text = render.change_comment(post.model, predictions, parents, site=self.site, space_url=self.cfg.space_url)
-        self.call(f"commenting on {post.model}",
-                  lambda: self.api.comment_discussion(post.model, post.discussion_num, text))
-        self.state.set_post(post.model, self.now, prediction_id=pid)
-        self.log.set_discussion(pid, post.discussion_url)
-        self.report.commented += 1
 
 
 def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime | None = None,
