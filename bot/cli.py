@@ -171,6 +171,7 @@ def _status(args: argparse.Namespace) -> int:
     state = BotState(args.state, create=False)
     last = state.last_run()
     data = {"high_water": state.get_meta("high_water"), "paused_until": state.get_meta("paused_until"),
+            "listing_backlog": [{"from": s["stop_at"], "to": s["below"]} for s in state.backlog()],
             "models": state.counts(),
             "posts": [{"model": p.model, "discussion": p.discussion_url, "status": p.status,
                        "posted_at": p.posted_at.isoformat(), "adopted": p.adopted} for p in state.posts()],
@@ -181,6 +182,8 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(f"high-water mark: {data['high_water'] or '-'}" + (
         f"   paused until {data['paused_until']}" if data["paused_until"] else ""))
+    for window in data["listing_backlog"]:
+        print(f"not read yet: models created {window['from'][:16]} .. {window['to'][:16]} (next run)")
     for st in ("pending", "dry-run", "posted", "skipped"):
         reasons = data["models"].get(st, {})
         print(f"{st}: {sum(reasons.values())}")
@@ -195,8 +198,11 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {o['scope']:<9} {o['name']}: {o['reason']}")
     if last:
         r = last[1]
-        print(f"last run {last[0]}: listed {r['listed']}, new {r['new']}, posted {r['posted']}, "
-              f"dry-run {r['dry_run']}, errors {r['errors']}" + (f"; stopped: {r['stopped']}" if r["stopped"] else ""))
+        print(f"last run {last[0]} ({r.get('outcome', 'done')}): listed {r['listed']}, new {r['new']}, "
+              f"posted {r['posted']}, dry-run {r['dry_run']}, deferred {r.get('deferred', 0)}, errors {r['errors']}"
+              + (f"; stopped: {r['stopped']}" if r["stopped"] else ""))
+        for entry in r.get("withheld", []) + r.get("held", []):
+            print(f"  not posted: {entry['model']}: {entry['reason']}")
     return 0
 
 

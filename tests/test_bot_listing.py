@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from bot_helpers import NOW, bot_comments, cfg, created, finetune_of, hub, posts, reference  # noqa: F401
 
+from lrmf_bot.cli import main as bot_main
 from lrmf_bot.poller import run_once
 from lrmf_bot.state import BotState
 from lrmf_plugin.track_record import PredictionLog
@@ -30,7 +31,7 @@ def test_uploads_beyond_the_scan_limit_are_read_on_the_next_run(reference, hub, 
     assert first.new + second.new == len(models) + len(fresh)
 
 
-def test_the_backlog_is_reported_with_its_window(reference, hub, tmp_path):
+def test_the_backlog_is_reported_with_its_window(reference, hub, tmp_path, capsys):
     for i in range(12):
         hub.add_model(f"w{i}/m", created_at=created(60 + i))
     hub.page_size = 5
@@ -39,6 +40,8 @@ def test_the_backlog_is_reported_with_its_window(reference, hub, tmp_path):
     [window] = report.listing_backlog
     assert window["to"] == created(64).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the oldest model read
     assert window["from"] < window["to"]
+    assert bot_main(["status", "--state", str(tmp_path / "bot.sqlite")]) == 0
+    assert f"not read yet: models created {window['from'][:16]} .. {window['to'][:16]}" in capsys.readouterr().out
 
 
 def test_models_waiting_for_the_post_cap_are_predicted_once(reference, hub, tmp_path):

@@ -6,6 +6,7 @@ from datetime import timedelta
 from bot_helpers import BOT, NOW, cfg, created, finetune_of, hub, posts, reference, text_of  # noqa: F401
 
 from lrmf_bot import render
+from lrmf_bot.cli import main as bot_main
 from lrmf_bot.config import OPT_OUT_TAG
 from lrmf_bot.poller import run_once
 from lrmf_plugin.api import Lrmf
@@ -63,7 +64,7 @@ def test_relatives_are_only_the_models_own_lineage(reference, hub, tmp_path):
     assert "https://example.org/space/?model=alice/chat" in text
 
 
-def test_a_cross_architecture_merge_is_reported_not_posted(reference, hub, tmp_path):
+def test_a_cross_architecture_merge_is_reported_not_posted(reference, hub, tmp_path, capsys):
     hub.add_model("mix/llama-gemma", created_at=created(60), card_data={"base_model": ["fam3/ft0", "fam6/ft0"]})
     hub.add_model("ext/gemma", created_at=created(500), config={"architectures": ["Gemma2ForCausalLM"]})
     hub.add_model("blend/outside", created_at=created(60), card_data={"base_model": ["fam3/ft1", "ext/gemma"]})
@@ -73,6 +74,8 @@ def test_a_cross_architecture_merge_is_reported_not_posted(reference, hub, tmp_p
     withheld = {w["model"]: w["reason"] for w in report.withheld}
     assert set(withheld) == {"mix/llama-gemma", "blend/outside"} and report.skipped["withheld"] == 2
     assert "Gemma2ForCausalLM, LlamaForCausalLM" in withheld["blend/outside"]  # read from the Hub's config
+    assert bot_main(["status", "--state", str(tmp_path / "bot.sqlite")]) == 0
+    assert "not posted: mix/llama-gemma: merge of different architectures" in capsys.readouterr().out
 
 
 def test_a_model_outside_the_references_support_is_reported_not_posted(reference, hub, tmp_path):
