@@ -39,7 +39,7 @@ class BotConfig:
     material_change: float = 3.0          #: score change (points) worth a follow-up comment
     followup_days: float = 30.0           #: at most one follow-up comment per thread in this many days
     namespace_recheck_days: float = 7.0   #: re-read a namespace's bot threads on the Hub this often
-    namespace_scan_limit: int = 200       #: most repos of a namespace searched for bot threads
+    namespace_scan_limit: int = 50        #: newest repos of a namespace searched for bot threads (a call each)
     quantized_drop: float = 3.0           #: hold a quantised copy predicted this far below its parent
     hold_hours: float = 24.0              #: look at a held model again after this
     timeout: float = 30.0                 #: seconds per Hub request
