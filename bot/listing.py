@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from lrmf_plugin.hub import MODEL_EXPAND
+from lrmf_plugin.hub import MODEL_EXPAND, hub_call
 
 from .session import HubSession
 from .state import iso, parse_iso
@@ -75,10 +75,11 @@ class Discovery:
         """Read pages from ``url`` down to ``stop_at``; the unread rest as a segment when the budget ran out."""
         below = None
         for items, next_url in self.session.pages(url, params, "listing new models"):
+            with hub_call("listing new models"):  # an item that is not a model is an unreadable answer
+                infos = [_model_info(item) for item in items]
             rows = []
             done = False
-            for item in items:
-                info = _model_info(item)
+            for info in infos:
                 if info.created_at is not None and stop_at is not None and info.created_at < stop_at:
                     done = True
                     break

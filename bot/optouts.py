@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from lrmf_plugin.hub import HubNotFound
+from lrmf_plugin.hub import HubForbidden, HubNotFound
 
 from .session import HubSession
 from .state import iso, parse_iso
@@ -106,8 +106,12 @@ class OptOuts:
             for model in self._bot_repos(namespace):
                 if self.state.opted_out(model):
                     break
-                for thread in self.session.call(f"listing bot threads on {model}", lambda m=model: list(
-                        self.session.api.get_repo_discussions(m, author=self.user))):
+                try:
+                    threads = self.session.call(f"listing bot threads on {model}", lambda m=model: list(
+                        self.session.api.get_repo_discussions(m, author=self.user)))
+                except (HubForbidden, HubNotFound):  # discussions off or repo gone: no bot thread there
+                    continue
+                for thread in threads:
                     details = self.session.call(f"reading {model} discussion #{thread.num}",
                                                 lambda m=model, n=thread.num: self.session.api.get_discussion_details(m, n))
                     self.read_thread(model, details)

@@ -105,7 +105,7 @@ class Poller(FollowUps):
         finally:
             self.listed.update(found.listed)
 
-    # ------------------------------------------------------------------ 3. the one gate for every write
+    # ------------------------------------------------------------------ 2. the one gate for every write
     def gate(self, model: str, info: Any, write: str) -> str | None:
         """Why the bot must not write to ``model`` now (``write`` is ``"thread"`` or ``"comment"``), or None.
 
@@ -119,7 +119,7 @@ class Poller(FollowUps):
             reason = self.state.opted_out(model)
         return reason
 
-    # ------------------------------------------------------------------ 4. candidates
+    # ------------------------------------------------------------------ 3. candidates
     def process(self) -> None:
         states = ("pending", "dry-run") if self.cfg.post else ("pending",)
         due = self.state.due(self.now, states)
@@ -223,7 +223,7 @@ class Poller(FollowUps):
             return self._skip(model, f"withheld: {reason}", counted_as="withheld")
         return self.publish(model, info, predictions, parents, pid)
 
-    # ------------------------------------------------------------------ 5. predict and record
+    # ------------------------------------------------------------------ 4. predict and record
     def evaluated(self) -> set[str]:
         if self._evaluated is None:
             self._evaluated = set(self.lrmf.reference.scores()["model"])
@@ -260,7 +260,7 @@ class Poller(FollowUps):
         keep = [p for p in predictions if p.benchmark in scored]
         return keep or predictions
 
-    # ------------------------------------------------------------------ 6. post
+    # ------------------------------------------------------------------ 5. post (follow-ups: followups.py)
     def existing_thread(self, model: str) -> Any:
         """The bot's discussion on ``model`` on the Hub (any status), or None."""
         def first() -> Any:

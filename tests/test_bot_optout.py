@@ -114,3 +114,11 @@ def test_follow_ups_are_capped_per_thread(reference, hub, tmp_path):
     comments = bot_comments(hub, "dora/chat")
     assert len(comments) == 2  # the change a day after the first follow-up waited for the month to pass
     assert "fam6/ft2" in comments[0] and "fam1/ft0" in comments[1]
+
+
+def test_a_repo_refusing_its_discussions_does_not_block_its_namespace(reference, hub, tmp_path):
+    hub.add_model("mixed/old", created_at=created(300), pipeline_tag="text-generation")
+    hub.add_model("mixed/new", created_at=created(60), tags=finetune_of("fam1/ft0"))
+    hub.inject(r"^/api/models/mixed/old/discussions$", method="GET", status=403, times=5)
+    report = run_once(cfg(reference, hub, tmp_path), now=NOW)
+    assert list(posts(hub)) == ["mixed/new"] and report.errors == 0

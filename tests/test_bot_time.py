@@ -115,3 +115,9 @@ def test_cli_against_a_listing_that_never_answers_ends_with_one_line(reference, 
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: could not reach the Hub"), proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr and BOT not in proc.stderr
+
+
+def test_a_listing_of_things_that_are_not_models_ends_the_run_cleanly(reference, hub, tmp_path):
+    hub.inject(r"^/api/models$", method="GET", status=200, body=[1, {"no": "id"}], times=10)
+    report = run_once(cfg(reference, hub, tmp_path), now=NOW)
+    assert report.outcome == "unreachable" and "unreadable" in report.stopped
