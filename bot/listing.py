@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
+from lrmf_plugin.errors import HubError
 from lrmf_plugin.hub import MODEL_EXPAND, hub_call
 
 from .session import HubSession
@@ -46,8 +48,15 @@ class Discovery:
         for i, seg in enumerate(list(backlog)):
             if self.budget <= 0:
                 break
-            backlog[i] = self.read(seg["next"], None, parse_iso(seg["stop_at"])) or {}
-            self.state.set_backlog([s for s in backlog if s])
+            try:
+                backlog[i] = self.read(seg["next"], None, parse_iso(seg["stop_at"])) or {}
+            except HubError:
+                # the Hub may no longer accept an old next-page address: the next run reads that window
+                # again from the top (known models cost a read, never a gap)
+                backlog[i] = {**seg, "next": self.newest_url()}
+                raise
+            finally:
+                self.state.set_backlog([s for s in backlog if s])
         backlog = [s for s in backlog if s]
         if self.budget > 0:
             self.read_newest(backlog)
@@ -56,14 +65,22 @@ class Discovery:
             log.warning("scan limit reached: models created in %s are deferred to the next run",
                         ", ".join(f"{s['stop_at'][:16]}..{s['below'][:16]}" for s in backlog))
 
+    def newest_url(self) -> str:
+        """The listing of text-generation models, newest first, in pages of up to the scan limit."""
+        params = {"sort": "createdAt", "pipeline_tag": "text-generation", "expand": MODEL_EXPAND,
+                  "limit": min(self.cfg.scan_limit, 1000)}
+        return f"{self.session.api.endpoint.rstrip('/')}/api/models?{urlencode(params, doseq=True)}"
+
     def read_newest(self, kept: list[dict[str, str]]) -> None:
         hw = self.state.high_water
         stop_at = (hw - timedelta(minutes=self.cfg.overlap_minutes) if hw
                    else self.now - timedelta(hours=self.cfg.first_lookback_hours))
-        params = {"sort": "createdAt", "pipeline_tag": "text-generation", "expand": MODEL_EXPAND,
-                  "limit": min(self.cfg.scan_limit, 1000)}
         newest: list[datetime] = []
-        rest = self.read(f"{self.session.api.endpoint.rstrip('/')}/api/models", params, stop_at, newest)
+        rest = self.read(self.newest_url(), None, stop_at, newest)
+        if rest and hw is not None:
+            # what is left below the old mark is the overlap, read before: only new ground is owed,
+            # or a run whose overlap alone exceeds the scan limit would defer it forever
+            rest = None if parse_iso(rest["below"]) <= hw else {**rest, "stop_at": iso(hw)}
         if rest:
             kept.append(rest)
             self.state.set_backlog(kept)

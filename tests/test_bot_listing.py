@@ -67,3 +67,19 @@ def test_follow_ups_reach_models_older_than_the_listing_window(reference, hub, t
     assert hub.requests_to(r"^/api/models/old/chat$")  # read on its own, not from the listing
     [comment] = bot_comments(hub, "old/chat")
     assert "fam6/ft2" in comment and len(posts(hub)["old/chat"]) == 1
+
+
+def test_an_unfinished_listing_the_hub_no_longer_accepts_is_read_again_from_the_top(reference, hub, tmp_path):
+    models = [f"c{i}/m" for i in range(12)]
+    for i, model in enumerate(models):
+        hub.add_model(model, created_at=created(60 + i))
+    hub.page_size = 5
+    conf = cfg(reference, hub, tmp_path, scan_limit=5, allow=("nobody",))
+    run_once(conf, now=NOW)
+    state = BotState(conf.state)
+    [segment] = state.backlog()
+    state.set_backlog([{**segment, "next": segment["next"].split("cursor=")[0] + "cursor=not-a-cursor"}])
+    refused = run_once(conf, now=NOW + timedelta(minutes=10))
+    assert refused.outcome == "unreachable" and "HTTP 400" in refused.stopped
+    reports = [run_once(conf, now=NOW + timedelta(minutes=10 * k)) for k in range(2, 6)]
+    assert reports[-1].listing_backlog == [] and all(state.candidate(m) for m in models)
