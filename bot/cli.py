@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="most models read from the listing per run; the rest is read next run (%(default)s)")
     run.add_argument("--max-run-seconds", type=float, default=defaults.max_run_seconds,
                      help="wall-clock budget of one run (%(default)s)")
+    run.add_argument("--max-rate-limit-wait", type=float, default=defaults.max_rate_limit_wait, metavar="SECONDS",
+                     help="sleep out a 429 whose reset is at most this; a longer one pauses the bot (%(default)s)")
     run.set_defaults(func=_run)
 
     status = sub.add_parser("status", help="what the bot has seen, posted, skipped and why")
@@ -86,7 +88,7 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
                      max_posts_per_run=args.max_posts_per_run, post_interval=args.post_interval,
                      allow=tuple(args.allow), deny=tuple(args.deny), max_interval_width=args.max_interval_width,
                      scan_limit=args.scan_limit, interval_minutes=args.interval_minutes,
-                     max_run_seconds=args.max_run_seconds)
+                     max_run_seconds=args.max_run_seconds, max_rate_limit_wait=args.max_rate_limit_wait)
 
 
 def make_scheduler(cfg: BotConfig, job: Callable[[], Any], *, blocking: bool = True) -> Any:
@@ -114,8 +116,8 @@ def _run(args: argparse.Namespace) -> int:
     from .poller import run_once
 
     cfg = config_from_args(args)
-    if cfg.max_run_seconds <= 0 or cfg.scan_limit <= 0:
-        raise LrmfError("--max-run-seconds and --scan-limit must be positive")
+    if cfg.max_run_seconds <= 0 or cfg.scan_limit <= 0 or cfg.max_rate_limit_wait < 0:
+        raise LrmfError("--max-run-seconds and --scan-limit must be positive, --max-rate-limit-wait not negative")
     if args.once:
         return _once(cfg, run_once)
 

@@ -121,3 +121,12 @@ def test_a_listing_of_things_that_are_not_models_ends_the_run_cleanly(reference,
     hub.inject(r"^/api/models$", method="GET", status=200, body=[1, {"no": "id"}], times=10)
     report = run_once(cfg(reference, hub, tmp_path), now=NOW)
     assert report.outcome == "unreachable" and "unreadable" in report.stopped
+
+
+def test_a_budget_that_cannot_be_met_is_a_one_line_error(reference, hub, tmp_path, capsys):
+    for flag in ("--max-run-seconds", "--scan-limit", "--max-rate-limit-wait"):
+        code = bot_main(["run", "--once", "--endpoint", hub.url, "--ref", str(reference),
+                         "--state", str(tmp_path / "s.sqlite"), flag, "-1"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error: --max-run-seconds and --scan-limit must be positive")
+    assert not hub.requests
