@@ -82,7 +82,7 @@ class OptOuts:
             self.state.opt_out("namespace", namespace, f"{author} asked to stop", self.now)
             acknowledged = any(getattr(e, "type", None) == "comment" and getattr(e, "author", None) == self.user
                                for e in events[i + 1:])
-            if not acknowledged and getattr(details, "status", None) == "open":
+            if not acknowledged and getattr(details, "status", None) == "open" and self.cfg.post:  # dry runs never write
                 self.acknowledge(model, details.num, namespace)
             return author
         return None

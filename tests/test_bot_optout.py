@@ -122,3 +122,15 @@ def test_a_repo_refusing_its_discussions_does_not_block_its_namespace(reference,
     hub.inject(r"^/api/models/mixed/old/discussions$", method="GET", status=403, times=5)
     report = run_once(cfg(reference, hub, tmp_path), now=NOW)
     assert list(posts(hub)) == ["mixed/new"] and report.errors == 0
+
+
+def test_a_dry_run_honours_a_stop_without_writing(reference, hub, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN")
+    hub.add_model("eve/old", created_at=created(300), tags=finetune_of("fam1/ft0"))
+    hub.add_discussion("eve/old", author=BOT, title="[bot] earlier thread")
+    hub.add_comment("eve/old", 1, author="eve", text="stop")
+    hub.add_model("eve/new", created_at=created(60), tags=finetune_of("fam1/ft1"))
+    conf = cfg(reference, hub, tmp_path, post=False, bot_user=BOT)
+    report = run_once(conf, now=NOW)
+    assert report.dry_run == 0 and not hub.requests_to(".*", "POST")
+    assert "eve asked to stop" in BotState(conf.state).opted_out("eve/new")
