@@ -15,6 +15,7 @@ from lrmf_plugin.errors import HubError
 from lrmf_plugin.hub import HubNotFound, lineage_from_model_info, metadata_from_model_info
 
 from . import render
+from .checks import HELD
 from .state import Post
 
 
@@ -30,6 +31,7 @@ class FollowUps:
     site: str
     listed: dict[str, Any]
     log: Any
+    checks: Any
 
     def sweep(self) -> None:
         """Re-read open bot threads (hourly, and at once when a listed model has a new revision)."""
@@ -78,8 +80,14 @@ class FollowUps:
             return
         parents = lineage_from_model_info(info)
         old = self.log.latest(post.model)
-        predictions, pid = self.predict(post.model, info, parents, metadata_from_model_info(info))
+        metadata = metadata_from_model_info(info)
+        predictions, pid = self.predict(post.model, info, parents, metadata)
         self.state.set_post(post.model, self.now, sha=info.sha)
+        verdict = self.checks.verdict(metadata, parents, predictions, self.cfg.quantized_drop)
+        if verdict is not None:  # a follow-up is a post: the same predictions are never posted
+            kind, reason = verdict
+            (self.report.held if kind == HELD else self.report.withheld).append({"model": post.model, "reason": reason})
+            return
         before = {p.benchmark: p.predicted for p in (old.scores if old else [])}
         moved = max((abs(p.predicted - before.get(p.benchmark, p.predicted)) for p in predictions), default=0.0)
         lineage_changed = old is None or sorted(map(tuple, old.parents)) != sorted(parents)

@@ -109,3 +109,13 @@ def test_a_quantised_copy_far_below_its_parent_is_held(reference, hub, tmp_path)
     assert len(PredictionLog(tmp_path / "bot.sqlite").predictions(latest_only=False)) == 1
     posted = run_once(cfg(reference, hub, tmp_path, quantized_drop=drop + 0.5), now=NOW + timedelta(hours=50))
     assert posted.posted == 1 and list(posts(hub)) == [model]
+
+
+def test_a_follow_up_that_would_be_a_cross_architecture_merge_is_not_posted(reference, hub, tmp_path):
+    hub.add_model("turn/coat", created_at=created(60), tags=finetune_of("fam1/ft0"), sha="a" * 40)
+    conf = cfg(reference, hub, tmp_path)
+    assert run_once(conf, now=NOW).posted == 1
+    hub.update_model("turn/coat", sha="b" * 40, tags=[], cardData={"base_model": ["fam3/ft0", "fam6/ft0"]})
+    report = run_once(conf, now=NOW + timedelta(minutes=10))
+    assert report.commented == 0 and [w["model"] for w in report.withheld] == ["turn/coat"]
+    assert len(hub.discussions("turn/coat")[0]["events"]) == 1
