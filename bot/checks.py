@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from lrmf_plugin.hub import HubForbidden, HubNotFound
 from lrmf_plugin.leaderboard import BENCHMARKS
 from lrmf_plugin.schema import Prediction
 
@@ -84,9 +85,13 @@ class Checks:
             if isinstance(value, str) and value:
                 return value
         if model not in self._hub_arch:
-            info = self.session.call(f"reading the config of {model}", lambda: self.session.api.model_info(
-                model, expand=["config"], timeout=self.session.timeout()))
-            archs = (getattr(info, "config", None) or {}).get("architectures") or []
+            try:
+                info = self.session.call(f"reading the config of {model}", lambda: self.session.api.model_info(
+                    model, expand=["config"], timeout=self.session.timeout()))
+            except (HubNotFound, HubForbidden):  # a parent we cannot see has no architecture we know
+                info = None
+            config = getattr(info, "config", None)
+            archs = (config.get("architectures") if isinstance(config, dict) else None) or []
             self._hub_arch[model] = archs[0] if archs and isinstance(archs[0], str) else None
         return self._hub_arch[model]
 

@@ -69,8 +69,9 @@ def test_a_cross_architecture_merge_is_reported_not_posted(reference, hub, tmp_p
     hub.add_model("ext/gemma", created_at=created(500), config={"architectures": ["Gemma2ForCausalLM"]})
     hub.add_model("blend/outside", created_at=created(60), card_data={"base_model": ["fam3/ft1", "ext/gemma"]})
     hub.add_model("ok/llamas", created_at=created(60), card_data={"base_model": ["fam3/ft0", "fam4/ft2"]})
+    hub.add_model("fine/unseen", created_at=created(60), card_data={"base_model": ["fam3/ft0", "gone/private"]})
     report = run_once(cfg(reference, hub, tmp_path), now=NOW)
-    assert list(posts(hub)) == ["ok/llamas"]
+    assert sorted(posts(hub)) == ["fine/unseen", "ok/llamas"] and report.errors == 0
     withheld = {w["model"]: w["reason"] for w in report.withheld}
     assert set(withheld) == {"mix/llama-gemma", "blend/outside"} and report.skipped["withheld"] == 2
     assert "Gemma2ForCausalLM, LlamaForCausalLM" in withheld["blend/outside"]  # read from the Hub's config
