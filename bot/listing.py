@@ -40,10 +40,11 @@ class Discovery:
 
     def run(self) -> None:
         backlog = self.state.backlog()
-        for seg in list(backlog):
-            if not self.session.on_endpoint(seg["next"]):
-                log.warning("dropping an unfinished listing of another Hub (down to %s)", seg["stop_at"])
-                backlog.remove(seg)
+        foreign = [seg for seg in backlog if not self.session.on_endpoint(seg["next"])]
+        if foreign:  # the token never goes to another host, and that Hub's listing is not this one's
+            log.warning("dropping %d unfinished listings of another Hub", len(foreign))
+            backlog = [seg for seg in backlog if seg not in foreign]
+            self.state.set_backlog(backlog)
         # each step is saved as soon as it is read: a failure later in the run re-reads only its own part
         for i, seg in enumerate(list(backlog)):
             if self.budget <= 0:

@@ -334,7 +334,8 @@ def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime
 
         lrmf = Lrmf(cfg.ref)
         _ = lrmf.predictor  # load it now: NotFittedError before any Hub request
-    api = api or connect(cfg.endpoint, timeout=cfg.timeout)
+    # calls made through the client itself (whoami, discussions) wait no longer than a run may last
+    api = api or connect(cfg.endpoint, timeout=min(cfg.timeout, cfg.max_run_seconds))
     poller = Poller(cfg, api, lrmf, now, sleep)
     try:
         return _run(poller, cfg, api, now)
