@@ -45,7 +45,7 @@ def link(model: str, site: str) -> str:
 
 def space_link(space_url: str, model: str) -> str:
     """The Space's page for ``model`` (its predictions, lineage and track record)."""
-    return f"{space_url.rstrip('/')}/?model={quote(model, safe='/')}"
+    return f"{space_url.rstrip('/')}?model={quote(model, safe='/')}"
 
 
 def marker(model: str, sha: str | None) -> str:

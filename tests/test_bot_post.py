@@ -45,7 +45,7 @@ def test_ids_are_code_spans_and_the_text_has_no_backslashes():
     assert "merge of [`p/q`](https://hub.example/p/q) + [`r/s`](https://hub.example/r/s)" in body
     assert "**Evaluated in its lineage:** [`x_y/<b>`](https://hub.example/x_y/%3Cb%3E) (measured average 35.2)" in body
     assert "every repository of `a_b`" in body and f"`@{BOT} stop`" in body and f"`{OPT_OUT_TAG}`" in body
-    assert "(https://example.org/space/?model=a_b/c%2Ad)" in body  # this model's page in the Space
+    assert "(https://example.org/space?model=a_b/c%2Ad)" in body  # this model's page in the Space
     assert "**Why this may be wrong:**" in body and "a merge can land outside" in body
     assert "Close this discussion and the bot will never post here again" in body
     m = render.MARKER_RE.search(body)
@@ -61,7 +61,7 @@ def test_relatives_are_only_the_models_own_lineage(reference, hub, tmp_path):
     measured = Reference(reference).scores().query("model == 'fam1/ft0'")["score"].mean()
     assert f"**Evaluated in its lineage:** [`fam1/ft0`](https://hub.example/fam1/ft0) (measured average {measured:.1f})" in text
     assert not any(f"fam1/ft{j}" in text for j in range(1, 5))  # siblings are other people's models
-    assert "https://example.org/space/?model=alice/chat" in text
+    assert "https://example.org/space?model=alice/chat" in text
 
 
 def test_a_cross_architecture_merge_is_reported_not_posted(reference, hub, tmp_path, capsys):
