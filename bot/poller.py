@@ -75,12 +75,13 @@ class RunReport:
 class Poller(FollowUps):
     """State for one run: the Hub session, the store, the predictor, the clock. Use :func:`run_once`."""
 
-    def __init__(self, cfg: BotConfig, api: Any, lrmf: Any, now: datetime, sleep: Callable[[float], None]):
+    def __init__(self, cfg: BotConfig, api: Any, lrmf: Any, now: datetime, sleep: Callable[[float], None],
+                 started: float | None = None):
         self.cfg, self.api, self.lrmf, self.now, self.sleep = cfg, api, lrmf, now, sleep
         self.state = BotState(cfg.state)
         self.log = PredictionLog(cfg.state)
         self.report = RunReport(started_at=iso(now))
-        self.session = HubSession(cfg, api, self.state, self.report, now, sleep)
+        self.session = HubSession(cfg, api, self.state, self.report, now, sleep, started)
         self.call = self.session.call
         self.site = (cfg.site_url or api.endpoint).rstrip("/")
         self.user = cfg.bot_user or "lrmf-bot"
@@ -326,6 +327,7 @@ def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime
     """
     from huggingface_hub import get_token
 
+    started = time.monotonic()
     now = now or datetime.now(timezone.utc)
     if cfg.post and not get_token():
         raise HubError("--post needs a Hub token: set HF_TOKEN or log in with `hf auth login`")
@@ -336,7 +338,7 @@ def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime
         _ = lrmf.predictor  # load it now: NotFittedError before any Hub request
     # calls made through the client itself (whoami, discussions) wait no longer than a run may last
     api = api or connect(cfg.endpoint, timeout=min(cfg.timeout, cfg.max_run_seconds))
-    poller = Poller(cfg, api, lrmf, now, sleep)
+    poller = Poller(cfg, api, lrmf, now, sleep, started)
     try:
         return _run(poller, cfg, api, now)
     finally:  # also after a crash: the state file is left whole, without a log beside it

@@ -36,9 +36,10 @@ class HubSession:
     """The Hub client of one run, with its time budget and rate-limit handling."""
 
     def __init__(self, cfg: BotConfig, api: Any, state: BotState, report: Any, now: datetime,
-                 sleep: Callable[[float], None]):
+                 sleep: Callable[[float], None], started: float | None = None):
         self.cfg, self.api, self.state, self.report, self.now, self.sleep = cfg, api, state, report, now, sleep
-        self.deadline = time.monotonic() + cfg.max_run_seconds
+        #: ``started`` is when the run began (``time.monotonic``), so loading the predictor counts too
+        self.deadline = (time.monotonic() if started is None else started) + cfg.max_run_seconds
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
