@@ -34,10 +34,6 @@ from .state import BotState, Candidate, iso
 
 log = logging.getLogger("lrmf_bot")
 
-#: how a run ended: ``done`` (exit 0), ``paused`` by a rate limit, or the Hub ``unreachable``
-OUTCOMES = ("done", "paused", "unreachable")
-
-
 @dataclass
 class RunReport:
     """Counters of one run, logged as JSON and kept in the state file."""
@@ -64,7 +60,7 @@ class RunReport:
     listing_backlog: list = field(default_factory=list)  #: creation-time windows not read yet
     rate_limited_until: str | None = None
     stopped: str | None = None
-    outcome: str = "done"
+    outcome: str = "done"                 #: ``done``, ``paused`` (a rate limit) or ``unreachable`` (the Hub)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -370,4 +366,4 @@ def _run(poller: Poller, cfg: BotConfig, api: Any, now: datetime) -> RunReport:
     return report
 
 
-__all__ = ["OUTCOMES", "RunReport", "run_once", "Poller"]
+__all__ = ["RunReport", "run_once", "Poller"]
