@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,6 +18,12 @@ from .config import DEFAULT_SPACE_URL, BotConfig
 from .state import BotState
 
 log = logging.getLogger("lrmf_bot")
+
+#: ``run --once`` exit codes beside 0 (done) and 2 (bad configuration), as in ``sysexits.h``:
+#: a rate limit paused the bot (try again after the reset) / the Hub could not be read
+EXIT_PAUSED, EXIT_UNREACHABLE = 75, 69
+#: how long past ``--max-run-seconds`` a run may take to end on its own before ``--once`` gives up on it
+_GRACE_SECONDS = 5.0
 
 
 def _namespaces(text: str) -> list[str]:
@@ -57,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interval-minutes", type=float, default=defaults.interval_minutes)
     run.add_argument("--space-url", default=DEFAULT_SPACE_URL, help="track-record link in every post")
     run.add_argument("--bot-user", default=None, help="the bot's Hub account (default: whoami)")
-    run.add_argument("--scan-limit", type=int, default=defaults.scan_limit)
+    run.add_argument("--scan-limit", type=int, default=defaults.scan_limit,
+                     help="most models read from the listing per run; the rest is read next run (%(default)s)")
+    run.add_argument("--max-run-seconds", type=float, default=defaults.max_run_seconds,
+                     help="wall-clock budget of one run (%(default)s)")
+    run.add_argument("--max-rate-limit-wait", type=float, default=defaults.max_rate_limit_wait, metavar="SECONDS",
+                     help="sleep out a 429 whose reset is at most this; a longer one pauses the bot (%(default)s)")
     run.set_defaults(func=_run)
 
     status = sub.add_parser("status", help="what the bot has seen, posted, skipped and why")
@@ -76,7 +88,8 @@ def config_from_args(args: argparse.Namespace) -> BotConfig:
                      bot_user=args.bot_user, space_url=args.space_url, min_age_minutes=args.min_age_minutes,
                      max_posts_per_run=args.max_posts_per_run, post_interval=args.post_interval,
                      allow=tuple(args.allow), deny=tuple(args.deny), max_interval_width=args.max_interval_width,
-                     scan_limit=args.scan_limit, interval_minutes=args.interval_minutes)
+                     scan_limit=args.scan_limit, interval_minutes=args.interval_minutes,
+                     max_run_seconds=args.max_run_seconds, max_rate_limit_wait=args.max_rate_limit_wait)
 
 
 def make_scheduler(cfg: BotConfig, job: Callable[[], Any], *, blocking: bool = True) -> Any:
@@ -104,14 +117,17 @@ def _run(args: argparse.Namespace) -> int:
     from .poller import run_once
 
     cfg = config_from_args(args)
+    if cfg.max_run_seconds <= 0 or cfg.scan_limit <= 0 or cfg.max_rate_limit_wait < 0:
+        raise LrmfError("--max-run-seconds and --scan-limit must be positive, --max-rate-limit-wait not negative")
     if args.once:
-        report = run_once(cfg)
-        print(json.dumps(report.as_dict(), sort_keys=True))
-        return 0
+        return _once(cfg, run_once)
 
     def job() -> None:
         try:
-            run_once(cfg)
+            report = run_once(cfg)
+            log.info("run report %s", json.dumps(report.as_dict(), sort_keys=True))
+            if report.stopped:
+                log.warning("run stopped early (%s): %s", report.outcome, report.stopped)
         except LrmfError as exc:  # e.g. the reference was replaced mid-flight: try again next time
             log.error("run failed: %s", exc)
 
@@ -123,10 +139,42 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _once(cfg: BotConfig, run_once: Callable[[BotConfig], Any]) -> int:
+    """One run under a watchdog: the run's own budget ends it in time; the watchdog covers a call that hangs."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["report"] = run_once(cfg)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            result["error"] = exc
+
+    # a daemon thread: if the Hub never answers, leaving the process ends it (every step is crash-safe)
+    worker = threading.Thread(target=target, name="lrmf-bot-run", daemon=True)
+    worker.start()
+    worker.join(cfg.max_run_seconds + _GRACE_SECONDS)
+    if worker.is_alive():
+        print(f"error: could not reach the Hub: the run did not finish within --max-run-seconds "
+              f"({cfg.max_run_seconds:g} s)", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    if "error" in result:
+        raise result["error"]
+    report = result["report"]
+    print(json.dumps(report.as_dict(), sort_keys=True))
+    if report.outcome == "paused":
+        print(f"paused: {report.stopped}", file=sys.stderr)
+        return EXIT_PAUSED
+    if report.outcome == "unreachable":
+        print(f"error: could not reach the Hub: {report.stopped}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     state = BotState(args.state, create=False)
     last = state.last_run()
     data = {"high_water": state.get_meta("high_water"), "paused_until": state.get_meta("paused_until"),
+            "listing_backlog": [{"from": s["stop_at"], "to": s["below"]} for s in state.backlog()],
             "models": state.counts(),
             "posts": [{"model": p.model, "discussion": p.discussion_url, "status": p.status,
                        "posted_at": p.posted_at.isoformat(), "adopted": p.adopted} for p in state.posts()],
@@ -137,6 +185,8 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     print(f"high-water mark: {data['high_water'] or '-'}" + (
         f"   paused until {data['paused_until']}" if data["paused_until"] else ""))
+    for window in data["listing_backlog"]:
+        print(f"not read yet: models created {window['from'][:16]} .. {window['to'][:16]} (next run)")
     for st in ("pending", "dry-run", "posted", "skipped"):
         reasons = data["models"].get(st, {})
         print(f"{st}: {sum(reasons.values())}")
@@ -151,8 +201,11 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {o['scope']:<9} {o['name']}: {o['reason']}")
     if last:
         r = last[1]
-        print(f"last run {last[0]}: listed {r['listed']}, new {r['new']}, posted {r['posted']}, "
-              f"dry-run {r['dry_run']}, errors {r['errors']}" + (f"; stopped: {r['stopped']}" if r["stopped"] else ""))
+        print(f"last run {last[0]} ({r.get('outcome', 'done')}): listed {r['listed']}, new {r['new']}, "
+              f"posted {r['posted']}, dry-run {r['dry_run']}, deferred {r.get('deferred', 0)}, errors {r['errors']}"
+              + (f"; stopped: {r['stopped']}" if r["stopped"] else ""))
+        for entry in r.get("withheld", []) + r.get("held", []):
+            print(f"  not posted: {entry['model']}: {entry['reason']}")
     return 0
 
 

@@ -37,7 +37,14 @@ class BotConfig:
     sweep_minutes: float = 60.0           #: how often an open bot thread is looked at again
     sweep_limit: int = 20                 #: most threads looked at per run
     material_change: float = 3.0          #: score change (points) worth a follow-up comment
+    followup_days: float = 30.0           #: at most one follow-up comment per thread in this many days
+    namespace_recheck_days: float = 7.0   #: re-read a namespace's bot threads on the Hub this often
+    namespace_scan_limit: int = 50        #: newest repos of a namespace searched for bot threads (a call each)
+    quantized_drop: float = 3.0           #: hold a quantised copy predicted this far below its parent
+    hold_hours: float = 24.0              #: look at a held model again after this
     timeout: float = 30.0                 #: seconds per Hub request
+    max_rate_limit_wait: float = 60.0     #: longest sleep on a 429; a longer reset pauses the bot instead
+    max_run_seconds: float = 540.0        #: wall-clock budget of one run (under the polling interval)
     interval_minutes: float = 10.0        #: ``run`` polls this often
     jitter_seconds: float = 60.0
 

@@ -3,7 +3,8 @@
 :func:`run_once` is a plain function (the scheduler in :mod:`lrmf_bot.cli` only calls it), so every
 rule is tested directly against the fake Hub. Order matters for crash safety: the prediction is
 recorded before anything is posted, and before every post the Hub itself is asked whether a bot
-thread already exists, so a crash at any point followed by a restart posts exactly once.
+thread already exists, so a crash at any point followed by a restart posts exactly once. Every
+write (new thread, follow-up comment) passes the one eligibility gate, :meth:`Poller.gate`.
 """
 from __future__ import annotations
 
@@ -15,18 +16,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from lrmf_plugin.errors import HubError, HubForbidden, HubNotFound, HubRateLimited
-from lrmf_plugin.hub import (MODEL_EXPAND, REPO_ID_RE, connect, hub_call, lineage_from_model_info,
-                             metadata_from_model_info)
+from lrmf_plugin.errors import HubError, HubForbidden, HubNotFound
+from lrmf_plugin.hub import MODEL_EXPAND, REPO_ID_RE, connect, lineage_from_model_info, metadata_from_model_info
 from lrmf_plugin.schema import ModelQuery, Prediction
 from lrmf_plugin.track_record import PredictionLog
 
 from . import render
-from .config import OPT_OUT_TAG, BotConfig
+from .checks import HELD, Checks
+from .config import BotConfig
+from .followups import FollowUps
+from .gate import namespace_rule, repo_rule
+from .listing import Discovery
+from .optouts import OptOuts
+from .session import HubSession, StopRun
 from .state import BotState, Candidate, iso
 
 log = logging.getLogger("lrmf_bot")
-
 
 @dataclass
 class RunReport:
@@ -42,12 +47,19 @@ class RunReport:
     adopted: int = 0
     commented: int = 0
     closed_seen: int = 0
+    acknowledged: int = 0
+    ignored_stops: int = 0
     errors: int = 0
     api_calls: int = 0
+    deferred: int = 0                     #: candidates left for a later run (post cap, time budget)
     skipped: Counter = field(default_factory=Counter)
     waiting: Counter = field(default_factory=Counter)
+    withheld: list = field(default_factory=list)   #: predicted but never to be posted, and why
+    held: list = field(default_factory=list)       #: predicted, not posted now, looked at again later
+    listing_backlog: list = field(default_factory=list)  #: creation-time windows not read yet
     rate_limited_until: str | None = None
     stopped: str | None = None
+    outcome: str = "done"                 #: ``done``, ``paused`` (a rate limit) or ``unreachable`` (the Hub)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -55,104 +67,70 @@ class RunReport:
         return d
 
 
-class _StopRun(Exception):
-    """End the run cleanly (rate limit, post cap)."""
+class Poller(FollowUps):
+    """State for one run: the Hub session, the store, the predictor, the clock. Use :func:`run_once`."""
 
-
-class Poller:
-    """State for one run: the client, the store, the predictor, the clock. Use :func:`run_once`."""
-
-    def __init__(self, cfg: BotConfig, api: Any, lrmf: Any, now: datetime, sleep: Callable[[float], None]):
+    def __init__(self, cfg: BotConfig, api: Any, lrmf: Any, now: datetime, sleep: Callable[[float], None],
+                 started: float | None = None):
         self.cfg, self.api, self.lrmf, self.now, self.sleep = cfg, api, lrmf, now, sleep
         self.state = BotState(cfg.state)
         self.log = PredictionLog(cfg.state)
         self.report = RunReport(started_at=iso(now))
+        self.session = HubSession(cfg, api, self.state, self.report, now, sleep, started)
+        self.call = self.session.call
         self.site = (cfg.site_url or api.endpoint).rstrip("/")
         self.user = cfg.bot_user or "lrmf-bot"
         self.listed: dict[str, Any] = {}
+        self.checks = Checks(lrmf, self.session)
+        self._optouts: OptOuts | None = None
         self._last_create: float | None = None
         self._evaluated: set[str] | None = None
 
-    # ------------------------------------------------------------------ Hub calls
-    def call(self, what: str, fn: Callable[[], Any]) -> Any:
-        """One Hub call; a 429 ends the run (remembering when to resume), other failures raise HubError."""
-        self.report.api_calls += 1
-        try:
-            with hub_call(what):
-                return fn()
-        except HubRateLimited as exc:
-            wait = exc.reset_in if exc.reset_in is not None else 300.0
-            until = self.now + timedelta(seconds=wait)
-            self.state.set_meta("paused_until", iso(until))
-            self.report.rate_limited_until = iso(until)
-            raise _StopRun(f"rate limited ({what}); resuming after {iso(until)}") from None
+    @property
+    def optouts(self) -> OptOuts:
+        if self._optouts is None:  # after ``whoami``: the bot's own comments are not stop requests
+            self._optouts = OptOuts(self.session, self.user, self.now)
+        return self._optouts
 
     # ------------------------------------------------------------------ 1. discover
     def discover(self) -> None:
-        """Read the newest text-generation models down to the high-water mark (minus an overlap)."""
-        hw = self.state.high_water
-        stop_at = (hw - timedelta(minutes=self.cfg.overlap_minutes) if hw
-                   else self.now - timedelta(hours=self.cfg.first_lookback_hours))
-        rows, newest = [], None
-
-        def listing() -> None:
-            nonlocal newest
-            for info in self.api.list_models(sort="created_at", pipeline_tag="text-generation",
-                                             expand=MODEL_EXPAND, limit=self.cfg.scan_limit):
-                created = info.created_at
-                if created is not None and created < stop_at:
-                    break
-                self.listed[info.id] = info
-                rows.append((info.id, created, info.sha))
-                if created is not None and (newest is None or created > newest):
-                    newest = created
-
+        """Read the newest text-generation models (and any unfinished earlier listing) within the scan limit."""
+        found = Discovery(self.session, self.now)
         try:
-            self.call("listing new models", listing)
+            found.run()
         finally:
-            # what was read is kept either way; the mark only moves after a complete listing, so a
-            # listing that broke off is read again from the same point next time
-            self.report.listed = len(rows)
-            self.report.new = self.state.add_candidates(rows, self.now)
-        if newest is not None:
-            self.state.advance_high_water(newest)
+            self.listed.update(found.listed)
 
-    # ------------------------------------------------------------------ 2. sweep open threads
-    def sweep(self) -> None:
-        """Note closed bot threads and ``@bot stop`` replies (namespace opt-out)."""
-        every = timedelta(minutes=self.cfg.sweep_minutes)
-        for post in self.state.to_sweep(self.now, every, self.cfg.sweep_limit):
-            try:
-                details = self.call(f"reading {post.model} discussion #{post.discussion_num}",
-                                    lambda p=post: self.api.get_discussion_details(p.model, p.discussion_num))
-            except HubNotFound:
-                self.state.set_post(post.model, self.now, status="closed")
-                continue
-            except HubError as exc:
-                self._error(post.model, exc)
-                continue
-            command = f"@{self.user} stop".lower()
-            for event in details.events:
-                if (getattr(event, "type", None) == "comment" and event.author != self.user
-                        and command in (getattr(event, "content", "") or "").lower()):
-                    self.state.opt_out("namespace", post.namespace, f"{event.author} asked to stop", self.now)
-            if details.status != "open":
-                self.report.closed_seen += 1
-            self.state.set_post(post.model, self.now, status=details.status)
+    # ------------------------------------------------------------------ 2. the one gate for every write
+    def gate(self, model: str, info: Any, write: str) -> str | None:
+        """Why the bot must not write to ``model`` now (``write`` is ``"thread"`` or ``"comment"``), or None.
+
+        Deny/allow lists, local repo and namespace opt-outs, the repo's own state (private, gated,
+        disabled, the opt-out tag, the bot's own model) and, before a new thread, the stop requests
+        in the bot's threads of that namespace on the Hub.
+        """
+        reason = namespace_rule(self.cfg, self.state, model) or repo_rule(info, self.user)
+        if reason is None and write == "thread":
+            self.optouts.refresh_namespace(model.split("/")[0])
+            reason = self.state.opted_out(model)
+        return reason
 
     # ------------------------------------------------------------------ 3. candidates
     def process(self) -> None:
         states = ("pending", "dry-run") if self.cfg.post else ("pending",)
-        for cand in self.state.due(self.now, states):
+        due = self.state.due(self.now, states)
+        for i, cand in enumerate(due):
             self.report.considered += 1
             try:
                 self.consider(cand)
             except HubError as exc:
                 self._error(cand.model, exc, cand)
-        self.follow_up()
+            except StopRun:
+                self.report.deferred += len(due) - i
+                raise
 
-    def _skip(self, model: str, reason: str) -> None:
-        self.report.skipped[reason] += 1
+    def _skip(self, model: str, reason: str, counted_as: str | None = None) -> None:
+        self.report.skipped[counted_as or reason] += 1
         self.state.update(model, self.now, state="skipped", reason=reason, checked=True)
 
     def _wait(self, model: str, reason: str, until: datetime, checked: bool = True) -> None:
@@ -170,26 +148,18 @@ class Poller:
             self.state.update(model, self.now, reason=f"Hub error: {exc}", error=True,
                               next_check=self.now + timedelta(minutes=self.cfg.recheck_minutes))
 
-    def _namespace_rule(self, model: str) -> str | None:
-        ns = model.split("/")[0]
-        if ns in self.cfg.deny:
-            return "namespace on the deny list"
-        if self.cfg.allow and ns not in self.cfg.allow:
-            return "namespace not on the allow list"
-        return self.state.opted_out(model)
-
     def info(self, model: str) -> Any:
         """This run's listing entry when it has one (no extra call), else a fresh ``model_info``."""
         if model in self.listed:
             return self.listed[model]
         return self.call(f"reading {model}", lambda: self.api.model_info(model, expand=MODEL_EXPAND,
-                                                                         timeout=self.cfg.timeout))
+                                                                         timeout=self.session.timeout()))
 
     def consider(self, cand: Candidate) -> None:
         model = cand.model
         if "/" not in model or not REPO_ID_RE.match(model):
             return self._skip(model, "not a model id")
-        rule = self._namespace_rule(model)
+        rule = namespace_rule(self.cfg, self.state, model)
         if rule:
             return self._skip(model, rule)
         try:
@@ -198,41 +168,56 @@ class Poller:
             return self._skip(model, "gone or private")
         except HubForbidden:
             return self._skip(model, "disabled")
-        reason = self._repo_rule(info)
+        reason = repo_rule(info, self.user)
         if reason:
             return self._skip(model, reason)
         created = info.created_at or cand.created_at or cand.first_seen
-        age = self.now - created
         settle = timedelta(minutes=self.cfg.min_age_minutes)
-        if age < settle:
+        if self.now - created < settle:
             return self._wait(model, "settling", created + settle, checked=False)
         parents = lineage_from_model_info(info)
-        if not parents and age < timedelta(hours=self.cfg.recheck_hours):
+        if not parents and self.now - created < timedelta(hours=self.cfg.recheck_hours):
             return self._wait(model, "waiting for lineage", self.now + timedelta(minutes=self.cfg.recheck_minutes))
         if model in self.evaluated():
             return self._skip(model, "already evaluated in the reference")
-
-        predictions, relatives, pid = self.predict(model, info, parents)
-        width = sum(p.upper - p.lower for p in predictions) / max(len(predictions), 1)
-        if not relatives and width > self.cfg.max_interval_width:
-            return self._skip(model, "no basis (no evaluated relative, wide intervals)")
-        self.publish(model, info, predictions, parents, relatives, pid)
-
-    def _repo_rule(self, info: Any) -> str | None:
-        if info.private:
-            return "private"
-        if info.disabled:
-            return "disabled"
-        if info.gated:
-            return "gated"
-        if info.pipeline_tag not in (None, "text-generation"):
-            return "not text-generation"
-        card_tags = (getattr(info.card_data, "tags", None) if info.card_data is not None else None) or []
-        if OPT_OUT_TAG in (info.tags or []) or OPT_OUT_TAG in card_tags:
-            return "opt-out tag on the card"
-        if (info.author or info.id.split("/")[0]) == self.user:
-            return "the bot's own model"
+        if self._cap_wait(model):  # before predicting: a model waiting for the cap is predicted once
+            return None
+        reason = self.gate(model, info, "thread")
+        if reason:
+            return self._skip(model, reason)
+        self.predict_and_publish(model, info, parents)
         return None
+
+    def _cap_wait(self, model: str) -> bool:
+        last = self.state.last_post_in(model.split("/")[0])
+        spacing = timedelta(days=1) / max(self.cfg.namespace_per_day, 1)
+        if last is not None and self.now - last < spacing:
+            self._wait(model, "namespace posted to today", last + spacing, checked=False)
+        elif self.report.posted + self.report.dry_run >= self.cfg.max_posts_per_run:
+            self._wait(model, "post cap of this run", self.now, checked=False)
+        else:
+            return False
+        self.report.deferred += 1
+        return True
+
+    def predict_and_publish(self, model: str, info: Any, parents: list[tuple[str, str]]) -> None:
+        metadata = metadata_from_model_info(info)
+        predictions, pid = self.predict(model, info, parents, metadata)
+        width = sum(p.upper - p.lower for p in predictions) / max(len(predictions), 1)
+        if not self.basis(parents) and width > self.cfg.max_interval_width:
+            return self._skip(model, "no basis (no evaluated relative, wide intervals)")
+        verdict = self.checks.verdict(metadata, parents, predictions, self.cfg.quantized_drop)
+        if verdict is not None:
+            kind, reason = verdict
+            (self.report.held if kind == HELD else self.report.withheld).append({"model": model, "reason": reason})
+            log.warning("%s %s: %s", kind, model, reason)
+            if kind == HELD:
+                self.report.waiting["held"] += 1
+                self.state.update(model, self.now, reason=f"held: {reason}", checked=True,
+                                  next_check=self.now + timedelta(hours=self.cfg.hold_hours))
+                return None
+            return self._skip(model, f"withheld: {reason}", counted_as="withheld")
+        return self.publish(model, info, predictions, parents, pid)
 
     # ------------------------------------------------------------------ 4. predict and record
     def evaluated(self) -> set[str]:
@@ -240,29 +225,27 @@ class Poller:
             self._evaluated = set(self.lrmf.reference.scores()["model"])
         return self._evaluated
 
-    def relatives(self, parents: list[tuple[str, str]]) -> list[str]:
-        """Evaluated models among the parents and their close relatives, closest first."""
+    def basis(self, parents: list[tuple[str, str]]) -> bool:
+        """Whether an evaluated model is among the parents or their close relatives."""
         evaluated = self.evaluated()
         graph = self.lrmf.lineage()
-        found: dict[str, float] = {}
-        for parent, _ in parents:
-            if parent in evaluated:
-                found[parent] = 1.0
-            if parent in graph:
-                for other, w in graph.relatives(parent, max_hops=2, among=evaluated).items():
-                    found[other] = max(found.get(other, 0.0), 0.5 * w)
-        return sorted(found, key=lambda m: (-found[m], m))
+        return any(p in evaluated or (p in graph and graph.relatives(p, max_hops=2, among=evaluated))
+                   for p, _ in parents)
 
-    def predict(self, model: str, info: Any, parents: list[tuple[str, str]]) -> tuple[list[Prediction], list[str], int]:
-        metadata = metadata_from_model_info(info)
+    def predict(self, model: str, info: Any, parents: list[tuple[str, str]],
+                metadata: dict[str, Any]) -> tuple[list[Prediction], int]:
+        """The model's prediction, logged once per revision, lineage and predictor (a held model is not re-logged)."""
+        name = self.predictor_name()
+        old = self.log.latest(model)
+        if (old is not None and old.revision == info.sha and old.predictor == name
+                and sorted(map(tuple, old.parents)) == sorted(parents)):
+            return old.scores, old.id
         predictions = self.shown(self.lrmf.predict([ModelQuery(model=model, metadata=metadata, parents=parents)]))
-        relatives = self.relatives(parents)
-        pid = self.log.record(model, predictions, predictor=self.predictor_name(), parents=parents,
-                              revision=info.sha, inputs={"metadata": metadata, "created_at": info.created_at,
-                                                         "relatives": relatives[:10], "source": "lrmf-bot"})
+        pid = self.log.record(model, predictions, predictor=name, parents=parents, revision=info.sha,
+                              inputs={"metadata": metadata, "created_at": info.created_at, "source": "lrmf-bot"})
         self.report.predicted += 1
         self.state.update(model, self.now, prediction_id=pid, sha=info.sha, reason="predicted")
-        return predictions, relatives, pid
+        return predictions, pid
 
     def predictor_name(self) -> str:
         return f"{getattr(self.lrmf.predictor, 'name', type(self.lrmf.predictor).__name__)}@{self.lrmf.reference.fingerprint()}"
@@ -273,7 +256,7 @@ class Poller:
         keep = [p for p in predictions if p.benchmark in scored]
         return keep or predictions
 
-    # ------------------------------------------------------------------ 5. post
+    # ------------------------------------------------------------------ 5. post (follow-ups: followups.py)
     def existing_thread(self, model: str) -> Any:
         """The bot's discussion on ``model`` on the Hub (any status), or None."""
         def first() -> Any:
@@ -281,28 +264,19 @@ class Poller:
         return self.call(f"checking {model} for an earlier bot thread", first)
 
     def publish(self, model: str, info: Any, predictions: list[Prediction], parents: list[tuple[str, str]],
-                relatives: list[str], pid: int) -> None:
-        ns = model.split("/")[0]
-        last = self.state.last_post_in(ns)
-        spacing = timedelta(days=1) / max(self.cfg.namespace_per_day, 1)
-        if last is not None and self.now - last < spacing:
-            return self._wait(model, "namespace posted to today", last + spacing, checked=False)
-        if self.report.posted + self.report.dry_run >= self.cfg.max_posts_per_run:
-            return self._wait(model, "post cap of this run", self.now, checked=False)
+                pid: int) -> None:
         try:
             existing = self.existing_thread(model)
         except HubForbidden:
             self.state.opt_out("repo", model, "the Hub refused to list its discussions (403)", self.now)
             return self._skip(model, "forbidden (403): treated as opt-out")
         if existing is not None:
-            self.adopt(model, existing, pid, info.sha)
-            return None
-        title = render.TITLE
-        body = render.body(model, info.sha, predictions, parents, relatives, bot_user=self.user, site=self.site,
-                           space_url=self.cfg.space_url)
+            return self.adopt(model, existing, pid, info.sha)
+        body = render.body(model, info.sha, predictions, parents, self.checks.lineage_relatives(parents),
+                           bot_user=self.user, site=self.site, space_url=self.cfg.space_url)
         if not self.cfg.post:
             with open(self.cfg.outbox_path, "a", encoding="utf-8") as out:
-                out.write(json.dumps({"model_id": model, "title": title, "body": body,
+                out.write(json.dumps({"model_id": model, "title": render.TITLE, "body": body,
                                       "would_post_at": iso(self.now)}) + "\n")
             self.report.dry_run += 1
             self.state.update(model, self.now, state="dry-run", reason="rendered to the outbox (dry run)")
@@ -314,7 +288,7 @@ class Poller:
         self._last_create = time.monotonic()
         try:
             d = self.call(f"opening a discussion on {model}",
-                          lambda: self.api.create_discussion(model, title, description=body))
+                          lambda: self.api.create_discussion(model, render.TITLE, description=body))
         except HubForbidden:
             self.state.opt_out("repo", model, "the Hub refused the post (403)", self.now)
             return self._skip(model, "forbidden (403): treated as opt-out")
@@ -337,53 +311,18 @@ class Poller:
             self.log.set_discussion(pid, url)
         self.report.adopted += 1
 
-    # ------------------------------------------------------------------ 6. follow-ups
-    def follow_up(self) -> None:
-        """A posted model listed again with a new revision: comment once if the prediction moved materially."""
-        if not self.cfg.post:
-            return
-        for model, info in self.listed.items():
-            post = self.state.post(model)
-            if post is None or post.status != "open" or not info.sha or info.sha == post.sha:
-                continue
-            if self.report.posted + self.report.commented >= self.cfg.max_posts_per_run:
-                return
-            try:
-                self.comment_if_changed(model, info, post)
-            except HubError as exc:
-                self._error(model, exc)
-
-    def comment_if_changed(self, model: str, info: Any, post: Any) -> None:
-        parents = lineage_from_model_info(info)
-        old = self.log.latest(model)
-        predictions, _, pid = self.predict(model, info, parents)
-        self.state.set_post(model, self.now, sha=info.sha)
-        before = {p.benchmark: p.predicted for p in (old.scores if old else [])}
-        moved = max((abs(p.predicted - before.get(p.benchmark, p.predicted)) for p in predictions), default=0.0)
-        lineage_changed = old is None or sorted(map(tuple, old.parents)) != sorted(parents)
-        if moved < self.cfg.material_change and not lineage_changed:
-            return
-        details = self.call(f"reading {model} discussion #{post.discussion_num}",
-                            lambda: self.api.get_discussion_details(model, post.discussion_num))
-        if details.status != "open":  # closed means never again, not even a comment
-            self.state.set_post(model, self.now, status=details.status)
-            return
-        self.call(f"commenting on {model}", lambda: self.api.comment_discussion(
-            model, post.discussion_num, render.change_comment(predictions, parents, site=self.site)))
-        self.state.set_post(model, self.now, prediction_id=pid)
-        self.log.set_discussion(pid, post.discussion_url)
-        self.report.commented += 1
-
 
 def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime | None = None,
              sleep: Callable[[float], None] = time.sleep) -> RunReport:
     """One poll. ``api``, ``lrmf``, ``now`` and ``sleep`` default to the real ones (tests pass a clock).
 
     Raises :class:`LrmfError` only for configuration problems (no reference, ``--post`` without a
-    token); Hub trouble is counted in the report and ends the run cleanly.
+    token); Hub trouble is counted in the report and ends the run cleanly, with ``outcome`` saying
+    whether it was a rate limit (``paused``) or a Hub that could not be read (``unreachable``).
     """
     from huggingface_hub import get_token
 
+    started = time.monotonic()
     now = now or datetime.now(timezone.utc)
     if cfg.post and not get_token():
         raise HubError("--post needs a Hub token: set HF_TOKEN or log in with `hf auth login`")
@@ -392,27 +331,37 @@ def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime
 
         lrmf = Lrmf(cfg.ref)
         _ = lrmf.predictor  # load it now: NotFittedError before any Hub request
-    api = api or connect(cfg.endpoint, timeout=cfg.timeout)
-    poller = Poller(cfg, api, lrmf, now, sleep)
+    # calls made through the client itself (whoami, discussions) wait no longer than a run may last
+    api = api or connect(cfg.endpoint, timeout=min(cfg.timeout, cfg.max_run_seconds))
+    poller = Poller(cfg, api, lrmf, now, sleep, started)
+    try:
+        return _run(poller, cfg, api, now)
+    finally:  # also after a crash: the state file is left whole, without a log beside it
+        poller.state.close()
+
+
+def _run(poller: Poller, cfg: BotConfig, api: Any, now: datetime) -> RunReport:
+    from huggingface_hub import get_token
+
     report = poller.report
     paused = poller.state.paused_until
     try:
         if paused is not None and now < paused:
-            raise _StopRun(f"paused after a rate limit until {iso(paused)}")
+            raise StopRun(f"paused after a rate limit until {iso(paused)}", "paused")
         if cfg.bot_user is None and get_token():
             poller.user = poller.call("whoami", lambda: api.whoami()["name"])
         poller.discover()
         poller.sweep()
         poller.process()
-    except _StopRun as stop:
+    except StopRun as stop:
         report.stopped = str(stop)
-        log.warning("run stopped early: %s", stop)
+        report.outcome = "paused" if stop.outcome == "paused" else "done"
     except HubError as exc:  # the listing itself failed: nothing to do until the next run
         report.errors += 1
         report.stopped = str(exc)
-        log.warning("run stopped early: %s", exc)
+        report.outcome = "unreachable"
     poller.state.record_run(now, report.as_dict())
-    log.info("run report %s", json.dumps(report.as_dict(), sort_keys=True))
+    log.debug("run report %s", json.dumps(report.as_dict(), sort_keys=True))
     return report
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -106,17 +105,33 @@ class BotState:
 
     def __init__(self, path: str | Path, *, create: bool = True):
         self.path = Path(path)
+        self._con: sqlite3.Connection | None = None
         if not create and not self.path.exists():
             raise ReferenceStoreError(f"{self.path}: bot state not found (run `lrmf-bot run` first)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._tx() as con:
+                # write-ahead log: a commit needs no fsync (a run updates a row per model it looks
+                # at), readers such as the Space never block the bot, and a killed process still
+                # leaves every committed transaction intact
+                con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ReferenceStoreError(f"{self.path}: cannot open the bot state ({exc})") from None
 
     def _tx(self) -> Any:
-        return _Tx(self.path)
+        if self._con is None:
+            # one connection for the object's life: closing the last connection checkpoints the
+            # write-ahead log with an fsync, which per transaction made a run crawl
+            self._con = sqlite3.connect(self.path, timeout=30)
+            self._con.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: safe against a crash of the process
+        return _Tx(self._con)
+
+    def close(self) -> None:
+        """Close the connection (the write-ahead log is folded back into the file)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
@@ -136,6 +151,18 @@ class BotState:
     def advance_high_water(self, t: datetime) -> None:
         if self.high_water is None or t > self.high_water:
             self.set_meta("high_water", iso(t))
+
+    def backlog(self) -> list[dict[str, str]]:
+        """Unfinished listings: ``{"next": page address, "stop_at": iso, "below": iso}`` each.
+
+        A listing cut by the scan limit leaves the models created between ``stop_at`` and ``below``
+        unread; ``next`` is the Hub's own next-page address (a keyset cursor), so reading goes on
+        exactly where it stopped.
+        """
+        return json.loads(self.get_meta("listing_backlog") or "[]")
+
+    def set_backlog(self, segments: list[dict[str, str]]) -> None:
+        self.set_meta("listing_backlog", json.dumps(segments))
 
     @property
     def paused_until(self) -> datetime | None:
@@ -271,21 +298,19 @@ class BotState:
 
 
 class _Tx:
-    """A connection used as one transaction (commit on success, rollback on error), then closed."""
+    """The state's one connection used as one transaction: commit on success, rollback on error."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
 
     def __enter__(self) -> sqlite3.Connection:
-        self.con = sqlite3.connect(self.path, timeout=30)
         return self.con
 
     def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        with closing(self.con):
-            if exc_type is None:
-                self.con.commit()
-            else:
-                self.con.rollback()
+        if exc_type is None:
+            self.con.commit()
+        else:
+            self.con.rollback()
 
 
 def _candidate(r: tuple) -> Candidate:

@@ -4,13 +4,15 @@ The tests own this server: they seed models, dataset files and discussions, inje
 ``RateLimit`` headers, 5xx, slow answers, malformed JSON, 403 on create) and then assert on what the
 client sent (every request is recorded, minus its ``Authorization`` header). It implements only the
 endpoints ``huggingface_hub`` 2.x calls for what this project does: model listing (``sort``,
-``expand``, ``filter``, Link-header pagination), ``model_info``, dataset/model file trees and
-downloads (``list_repo_files``, ``hf_hub_download``, ``snapshot_download``, at a branch or commit),
-discussions (list, details, create, comment, status), ``whoami``, and dataset repo creation and
-commits over LFS (``create_repo``, ``create_commit``; see :mod:`fakehub_repos`). Plain stdlib (``http.server`` in a thread) so it runs anywhere, offline.
+``expand``, ``filter``, ``author``, Link-header pagination with keyset cursors), ``model_info``, dataset/model
+file trees and downloads (``list_repo_files``, ``hf_hub_download``, ``snapshot_download``, at a branch or
+commit), discussions (list, details, create, comment, status), organisation members, ``whoami``, and dataset
+repo creation and commits over LFS (``create_repo``, ``create_commit``; see :mod:`fakehub_repos`). Plain stdlib
+(``http.server`` in a thread) so it runs anywhere, offline.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -107,6 +109,7 @@ class FakeHub:
         self.models: dict[str, _Repo] = {}
         self.datasets: dict[str, _Repo] = {}
         self.tokens: dict[str, str] = {}
+        self.orgs: dict[str, list[str]] = {}
         self.faults: list[Fault] = []
         self.orgs: dict[str, set[str]] = {}
         self.lfs_objects: dict[str, bytes] = {}
@@ -156,6 +159,10 @@ class FakeHub:
         self.tokens[token] = name
         for org in orgs:
             self.orgs.setdefault(org, set()).add(name)
+
+    def add_org(self, name: str, members: list[str]) -> None:
+        """An organisation and its members (``/api/organizations/{name}/members``)."""
+        self.orgs[name] = list(members)
 
     def add_model(self, repo_id: str, *, created_at: datetime | str | None = None, tags: list[str] | None = None,
                   card_data: dict[str, Any] | None = None, pipeline_tag: str | None = "text-generation",
@@ -351,6 +358,12 @@ class _Handler(RepoWrites, BaseHTTPRequestHandler):
             return 200, {"type": "user", "name": user, "auth": {"accessToken": {"role": "write"}}}, {}
         if path == "/api/models" and method == "GET":
             return self._list_models(query, user)
+        m = re.fullmatch(r"/api/organizations/([^/]+)/members", path)
+        if m and method == "GET":
+            if m.group(1) not in self.fake.orgs:
+                raise _HubError(404, "Organization not found")
+            return 200, [{"user": u, "fullname": u, "avatarUrl": "", "type": "user", "isPro": False}
+                         for u in self.fake.orgs[m.group(1)]], {}
         m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(/.*)?", path)
         if m:
             kind, repo_id, rest = m.group(1), m.group(2), m.group(3) or ""
@@ -407,20 +420,37 @@ class _Handler(RepoWrites, BaseHTTPRequestHandler):
             infos = [i for i in infos if query["search"][0].lower() in i["id"].lower()]
         if query.get("pipeline_tag"):
             infos = [i for i in infos if i.get("pipeline_tag") == query["pipeline_tag"][0]]
-        if query.get("sort", [""])[0] == "createdAt":
-            infos = sorted(infos, key=lambda i: i.get("createdAt") or "", reverse=True)
+        by_created = query.get("sort", [""])[0] == "createdAt"
+        if by_created:
+            infos = sorted(infos, key=lambda i: (i.get("createdAt") or "", i["id"]), reverse=True)
         expand = query.get("expand")
         full = query.get("full", [""])[0].lower() == "true" or query.get("cardData", [""])[0].lower() == "true"
         limit = int(query.get("limit", [fake.page_size])[0])
         size = max(1, min(limit, fake.page_size))
-        start = int(query.get("cursor", ["0"])[0])
+        start = self._cursor_start(infos, query.get("cursor", [""])[0], by_created)
         page = [self._expand(i, expand, full=full) for i in infos[start:start + size]]
         headers = {}
         if start + size < len(infos):
             q = {k: v for k, v in query.items() if k != "cursor"}
-            q["cursor"] = [str(start + size)]
+            last = infos[start + size - 1]
+            # like the Hub's: a keyset cursor (the last item's sort key), so uploads arriving between
+            # two page requests neither shift nor repeat the pages that follow
+            q["cursor"] = [base64.urlsafe_b64encode(json.dumps(
+                [last.get("createdAt") or "", last["id"]] if by_created else [start + size]).encode()).decode()]
             headers["Link"] = f'<{fake.url}/api/models?{urlencode(q, doseq=True)}>; rel="next"'
         return 200, page, headers
+
+    @staticmethod
+    def _cursor_start(infos: list[dict[str, Any]], cursor: str, by_created: bool) -> int:
+        if not cursor:
+            return 0
+        try:
+            key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        except ValueError:
+            raise _HubError(400, "invalid cursor") from None
+        if not by_created:
+            return int(key[0])
+        return next((n for n, i in enumerate(infos) if (i.get("createdAt") or "", i["id"]) < tuple(key)), len(infos))
 
     def _tree(self, repo: _Repo, prefix: str, query: dict[str, list[str]],
               revision: str = "main") -> tuple[int, Any, dict[str, str]]:

@@ -1,4 +1,8 @@
-"""The Hub bot against the loopback fake Hub, with the real client, a real fitted reference and SQLite."""
+"""The Hub bot against the loopback fake Hub, with the real client, a real fitted reference and SQLite.
+
+The main flow, opt-out basics, throttles, faults, crash safety and the CLI; time bounds, opt-outs
+read from the Hub, gap-free listing and the post's content have their own modules.
+"""
 from __future__ import annotations
 
 import json
@@ -10,9 +14,9 @@ import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from bot_helpers import (BOT, NOW, TOKEN, cfg, created, creates, finetune_of, hub,  # noqa: F401
+                         posts, reference, text_of)
 
 from lrmf_bot import render
 from lrmf_bot.cli import main as bot_main
@@ -21,99 +25,7 @@ from lrmf_bot.config import OPT_OUT_TAG, BotConfig
 from lrmf_bot.poller import run_once
 from lrmf_bot.state import BotState
 from lrmf_plugin.leaderboard import BENCHMARKS
-from lrmf_plugin.reference import Reference, SourceData
-from lrmf_plugin.schema import Edge, Prediction
 from lrmf_plugin.track_record import PredictionLog
-
-BOT = "pred-bot"
-TOKEN = "hf_bot_secret_token_XYZ987"
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
-
-
-# ---------------------------------------------------------------------- a small fitted reference
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """Eight families (a data-less root, evaluated fine-tunes) on the six v2 benchmarks, fitted."""
-    from lrmf_plugin.api import Lrmf
-
-    rng = np.random.default_rng(0)
-    loadings = rng.normal(size=(2, len(BENCHMARKS)))
-    rows, edges, meta = [], [], []
-    for f in range(8):
-        root, u_root = f"fam{f}/base", rng.normal(size=2)
-        for j in range(5):
-            name = f"fam{f}/ft{j}"
-            u = u_root + rng.normal(scale=0.3, size=2)
-            score = 30 + 10 * u @ loadings + rng.normal(scale=1.0, size=len(BENCHMARKS))
-            rows += [(name, b, float(np.clip(s, 0, 100))) for b, s in zip(BENCHMARKS, score)]
-            edges.append(Edge(root, name, "finetune"))
-            meta.append({"model": name, "params_b": float(2 ** (f % 4)), "architecture": "LlamaForCausalLM"})
-    path = tmp_path_factory.mktemp("ref")
-    ref = Reference.create(path)
-    ref.write_source(SourceData(key="synthetic", kind="test", location="test_bot", edges=edges,
-                                scores=pd.DataFrame(rows, columns=["model", "benchmark", "score"]),
-                                metadata=pd.DataFrame(meta)))
-    # the ridge metadata prior fits in a second (the default trees are slow on a busy 2-core box)
-    Lrmf(path).fit(progress=False, metadata_model="ridge")
-    return path
-
-
-@pytest.fixture
-def hub(fake_hub, monkeypatch):
-    fake_hub.add_user(BOT, TOKEN)
-    fake_hub.add_user("owner", "hf_owner_token")
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
-    return fake_hub
-
-
-def cfg(reference: Path, hub, tmp_path: Path, **overrides) -> BotConfig:
-    base = dict(ref=reference, state=tmp_path / "bot.sqlite", endpoint=hub.url, post=True, post_interval=0.0,
-                min_age_minutes=30, space_url="https://example.org/space", site_url="https://hub.example",
-                timeout=5.0)
-    base.update(overrides)
-    return BotConfig(**base)
-
-
-def finetune_of(parent: str) -> list[str]:
-    return [f"base_model:{parent}", f"base_model:finetune:{parent}"]
-
-
-def created(minutes_ago: float) -> datetime:
-    return NOW - timedelta(minutes=minutes_ago)
-
-
-def posts(hub) -> dict[str, list[dict]]:
-    """Repo -> discussions opened by the bot."""
-    return {repo: [d for d in hub.discussions(repo) if d["author"]["name"] == BOT] for repo in hub.models
-            if any(d["author"]["name"] == BOT for d in hub.discussions(repo))}
-
-
-def creates(hub) -> list[str]:
-    return [r.path for r in hub.requests_to(r"/discussions$", "POST")]
-
-
-# ---------------------------------------------------------------------- rendering
-
-def test_render_escapes_and_marks():
-    preds = [Prediction("a_b/c*d", b, 40.0 + i, 30.0 + i, 50.0 + i) for i, b in enumerate(BENCHMARKS)]
-    preds[1] = Prediction("a_b/c*d", "bbh", 3.0, -4.5, 9.0)
-    body = render.body("a_b/c*d", "0123456789abcdef0123456789abcdef01234567", preds,
-                       [("x_y/<b>", "finetune"), ("p/q", "merge"), ("r/s", "merge")], ["z/w"],
-                       bot_user=BOT, site="https://hub.example", space_url="https://example.org/space")
-    assert "predictions, not measurements" in body
-    assert "| IFEval | 40.0 | 30.0 – 50.0 |" in body and "| MMLU-PRO | 45.0 | 35.0 – 55.0 |" in body
-    assert "| BBH | 3.0 | 0.0 – 9.0 |" in body  # clipped to the score range
-    assert "| **Leaderboard average** | 36.2 | |" in body
-    assert "every repository of a\\_b," in body and "<b>" not in body and "&lt;b&gt;" in body
-    assert "[x\\_y/&lt;b&gt;](https://hub.example/x_y/%3Cb%3E)" in body
-    assert "merge of [p/q](https://hub.example/p/q) + [r/s](https://hub.example/r/s)" in body
-    assert "[track record](https://example.org/space)" in body
-    assert "Close this discussion and the bot will never post here again" in body
-    assert f"`@{BOT} stop`" in body and OPT_OUT_TAG in body
-    m = render.MARKER_RE.search(body)
-    assert m and m["model"] == "a_b/c%2Ad" and m["sha"].startswith("0123456789")
-    assert render.marker("a/b", "<script>") == "<!-- lrmf-bot v1 model=a/b sha=unknown -->"
 
 
 # ---------------------------------------------------------------------- the main flow
@@ -146,7 +58,7 @@ def test_posts_once_to_each_eligible_model_and_never_elsewhere(reference, hub, t
     thread = hub.discussions("carol/merge")[0]
     assert thread["title"] == render.TITLE
     text = thread["events"][0]["data"]["latest"]["raw"]
-    assert "merge of [fam3/ft0](https://hub.example/fam3/ft0) + [fam4/ft2](https://hub.example/fam4/ft2)" in text
+    assert "merge of [`fam3/ft0`](https://hub.example/fam3/ft0) + [`fam4/ft2`](https://hub.example/fam4/ft2)" in text
     assert render.MARKER_RE.search(text)["model"] == "carol/merge"
     assert text.count("\n| ") == len(BENCHMARKS) + 2  # header separator excluded: rows + average + header
 
@@ -187,20 +99,25 @@ def test_dry_run_writes_the_outbox_and_nothing_to_the_hub(reference, hub, tmp_pa
     assert list(posts(hub)) == ["alice/chat"]
 
 
+def new_model_listings(hub) -> list:
+    """Requests of the new-model listing (not of one namespace's repos)."""
+    return [r for r in hub.requests_to(r"^/api/models$") if "author" not in r.query]
+
+
 def test_listing_pages_and_high_water_mark(reference, hub, tmp_path):
     hub.page_size = 2
     for i in range(7):
         hub.add_model(f"ns{i}/m", created_at=created(40 + 10 * i), tags=finetune_of(f"fam{i}/ft0"))
     report = run_once(cfg(reference, hub, tmp_path, overlap_minutes=15), now=NOW)
     assert report.listed == 7 and report.posted == 7
-    assert len(hub.requests_to(r"^/api/models$")) == 4  # 2+2+2+1 via Link headers
+    assert len(new_model_listings(hub)) == 4  # 2+2+2+1 via Link headers
     assert BotState(tmp_path / "bot.sqlite").high_water == created(40)
     # a later run re-reads only down to the mark minus the overlap: one page, no re-posts
     hub.requests.clear()
     hub.add_model("new/m", created_at=NOW + timedelta(minutes=1), tags=finetune_of("fam0/ft1"))
     later = run_once(cfg(reference, hub, tmp_path, overlap_minutes=15), now=NOW + timedelta(minutes=45))
     assert later.new == 1 and later.posted == 1
-    assert len(hub.requests_to(r"^/api/models$")) == 2  # stopped at the mark minus 15 minutes
+    assert len(new_model_listings(hub)) == 2  # stopped at the mark minus 15 minutes
     assert len(creates(hub)) == 1
 
 
@@ -212,7 +129,7 @@ def test_settling_and_lineage_arriving_later(reference, hub, tmp_path):
     hub.update_model("alice/late", tags=finetune_of("fam5/ft3"))
     report = run_once(conf, now=NOW + timedelta(minutes=90))
     assert report.posted == 1
-    assert "fine-tune of [fam5/ft3]" in hub.discussions("alice/late")[0]["events"][0]["data"]["latest"]["raw"]
+    assert "fine-tune of [`fam5/ft3`]" in text_of(hub, "alice/late")
 
 
 def test_no_lineage_after_a_day_posts_only_with_narrow_intervals(reference, hub, tmp_path):
