@@ -17,6 +17,8 @@ from lrmf_plugin.schema import Edge
 
 #: Groups up to this size are drawn whole.
 SMALL_GROUP = 4
+#: Fewest models folded into a box.
+FOLD_AT_LEAST = 3
 #: Most measured members drawn from one large group.
 MEASURED_PER_GROUP = 6
 
@@ -82,7 +84,9 @@ def neighbourhood(graph: LineageGraph, model: str, hops: int, limit: int,
                     if m in out.nodes and m != node:
                         out.edges.append(Edge(node, m, relation) if as_children else Edge(m, node, relation))
                 new = sorted((m for m in dict.fromkeys(members) if m not in seen), key=lambda m: (not has_data(m), m))
-                keep = new if len(new) <= SMALL_GROUP else [m for m in new if has_data(m)][:MEASURED_PER_GROUP]
+                keep = [m for m in new if has_data(m)][:MEASURED_PER_GROUP]
+                if len(new) <= SMALL_GROUP or len(new) - len(keep) <= FOLD_AT_LEAST - 1:
+                    keep = new  # a box for one or two models would hide them for no room gained
                 for m in keep:
                     if len(out.nodes) >= limit:
                         break

@@ -32,8 +32,9 @@ _MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 #: A pasted Hub address: the id is the first one or two path parts (``/tree/main`` etc. dropped).
 _HUB_URL = re.compile(r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/(?:models/)?([^/?#\s]+(?:/[^/?#\s]+)?)")
 
-#: Most boxes (models and folded groups) the Lineage tab draws (more is unreadable on a laptop).
-MAX_TREE_NODES = 48
+#: Boxes (models and folded groups) the Lineage tab may draw per hop, plus one share for the first
+#: ring: each extra hop gets room to show something new, and 4 hops stay readable on a laptop.
+TREE_BOXES_PER_HOP = 20
 #: Longest piece of a visitor's input repeated in a message.
 SHOWN_INPUT = 60
 
@@ -86,10 +87,14 @@ class SpaceService:
         typed = model
         model = self.resolve(model)
         if model in self.graph or model in self.measured:
-            parents = [(e.parent, e.relation) for e in self.graph.parents(model)]
-            result = self._predict(self.lrmf.query(model), parents, "reference")
+            result = self._predict(self.lrmf.query(model), self.parents_of(model), "reference")
             if model != typed.strip():
                 result.notes.insert(0, f"shown for {model} (you typed {shown(typed)})")
+            if model not in self.measured and not result.parents:
+                close = [m for m in self.suggestions(model) if m in self.measured]
+                if close:  # a renamed model: its old id is known only as a lineage node
+                    result.notes.insert(0, f"nothing measured and no parent known for this id; did you mean "
+                                           f"{' or '.join(close)}?")
             return result
         if not self.hub_endpoint:
             raise UnknownModelError(f"{shown(model)} is not in the reference{self._did_you_mean(model)}. "
@@ -101,6 +106,13 @@ class SpaceService:
         if unknown:
             result.notes.append(f"parents not in the reference, not used: {', '.join(unknown)}")
         return result
+
+    def parents_of(self, model: str) -> list[tuple[str, str]]:
+        """The model's parents in the reference; a ``family`` link (shared leaderboard root) is left out
+        when the same parent is also a direct one."""
+        edges = self.graph.parents(model)
+        direct = {e.parent for e in edges if e.relation != "family"}
+        return [(e.parent, e.relation) for e in edges if e.relation != "family" or e.parent not in direct]
 
     def resolve(self, text: str) -> str:
         """The reference's spelling of a model id: Hub addresses stripped to ``org/name``, case ignored.
@@ -207,7 +219,7 @@ class SpaceService:
         if not query.items:
             raise InputError(f"the run evaluated {', '.join(sorted(run.items()))}: none of these has item data in "
                              "the reference, so the run cannot inform a prediction")
-        parents = [(e.parent, e.relation) for e in self.graph.parents(run.model)]
+        parents = self.parents_of(run.model)
         result = self._predict(query, parents, "reference" if parents else "none")
         result.notes[:0] = warnings
         skipped = sorted(set(run.items()) - set(query.items))
@@ -263,7 +275,8 @@ class SpaceService:
             raise InputError(f"unknown suite {shown(suite)}")
         if not 1 <= int(hops) <= 4:
             raise InputError("hops must be between 1 and 4")
-        tree = family.neighbourhood(self.graph, model, int(hops), MAX_TREE_NODES, has_data=lambda m: m in self.measured)
+        tree = family.neighbourhood(self.graph, model, int(hops), TREE_BOXES_PER_HOP * (int(hops) + 1),
+                                    has_data=lambda m: m in self.measured)
         names = self.suites[suite]
         average: dict[str, float] = {}
         measured: dict[str, bool] = {}
