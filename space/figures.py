@@ -214,11 +214,7 @@ def lineage_figure(nodes: Sequence[str], edges: Sequence[Edge], focus: str,
                 hovertemplate="%{customdata}<extra></extra>", customdata=[groups.get(n, n) for n in members],
                 marker=dict(size=[22 if n == focus else 12 for n in members], color="#cccccc", symbol=symbol,
                             line=dict(width=[3 if n == focus else 1 for n in members], color="#111"))))
-    for n in nodes:
-        text = f"<i>{groups[n]}</i>" if n in groups else f"<b>{_short(n)}</b>" if n == focus else _short(n)
-        fig.add_annotation(x=pos[n][0], y=pos[n][1], text=text, showarrow=False, xanchor="left",
-                           xshift=12 if n != focus else 16, font=dict(size=12),
-                           bgcolor="rgba(255,255,255,0.85)", borderpad=1)
+    _label(fig, nodes, pos, focus, groups)
     n_layers = 1 + max((p[0] for p in pos.values()), default=0)
     tallest = max(pd.Series([p[0] for p in pos.values()]).value_counts().max() if pos else 1, 1)
     fig.update_layout(**_LAYOUT, title=_title(title), height=int(min(1400, max(460, 200 + 28 * tallest))),
@@ -226,6 +222,16 @@ def lineage_figure(nodes: Sequence[str], edges: Sequence[Edge], focus: str,
     fig.update_xaxes(visible=False, range=[-0.15, n_layers - 0.15 + 0.75])
     fig.update_yaxes(visible=False, range=[-(tallest + 1) / 2, (tallest + 1) / 2])
     return fig
+
+
+def _label(fig: go.Figure, nodes: Sequence[str], pos: Mapping[str, tuple[float, float]], focus: str,
+           groups: Mapping[str, str]) -> None:
+    """A label right of every node: the focus in bold, folded groups in italics."""
+    for n in nodes:
+        text = f"<i>{groups[n]}</i>" if n in groups else f"<b>{_short(n)}</b>" if n == focus else _short(n)
+        fig.add_annotation(x=pos[n][0], y=pos[n][1], text=text, showarrow=False, xanchor="left",
+                           xshift=12 if n != focus else 16, font=dict(size=12),
+                           bgcolor="rgba(255,255,255,0.85)", borderpad=1)
 
 
 def _short(model: str, width: int = 38) -> str:

@@ -93,7 +93,8 @@ def _predict_tab(ui: SimpleNamespace, example: str, has_hub: bool) -> None:
     with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab("By model id", id="by-id"):
             with gr.Row():
-                ui.model_id = gr.Textbox(label="Model id", placeholder="org/name or a huggingface.co address",
+                ui.model_id = gr.Textbox(max_lines=1, label="Model id",
+                                         placeholder="org/name or a huggingface.co address",
                                          value=example, elem_id="model-id", scale=5, min_width=240)
                 ui.predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn", scale=1, min_width=100)
             gr.Markdown("Models in the reference use their known lineage"
@@ -106,7 +107,8 @@ def _predict_tab(ui: SimpleNamespace, example: str, has_hub: bool) -> None:
                 ui.files = gr.File(label="lm-eval output files", file_count="multiple", file_types=[".json", ".jsonl"],
                                    elem_id="upload-files", scale=3, min_width=240)
                 with gr.Column(scale=2, min_width=240):
-                    ui.upload_model = gr.Textbox(label="Model id (optional, else from the run)", elem_id="upload-model")
+                    ui.upload_model = gr.Textbox(max_lines=1, label="Model id (optional, else from the run)",
+                                                 elem_id="upload-model")
                     ui.upload_btn = gr.Button("Predict from run", variant="primary", elem_id="upload-btn")
         with gr.Tab("What if", id="what-if"):
             gr.Markdown("Choose parents and a relation: the predicted scores of the child, before anyone trains or "
@@ -152,7 +154,8 @@ def _prediction_area(ui: SimpleNamespace, first: tuple | None) -> None:
 
 def _lineage_tab(ui: SimpleNamespace, example: str) -> None:
     with gr.Row():
-        ui.lineage_model = gr.Textbox(label="Model id", value=example, elem_id="lineage-model", scale=4, min_width=240)
+        ui.lineage_model = gr.Textbox(max_lines=1, label="Model id", value=example, elem_id="lineage-model", scale=4,
+                                      min_width=240)
         ui.hops = gr.Slider(1, 4, value=2, step=1, label="Hops (lineage steps either way)", elem_id="hops", scale=2,
                             min_width=200)
         ui.colour_suite = gr.Dropdown(choices=ui.suite_labels, value=ui.suite_labels[0], label="Colour by", scale=2,

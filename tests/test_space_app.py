@@ -316,7 +316,8 @@ def test_backtest_view_draws_curves_with_item_budgets_and_bars_without():
     rows += [{"method": "lrmf", "setting": "random-5", "subset": "all", "benchmark": "mean", "mae": 2.0,
               "coverage": 0.9}]
     _, error_fig, _, summary, _ = views.backtest_view(pd.DataFrame(rows))
-    assert [t.name for t in error_fig.data] == ["★ LRMF (this Space) (random)"] and list(error_fig.data[0].x) == [0, 5]
+    assert [t.name for t in error_fig.data] == ["★ LRMF (this Space) (random)"]
+    assert list(error_fig.data[0].x) == [0, 5]
     assert list(summary.data.iloc[:, 0]) == ["zero", "known", "random-5"]
     assert views.backtest_view(None)[4] is False
 
