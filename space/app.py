@@ -131,10 +131,15 @@ class Actions:
         bt_md, error_fig, coverage_fig, bt_table, _ = views.backtest_view(self.service.backtest_results())
         return bot_md, scatter, summary, bt_md, error_fig, coverage_fig, bt_table
 
-    def search_parents(self, chosen: list[str] | None, key: gr.KeyUpData) -> Any:
-        """The parents chosen so far, then the reference's models matching what the visitor types."""
-        found = self.service.search_models(key.input_value)
-        return gr.update(choices=list(dict.fromkeys([*(chosen or []), *found])))
+    def search_parents(self, chosen: list[str] | None, text: str) -> Any:
+        """The parents chosen so far, then the reference's models matching the search text."""
+        return gr.update(choices=list(dict.fromkeys([*(chosen or []), *self.service.search_models(text)])))
+
+    def add_parent(self, chosen: list[str] | None, text: str) -> tuple[Any, str]:
+        """The best match of the search text added to the parents; the search box cleared for the next."""
+        found = self.service.search_models(text)
+        chosen = list(dict.fromkeys([*(chosen or []), *found[:1]]))
+        return gr.update(choices=list(dict.fromkeys([*chosen, *found])), value=chosen), ""
 
 
 def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_endpoint: str | None = None,
@@ -156,8 +161,11 @@ def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_end
               prediction_outputs, ui.prediction)
         _wire([ui.whatif_btn.click], "what_if", act.what_if, [ui.parents, ui.relation], prediction_outputs,
               ui.prediction)
-        ui.parents.key_up(act.search_parents, [ui.parents], [ui.parents], api_visibility="private", queue=False,
-                          show_progress="hidden")
+        private = {"api_visibility": "private", "show_progress": "hidden"}
+        ui.parent_search.change(act.search_parents, [ui.parents, ui.parent_search], [ui.parents],
+                                trigger_mode="always_last", **private)
+        ui.parent_search.submit(act.add_parent, [ui.parents, ui.parent_search], [ui.parents, ui.parent_search],
+                                **private)
         _wire([ui.rank_btn.click], "rank_merges", act.rank_merges, [ui.candidates, ui.rank_suite],
               [ui.ranking_info, ui.ranking, ui.ranking_plot], ui.ranking_area)
         _wire([ui.lineage_btn.click, ui.lineage_model.submit, ui.lineage_tab.select, ui.hops.release], "lineage",

@@ -95,25 +95,27 @@ def ranking_figure(frame: pd.DataFrame, title: str) -> go.Figure:
     The leader's interval is shaded: candidates whose interval reaches into it (``tied``) are drawn
     hollow, as the data cannot tell them from the leader.
     """
-    frame = frame.sort_values("average")
+    # ranks label the rows (the table beside names them; hover shows the candidate), so a phone's
+    # width goes to the intervals rather than to long ids
+    frame = frame.sort_values("average").assign(label=lambda f: "#" + f["rank"].astype(str))
     fig = go.Figure()
     for tied, name, symbol in ((False, "clearly ranked", "circle"), (True, "tie with the leader", "circle-open")):
         part = frame[(frame["tied"] == tied)]
         if part.empty:
             continue
         fig.add_trace(go.Scatter(
-            x=part["average"], y=part["candidate"], mode="markers", name=name,
+            x=part["average"], y=part["label"], mode="markers", name=name, customdata=part["candidate"],
             marker=dict(size=12, color="#d62728", symbol=symbol, line=dict(width=2, color="#d62728")),
             error_x=dict(type="data", symmetric=False, array=part["upper"] - part["average"],
                          arrayminus=part["average"] - part["lower"], thickness=2.5, width=6),
-            hovertemplate="%{y}: %{x:.1f}<extra></extra>"))
+            hovertemplate="%{customdata}: %{x:.1f}<extra></extra>"))
     leader = frame.loc[frame["rank"] == 1].iloc[0]
     fig.add_vrect(x0=leader["lower"], x1=leader["upper"], fillcolor="#d62728", opacity=0.08, line_width=0,
                   annotation_text="leader's interval", annotation_position="top left")
     fig.update_layout(**_LAYOUT, title=_title(title), height=max(300, 170 + 40 * len(frame)), legend=_TOP_LEGEND)
     fig.update_xaxes(title=f"predicted average ({SCORE_UNIT}), 90% interval",
                      range=_score_range(frame["lower"], frame["upper"]))
-    fig.update_yaxes(title="candidate", automargin=True, categoryorder="array", categoryarray=list(frame["candidate"]))
+    fig.update_yaxes(title="rank", automargin=True, categoryorder="array", categoryarray=list(frame["label"]))
     return fig
 
 
@@ -298,10 +300,13 @@ def empty_figure(message: str) -> go.Figure:
 
 
 def method_colours(methods: Sequence[str]) -> dict[str, str]:
-    """One fixed colour per method, so a method looks the same in every backtest chart."""
+    """One fixed colour per method, so a method looks the same in every backtest chart; the method
+    marked ours ("★ …") is near-black, so it stands out among the baselines."""
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf"]
-    return {m: palette[i % len(palette)] for i, m in enumerate(sorted(methods))}
+    others = sorted(m for m in methods if not m.startswith("★"))
+    return {**{m: palette[i % len(palette)] for i, m in enumerate(others)},
+            **{m: "#111111" for m in methods if m.startswith("★")}}
 
 
 def setting_bars(frame: pd.DataFrame, value: str, title: str, y_title: str, *, scale: float = 1.0,

@@ -112,11 +112,14 @@ def _predict_tab(ui: SimpleNamespace, example: str, has_hub: bool) -> None:
                     ui.upload_btn = gr.Button("Predict from run", variant="primary", elem_id="upload-btn")
         with gr.Tab("What if", id="what-if"):
             gr.Markdown("Choose parents and a relation: the predicted scores of the child, before anyone trains or "
-                        "merges it. Type part of a name to search the reference.")
+                        "merges it.")
             with gr.Row():
+                ui.parent_search = gr.Textbox(max_lines=1, label="Find a parent",
+                                              placeholder="part of a name; Enter adds the best match",
+                                              elem_id="whatif-search", scale=2, min_width=240)
                 ui.parents = gr.Dropdown(choices=[], multiselect=True, allow_custom_value=True, filterable=True,
-                                         label="Parents (type to search)", elem_id="whatif-parents", scale=4,
-                                         min_width=240)
+                                         label="Parents (the matches are listed here)", elem_id="whatif-parents",
+                                         scale=3, min_width=240)
                 ui.relation = gr.Dropdown(choices=[r for r in RELATIONS if r != "family"], value="merge",
                                           label="Relation", elem_id="whatif-relation", scale=1, min_width=120)
                 ui.whatif_btn = gr.Button("Predict child", variant="primary", elem_id="whatif-btn", scale=1,
@@ -168,7 +171,7 @@ def _lineage_tab(ui: SimpleNamespace, example: str) -> None:
 
 
 def _leaderboard_tab(ui: SimpleNamespace, service: SpaceService, has_data: bool) -> None:
-    columns = ui.suite_labels + [display_name(b) for b in sorted(service.benchmarks)]
+    columns = ui.suite_labels + [display_name(b) for b in sorted(service.benchmarks, key=tables.leaderboard_order)]
     with gr.Row(visible=has_data, elem_id="lb-controls") as ui.lb_controls:
         ui.search = gr.Textbox(label="Search model or parent", elem_id="lb-search", scale=3, min_width=200)
         ui.column = gr.Dropdown(choices=columns, value=columns[0], label="Score shown", scale=2, min_width=140)

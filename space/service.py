@@ -257,7 +257,8 @@ class SpaceService:
         if query.items:
             used.append(f"{query.n_items()} evaluated instances of {', '.join(map(display_name, sorted(query.items)))}")
         meta = [k for k, v in query.metadata.items() if v is not None and v == v]
-        used.append("its metadata (" + ", ".join(sorted(meta)) + ")" if meta else "the reference's averages")
+        shown_meta = ", ".join(sorted(meta)[:3]) + (", …" if len(meta) > 3 else "")
+        used.append(f"its metadata ({shown_meta})" if meta else "the reference's averages")
         text = "Predicted from " + (", ".join(used[:-1]) + " and " + used[-1] if len(used) > 1 else used[0]) + "."
         if query.model in self.measured and not query.scores:
             text += " Its measured scores were not given to the predictor; they are shown for comparison (✕)."

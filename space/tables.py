@@ -24,10 +24,16 @@ def clip_score(x: float) -> float:
     return x if x != x else min(max(float(x), 0.0), 100.0)
 
 
+def leaderboard_order(name: str) -> tuple[int, str]:
+    """Sort key: the leaderboards' column order (IFEval, BBH, MATH Lvl 5, ...), other names after it."""
+    order = list(DISPLAY_NAMES)
+    return (order.index(name) if name in order else len(order), name)
+
+
 def suites_of(benchmarks: Mapping[str, BenchmarkInfo]) -> dict[str, list[str]]:
-    """Suite name -> its benchmarks, sorted; benchmarks without a suite form the suite ``""``."""
+    """Suite name -> its benchmarks in the leaderboard's order; benchmarks without a suite form the suite ``""``."""
     out: dict[str, list[str]] = {}
-    for name in sorted(benchmarks):
+    for name in sorted(benchmarks, key=leaderboard_order):
         out.setdefault(benchmarks[name].suite, []).append(name)
     return out
 
@@ -57,7 +63,7 @@ def styled(frame: pd.DataFrame) -> Any:
 def prediction_frame(predictions: Sequence[Prediction], benchmarks: Mapping[str, BenchmarkInfo],
                      measured: Mapping[str, float] | None = None,
                      evaluated: Mapping[str, int] | None = None) -> pd.DataFrame:
-    """One row per benchmark of one model, ordered by suite then name.
+    """One row per benchmark of one model, ordered by suite, then as the leaderboard orders them.
 
     Columns: benchmark, suite, predicted, lower, upper, source ("given" when the visitor supplied
     the score, else "predicted"), measured (the reference's score, NaN when unknown) and evaluated
@@ -72,7 +78,9 @@ def prediction_frame(predictions: Sequence[Prediction], benchmarks: Mapping[str,
              "evaluated": int(evaluated.get(p.benchmark, 0))} for p in predictions]
     frame = pd.DataFrame(rows, columns=["benchmark", "suite", "predicted", "lower", "upper", "source", "measured",
                                         "evaluated"])
-    return frame.sort_values(["suite", "benchmark"], kind="stable").reset_index(drop=True)
+    frame["order"] = [leaderboard_order(b)[0] for b in frame["benchmark"]]
+    frame = frame.sort_values(["suite", "order", "benchmark"], kind="stable")
+    return frame.drop(columns="order").reset_index(drop=True)
 
 
 def suite_averages(frame: pd.DataFrame, suites: Mapping[str, Sequence[str]]) -> dict[str, dict[str, float]]:

@@ -62,10 +62,11 @@ def test_prediction_json_names_every_benchmark():
 
 
 def test_tables_use_the_leaderboards_names_and_one_decimal():
-    preds = [Prediction("m", "mmlu_pro", 7.0, 2.0, 12.0), Prediction("m", "ifeval", 34.66, 30.0, 40.0)]
-    frame = tables.prediction_frame(preds, {b: BenchmarkInfo(b, suite="v2") for b in ("mmlu_pro", "ifeval")})
+    preds = [Prediction("m", "mmlu_pro", 7.0, 2.0, 12.0), Prediction("m", "ifeval", 34.66, 30.0, 40.0),
+             Prediction("m", "bbh", 50.0, 45.0, 55.0)]
+    frame = tables.prediction_frame(preds, {b: BenchmarkInfo(b, suite="v2") for b in ("mmlu_pro", "ifeval", "bbh")})
     shown = tables.display_predictions(frame)
-    assert list(shown["Benchmark"]) == ["IFEval", "MMLU-PRO"]
+    assert list(shown["Benchmark"]) == ["IFEval", "BBH", "MMLU-PRO"]  # the leaderboard's column order
     html = tables.styled(shown).to_html()
     assert ">7.0<" in html and ">34.7<" in html  # one format: a whole number keeps its decimal
     assert tables.suite_label("v2") == "Average" and tables.suite_label("v1") == "v1 Average"
@@ -149,7 +150,8 @@ def test_parse_candidates_and_ranking():
     assert shown.loc[0, "90% interval"] == "32.5 – 47.5"
     assert tables.ranking_summary(ranked).startswith("1 of 2 other candidates are indistinguishable")
     fig = figures.ranking_figure(ranked, "t")
-    assert {t.name: len(t.x) for t in fig.data} == {"clearly ranked": 2, "tie with the leader": 1}
+    assert {t.name: list(t.y) for t in fig.data} == {"clearly ranked": ["#3", "#1"], "tie with the leader": ["#2"]}
+    assert list(fig.data[1].customdata) == ["p + q"]  # hover names the candidate
     assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].x1) == (32.5, 47.5)  # the leader's interval shaded
 
 
