@@ -182,7 +182,9 @@ def _leaderboard_tab(ui: SimpleNamespace, service: SpaceService, has_data: bool)
     ui.lb_info = gr.Markdown(None if has_data else NO_PREDICTIONS, label="summary", elem_id="lb-info")
     ui.board = gr.Dataframe(label="predicted models", show_label=False, elem_id="leaderboard", interactive=False,
                             max_height=640, wrap=True, visible=has_data,
-                            datatype=["str", "str", "number", "str", "number", "number", "str", "markdown"])
+                            datatype=["str", "str", "number", "str", "number", "number", "str", "markdown"],
+                            # fixed widths: a phone scrolls the table inside its box, columns stay readable
+                            column_widths=["230px", "300px", "90px", "120px", "90px", "70px", "120px", "60px"])
 
 
 def _track_tab(ui: SimpleNamespace) -> None:

@@ -174,9 +174,9 @@ def leaderboard_frame(table: pd.DataFrame, suites: Mapping[str, Sequence[str]], 
             "Measured": round(measured, 1) if measured == measured else math.nan,
             "Error": round(float(sel["predicted"].mean()) - measured, 1) if measured == measured else math.nan,
             "Predicted at": str(part["created_at"].iloc[0])[:16].replace("T", " "),
-            "Discussion": f"[open]({url.iloc[0]})" if len(url) and url.iloc[0] else "",
+            "Post": f"[open]({url.iloc[0]})" if len(url) and url.iloc[0] else "",
         })
-    cols = ["Model", "Parents", "Predicted", "90% interval", "Measured", "Error", "Predicted at", "Discussion"]
+    cols = ["Model", "Parents", "Predicted", "90% interval", "Measured", "Error", "Predicted at", "Post"]
     out = pd.DataFrame(rows, columns=cols)
     if search.strip():
         needle = search.strip().lower()

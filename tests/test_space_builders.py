@@ -104,7 +104,7 @@ def test_leaderboard_frame_averages_filters_and_sorts():
     one = board.set_index("Model").loc["x/one"]
     assert one["Predicted"] == 50.0 and one["90% interval"] == "46.0 – 54.0"
     assert one["Measured"] == 50.0 and one["Error"] == 0.0
-    assert one["Discussion"] == "[open](http://127.0.0.1/d/1)"
+    assert one["Post"] == "[open](http://127.0.0.1/d/1)"
     assert math.isnan(board.set_index("Model").loc["y/three", "Measured"])  # only one of two measured
 
     by_bench = tables.leaderboard_frame(_log_table(), suites, "a", measured_only=True)
