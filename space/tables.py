@@ -123,8 +123,8 @@ def prediction_json(model: str, frame: pd.DataFrame, averages: Mapping[str, Mapp
 def display_predictions(frame: pd.DataFrame) -> pd.DataFrame:
     """The prediction table as visitors read it: rounded, interval as text, measured when known.
 
-    Columns that say nothing for this prediction (no score given, no instance evaluated) are left
-    out, so the table fits beside its chart on a laptop.
+    Columns that say nothing for this prediction (nothing measured, no score given, no instance
+    evaluated) are left out, so the table fits beside its chart on a laptop.
     """
     out = pd.DataFrame({
         "Benchmark": frame["benchmark"].map(display_name),
@@ -132,6 +132,8 @@ def display_predictions(frame: pd.DataFrame) -> pd.DataFrame:
         "90% interval": [_interval(lo, hi) for lo, hi in zip(frame["lower"], frame["upper"])],
         "Measured": frame["measured"].round(1),
     })
+    if frame["measured"].isna().all():
+        out = out.drop(columns="Measured")
     if (frame["evaluated"] > 0).any():
         out["Evaluated"] = [str(n) if n else "" for n in frame["evaluated"]]
     if (frame["source"] == "given").any():

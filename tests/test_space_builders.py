@@ -75,11 +75,11 @@ def test_tables_use_the_leaderboards_names_and_one_decimal():
 
 
 def test_display_predictions_formats_interval_text_and_shows_only_informative_columns():
-    shown = tables.display_predictions(tables.prediction_frame(_preds(), BENCHMARKS))
+    shown = tables.display_predictions(tables.prediction_frame(_preds(), BENCHMARKS, measured={"a": 1.0}))
     assert list(shown.columns) == ["Benchmark", "Predicted", "90% interval", "Measured", "Source"]
     assert shown.loc[shown["Benchmark"] == "a", "90% interval"].item() == "10.0 – 30.0"
     plain = tables.display_predictions(tables.prediction_frame(_preds()[:2], BENCHMARKS, evaluated={"b": 12}))
-    assert list(plain.columns) == ["Benchmark", "Predicted", "90% interval", "Measured", "Evaluated"]
+    assert list(plain.columns) == ["Benchmark", "Predicted", "90% interval", "Evaluated"]  # nothing measured
     assert list(plain["Evaluated"]) == ["", "12"]
 
 
