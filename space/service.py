@@ -97,7 +97,7 @@ class SpaceService:
                                            f"{' or '.join(close)}?")
             return result
         if not self.hub_endpoint:
-            raise UnknownModelError(f"{shown(model)} is not in the reference{self._did_you_mean(model)}. "
+            raise UnknownModelError(f"{shown(model)} is not in the reference{self._did_you_mean(model)} "
                                     "For a new model, use What if with its parents, or upload an evaluation of it.")
         query = self._query_from_hub(model)
         unknown = [p for p, _ in query.parents if p not in self.graph and p not in self.measured]
@@ -123,15 +123,19 @@ class SpaceService:
     def suggestions(self, model: str, n: int = 3) -> list[str]:
         """Known ids close to ``model`` (renames, typos): its organisation's models, then measured ones."""
         low = model.lower()
-        org = low.split("/")[0] + "/"
-        same_org = [k for k in self._by_lower if k.startswith(org)]
-        close = difflib.get_close_matches(low, same_org, n, cutoff=0.6)
+        org, _, name = low.rpartition("/")
+        same_org = [k for k in self._by_lower if k.startswith(org + "/")]
+        # a rename that drops a leading word ("Meta-Llama-3.1-8B" became "Llama-3.1-8B") is the likeliest
+        dropped = [f"{org}/{name.split('-', 1)[1]}".lstrip("/")] if "-" in name else []
+        close = [k for k in dropped if k in self._by_lower]
+        close += difflib.get_close_matches(low, same_org, n, cutoff=0.6)
         close += difflib.get_close_matches(low, [m.lower() for m in self.models_with_scores], n, cutoff=0.8)
         return [self._by_lower[k] for k in dict.fromkeys(close)][:n]
 
     def _did_you_mean(self, model: str) -> str:
+        """The end of a sentence naming ``model``: close known ids as a question, else a full stop."""
         close = self.suggestions(model)
-        return f"; did you mean {' or '.join(close)}?" if close else ""
+        return f"; did you mean {' or '.join(close)}?" if close else "."
 
     def search_models(self, text: str, limit: int = 20) -> list[str]:
         """Models with scores whose id contains ``text`` (case-insensitive), shortest first: the What if

@@ -91,6 +91,14 @@ def test_model_ids_are_matched_ignoring_case_and_hub_addresses(service, typed):
     assert service.what_if([typed], "finetune").parents == [(FOCUS, "finetune")]
 
 
+def test_a_renamed_id_is_offered_its_new_name(service):
+    # too far from fam0/ft-1 for plain string similarity; dropping the leading word finds it
+    with pytest.raises(UnknownModelError, match=r"did you mean fam0/ft-1\?"):
+        service.predict_model("fam0/averyoldbrandname-ft-1")
+    with pytest.raises(UnknownModelError, match=r"^'nobody/zzz' is not in the reference\. For a new model"):
+        service.predict_model("nobody/zzz")
+
+
 @pytest.mark.parametrize("bad", ["<script>alert(1)</script>", "x" * 5000, "org/" + "y" * 5000])
 def test_messages_repeat_bad_input_cut_short(service, bad):
     with pytest.raises((InputError, UnknownModelError)) as caught:
