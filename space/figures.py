@@ -332,7 +332,7 @@ def setting_bars(frame: pd.DataFrame, value: str, title: str, y_title: str, *, s
             fig.add_trace(go.Scatter(**common, mode="markers", marker=dict(size=13, color=colours.get(method))))
     fig.update_layout(**_LAYOUT, title=_title(title), height=480, legend=_BOTTOM_LEGEND,
                       barmode="group", scattermode="group")
-    fig.update_xaxes(title="backtest setting (evidence per held-out model)")
+    fig.update_xaxes(title="setting")  # short enough for a phone; the text above explains the settings
     if band is None:
         fig.update_yaxes(title=y_title, rangemode="tozero")
     else:

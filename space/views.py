@@ -109,13 +109,13 @@ def backtest_view(results: pd.DataFrame | None) -> tuple[str, Any, Any, Any, boo
     coverage = tables.backtest_means(shown, "coverage")
     if len(curves):
         error_fig = figures.curve_figure(curves, "items per benchmark", "mae", "series", "Error vs evaluation budget",
-                                         "evaluated items per benchmark (0 = lineage and metadata only)",
-                                         "mean absolute error (points, mean over benchmarks)")
+                                         "items evaluated per benchmark",
+                                         "mean abs. error (points)")
     else:  # no item-level settings (e.g. a reference of leaderboard scores only): error per setting
         error_fig = figures.setting_bars(tables.backtest_means(shown, "mae"), "mae", "Error by setting",
-                                         "mean absolute error (points, mean over benchmarks)", colours=colours)
+                                         "mean abs. error (points)", colours=colours)
     coverage_fig = (figures.setting_bars(coverage, "coverage", "90% interval coverage on held-out models",
-                                         "true scores inside the 90% interval (%)", scale=100, band=(0.85, 0.95),
+                                         "inside the 90% interval (%)", scale=100, band=(0.85, 0.95),
                                          colours=colours)
                     if len(coverage) else figures.empty_figure("no intervals in the backtest"))
     info = ("Predictions for models the predictor never saw (k-fold by model, lineage kept), against their "
