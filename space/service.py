@@ -97,8 +97,7 @@ class SpaceService:
                                            f"{' or '.join(close)}?")
             return result
         if not self.hub_endpoint:
-            raise UnknownModelError(f"{shown(model)} is not in the reference{self._did_you_mean(model)} "
-                                    "For a new model, use What if with its parents, or upload an evaluation of it.")
+            raise UnknownModelError(f"{shown(model)} is not in the reference{self._did_you_mean(model)}")
         query = self._query_from_hub(model)
         unknown = [p for p, _ in query.parents if p not in self.graph and p not in self.measured]
         query.parents = [(p, r) for p, r in query.parents if p not in unknown]

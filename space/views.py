@@ -16,7 +16,8 @@ from service import ModelPrediction
 
 #: What to do next after a failed action, by the API name of the action.
 NEXT_STEPS: dict[str, str] = {
-    "predict": "Check the id (org/name, as on the Hub), pick a suggestion, or use **What if** with its parents.",
+    "predict": "Check the id (org/name, as on the Hub) or take a suggestion. For a model the reference does not "
+               "hold, use **What if** with its parents, or upload an lm-eval run of it.",
     "predict_upload": "Drop the `results_*.json` and `samples_*.jsonl` files of one lm-eval run with `--log_samples`.",
     "what_if": "Choose one or more parents from the list; several parents need the relation *merge*.",
     "rank_merges": "Write one candidate per line, parents joined by `+`, using ids from the reference.",
