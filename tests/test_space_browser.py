@@ -166,6 +166,11 @@ def test_every_tab_is_reachable_and_fits_the_width(browser, server, viewport):
     assert "within 1 hop " in page.locator("#lineage-info").inner_text()
     assert visit.sideways() == 0
     visit.shot("lineage")
+    page.locator("#lineage-model input, #lineage-model textarea").first.fill("fam1/ft-00")
+    page.locator("#lineage-btn").click()
+    page.locator("#lineage-area-error").wait_for(state="visible", timeout=60_000)
+    assert "did you mean fam1/ft-0" in page.locator("#lineage-area-error").inner_text()
+    assert page.locator("#lineage-area").is_hidden()  # no stale tree beside the message
 
     visit.tab("Leaderboard")
     page.wait_for_function("document.querySelector('#leaderboard').innerText.includes('new/alpha-tune')",
