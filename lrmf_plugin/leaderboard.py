@@ -17,6 +17,18 @@ from typing import Mapping
 #: The six leaderboard benchmarks, in the leaderboard's column order (names as in the v2 CSV).
 BENCHMARKS: tuple[str, ...] = ("ifeval", "bbh", "math", "gpqa", "musr", "mmlu_pro")
 
+#: Benchmark names as the leaderboards print them (v2, then v1), for every face that shows a score.
+DISPLAY_NAMES: dict[str, str] = {
+    "ifeval": "IFEval", "bbh": "BBH", "math": "MATH Lvl 5", "gpqa": "GPQA", "musr": "MuSR", "mmlu_pro": "MMLU-PRO",
+    "arc": "ARC", "hellaswag": "HellaSwag", "mmlu": "MMLU", "truthfulqa": "TruthfulQA", "winogrande": "Winogrande",
+    "gsm8k": "GSM8K",
+}
+
+
+def display_name(benchmark: str) -> str:
+    """The leaderboard's name for ``benchmark``; names it does not list are shown as they are."""
+    return DISPLAY_NAMES.get(benchmark, benchmark)
+
 #: BBH subtask -> number of answer choices (random baseline = 1 / choices), from the task YAMLs.
 _BBH_CHOICES = {
     "boolean_expressions": 2, "causal_judgement": 2, "formal_fallacies": 2, "hyperbaton": 2,

@@ -1,10 +1,10 @@
 """The Gradio Space: predicted benchmark scores, lineage and the predictor's track record.
 
-``build_demo`` wires a :class:`service.SpaceService` (all the computing) to four tabs; run this file
-to serve it. Configuration comes from the environment: ``LRMF_REF`` (reference directory, required),
-``LRMF_BOT_STATE`` (the bot's prediction log), ``LRMF_HUB_ENDPOINT`` (Hub to read lineage of models
-outside the reference), ``LRMF_BACKTEST`` (a backtest ``results.csv`` or its report directory) and
-Gradio's own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``.
+``build_demo`` wires a :class:`service.SpaceService` (all the computing) and :mod:`views` (what is
+shown) to four tabs; run this file to serve it. Configuration comes from the environment: ``LRMF_REF``
+(reference directory, required), ``LRMF_BOT_STATE`` (the bot's prediction log), ``LRMF_HUB_ENDPOINT``
+(Hub to read lineage of models outside the reference), ``LRMF_BACKTEST`` (a backtest ``results.csv``
+or its report directory) and Gradio's own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``.
 """
 from __future__ import annotations
 
@@ -14,321 +14,176 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import functools
+import inspect
 import logging
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper modules beside this file
 
 import figures  # noqa: E402
+import layout  # noqa: E402
 import tables  # noqa: E402
+import views  # noqa: E402
 from lrmf_plugin.errors import LrmfError  # noqa: E402
-from lrmf_plugin.schema import RELATIONS  # noqa: E402
-from service import ModelPrediction, SpaceService  # noqa: E402
+from service import SpaceService  # noqa: E402
 
 log = logging.getLogger("lrmf.space")
 
-CSS = """
-.gradio-container {max-width: 1280px !important; margin: auto;}
-#prediction h3 {margin-top: 0.2em;}
-"""
+#: The last failure of each (session, action), for the failure step that shows it in place.
+_FAILURES: dict[tuple[str, str], str] = {}
 
 
-def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Show a visitor's mistake as a one-line ``gr.Error``; log anything else, never a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+def _friendly(action: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A visitor's mistake becomes a one-line ``gr.Error`` for API clients; the browser shows it in the
+    result area instead of a toast (see :func:`_wire`). Anything else is logged, never a traceback."""
+    def wrapper(*args: Any) -> Any:
+        *values, request = args  # Gradio passes the request last, as the signature below asks
         try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
+            return fn(*values)
         except (LrmfError, ValueError) as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            message = str(exc)
         except Exception:
-            log.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error("internal error: the Space's log has the details", print_exception=False) from None
+            log.exception("unexpected error in %s", action)
+            message = "Something went wrong inside the Space; its log has the details."
+        if request is not None and request.session_hash:
+            if len(_FAILURES) > 10_000:  # a bound, not a cache: entries are popped as soon as they are shown
+                _FAILURES.clear()
+            _FAILURES[(request.session_hash, action)] = message
+        raise gr.Error(message, visible=False, print_exception=False)
+
+    # Gradio reads the signature and type hints to pass inputs and the request, the docstring for the API page
+    sig = inspect.signature(fn)
+    request = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), request])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**fn.__annotations__, "request": gr.Request}
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     return wrapper
 
 
-def _md(text: str) -> str:
-    """Model ids in markdown: ``_`` and ``*`` would otherwise turn into emphasis."""
-    return "".join("\\" + c if c in "\\`*_[]<>#|" else c for c in text)
+def _wire(triggers: list[Any], action: str, fn: Callable[..., Any], inputs: list[Any], outputs: list[Any],
+          panel: layout.ResultArea, **kwargs: Any) -> None:
+    """An action with an API name whose outputs replace ``panel``'s results, or, when it fails, one
+    message replacing the whole result area."""
+    def failed(request: gr.Request) -> tuple[Any, Any]:
+        message = _FAILURES.pop((request.session_hash, action), "That did not work.")
+        return gr.update(value=views.error_panel(message, action), visible=True), gr.update(visible=False)
+
+    event = gr.on(triggers, _friendly(action, fn), inputs, outputs, api_name=action, **kwargs)
+    event.success(lambda: (gr.update(visible=False), gr.update(visible=True)), None, [panel.error, panel.results],
+                  api_visibility="private", queue=False, show_progress="hidden")
+    event.failure(failed, None, [panel.error, panel.results], api_visibility="private", queue=False,
+                  show_progress="hidden")
 
 
-def _hub_link(model: str) -> str:
-    return f"[{_md(model)}](https://huggingface.co/{model})"
+class Actions:
+    """What each event does: the service's answer, turned into the event's outputs by :mod:`views`.
+    The docstrings are the API page's descriptions."""
 
+    def __init__(self, service: SpaceService):
+        self.service = service
+        self.suites = service.suites
 
-def _headline(result: ModelPrediction) -> str:
-    """The result's first lines: whose prediction, from which lineage, the suite averages."""
-    lines = [f"### {_md(result.model)}"]
-    if result.parents:
-        by_relation: dict[str, list[str]] = {}
-        for parent, relation in result.parents:
-            by_relation.setdefault(relation, []).append(_hub_link(parent))
-        where = {"reference": "lineage from the reference", "hub": "lineage from the Hub",
-                 "given": "lineage as chosen"}.get(result.lineage_source, "")
-        lines.append("; ".join(f"**{rel}** of {' + '.join(ps)}" for rel, ps in by_relation.items())
-                     + (f" · {where}" if where else ""))
-    parts = []
-    for suite, avg in result.averages.items():
-        text = (f"**{tables.suite_label(suite)}: {avg['predicted']:.1f}** "
-                f"(90% interval {avg['lower']:.1f} – {avg['upper']:.1f})")
-        if "measured" in avg:
-            text += f", measured {avg['measured']:.1f}"
-        parts.append(text)
-    if parts:
-        lines.append(" · ".join(parts))
-    lines += [f"_{_md(note)}_" for note in result.notes]
-    return "\n\n".join(lines)
+    def predict(self, model_id: str) -> tuple[dict[str, Any], str, Any, Any]:
+        """Predicted score and 90% interval for every benchmark of the reference, for one model id."""
+        return views.prediction(self.service.predict_model(model_id), self.suites)
 
+    def predict_upload(self, files: list[str] | None, model_id: str) -> tuple[dict[str, Any], str, Any, Any]:
+        """Full-task predictions from the results/samples files of an lm-eval subset run."""
+        return views.prediction(self.service.predict_upload(files or [], model_id or ""), self.suites)
 
-def _show(result: ModelPrediction) -> tuple[dict[str, Any], str, Any, pd.DataFrame]:
-    """The four outputs every prediction shares: JSON (API), headline, chart, table."""
-    title = f"Predicted scores of {result.model}" if len(result.model) < 70 else "Predicted scores"
-    return (result.as_json(), _headline(result), figures.prediction_figure(result.frame, title),
-            tables.display_predictions(result.frame))
+    def what_if(self, parents: list[str] | None, relation: str) -> tuple[dict[str, Any], str, Any, Any]:
+        """Predicted scores of a model made from the chosen parents by the chosen relation."""
+        return views.prediction(self.service.what_if(parents or [], relation), self.suites)
 
+    def rank_merges(self, candidates: str, suite: str) -> tuple[str, Any, Any]:
+        """Candidate merges (one per line, parents joined by '+') ranked by predicted suite average."""
+        frame = self.service.rank_merges(candidates, layout.suite_of(suite, self.suites))
+        return (tables.ranking_summary(frame), tables.styled(tables.display_ranking(frame)),
+                figures.ranking_figure(frame, f"Candidate merges by predicted {suite}"))
 
-def _pick_example(service: SpaceService) -> str:
-    """A model with scores, parents and children, so the first view of a tab already says something."""
-    graph = service.graph
-    best, best_key = "", (-1, "")
-    for model in service.models_with_scores:
-        if model not in graph:
-            continue
-        key = (min(len(graph.parents(model)), 1) * (1 + len(graph.children(model))), model)
-        if key > best_key:
-            best, best_key = model, key
-    return best or (service.models_with_scores[0] if service.models_with_scores else "")
+    def lineage(self, model_id: str, hops: float, suite: str) -> tuple[str, Any]:
+        """The family tree around a model, coloured by measured or predicted suite average."""
+        code = layout.suite_of(suite, self.suites)
+        tree, average, measured = self.service.family_tree(model_id, int(hops), code)
+        model = tree.nodes[0]
+        info = views.lineage_info(model, len(tree.models) - 1, tree.total, int(hops), len(tree.groups), code)
+        title = f"Family of {model}" if len(model) < 60 else "Family tree"
+        fig = figures.lineage_figure(tree.nodes, tree.edges, model, average, measured, title, tree.groups)
+        return info, fig
+
+    def leaderboard(self, search: str, column: str, sort: str, measured_only: bool) -> tuple[str, Any]:
+        """Every model the bot predicted, with its interval, measured score and discussion link."""
+        table = self.service.prediction_log()
+        if table is None or table.empty:
+            return layout.NO_PREDICTIONS, None
+        frame = tables.leaderboard_frame(table, self.suites, column, search or "", bool(measured_only), sort)
+        info = (f"{len(frame)} of {table['model'].nunique()} predicted models · column: **{column}** · "
+                f"interval = 90% prediction interval · {tables.suite_explainer(self.suites)}")
+        return info, tables.styled(frame)
+
+    def track_record(self) -> tuple[str, Any, Any, str, Any, Any, Any]:
+        """Predicted vs measured for the bot's models, and the backtest's error and coverage curves."""
+        bot_md, scatter, summary, _ = views.bot_view(self.service.prediction_log())
+        bt_md, error_fig, coverage_fig, bt_table, _ = views.backtest_view(self.service.backtest_results())
+        return bot_md, scatter, summary, bt_md, error_fig, coverage_fig, bt_table
+
+    def search_parents(self, chosen: list[str] | None, text: str) -> Any:
+        """The parents chosen so far, then the reference's models matching the search text."""
+        return gr.update(choices=list(dict.fromkeys([*(chosen or []), *self.service.search_models(text)])))
+
+    def add_parent(self, chosen: list[str] | None, text: str) -> tuple[Any, str]:
+        """The best match of the search text added to the parents; the search box cleared for the next."""
+        found = self.service.search_models(text)
+        chosen = list(dict.fromkeys([*(chosen or []), *found[:1]]))
+        return gr.update(choices=list(dict.fromkeys([*chosen, *found])), value=chosen), ""
 
 
 def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_endpoint: str | None = None,
                backtest: str | Path | None = None) -> gr.Blocks:
     """The Space's Blocks app over the reference in ``ref_dir`` (fitted with ``lm-eval-predict fit``)."""
     service = SpaceService(ref_dir, bot_state=bot_state, hub_endpoint=hub_endpoint, backtest=backtest)
-    example = _pick_example(service)
-    suites = list(service.suites)
-    leaderboard_columns = [tables.suite_label(s) for s in suites] + sorted(service.benchmarks)
+    example = layout.pick_example(service)
+    # the first chart is part of the page: computed once here, so a visitor sees it without a round trip
+    first = views.prediction(service.predict_model(example), service.suites) if example else None
+    act = Actions(service)
 
-    @_friendly
-    def predict(model_id: str) -> tuple[dict[str, Any], str, Any, pd.DataFrame]:
-        """Predicted score and 90% interval for every benchmark of the reference, for one model id."""
-        return _show(service.predict_model(model_id))
-
-    @_friendly
-    def predict_upload(files: list[str] | None, model_id: str) -> tuple[dict[str, Any], str, Any, pd.DataFrame]:
-        """Full-task predictions from the results/samples files of an lm-eval subset run."""
-        return _show(service.predict_upload(files or [], model_id or ""))
-
-    @_friendly
-    def what_if(parents: list[str] | None, relation: str) -> tuple[dict[str, Any], str, Any, pd.DataFrame]:
-        """Predicted scores of a model made from the chosen parents by the chosen relation."""
-        return _show(service.what_if(parents or [], relation))
-
-    @_friendly
-    def rank_merges(candidates: str, suite: str) -> tuple[pd.DataFrame, Any]:
-        """Candidate merges (one per line, parents joined by '+') ranked by predicted suite average."""
-        frame = service.rank_merges(candidates, suite)
-        return tables.display_ranking(frame), figures.ranking_figure(frame, f"Candidate merges by predicted {tables.suite_label(suite)}")
-
-    @_friendly
-    def lineage(model_id: str, hops: float, suite: str) -> tuple[str, Any]:
-        """The family tree around a model, coloured by measured or predicted suite average."""
-        nodes, edges, average, measured, total = service.family_tree(model_id, int(hops), suite)
-        model = nodes[0]
-        info = (f"### {_md(model)}\n\n{len(nodes) - 1} of {total} relatives within {int(hops)} hops "
-                f"(closest first) · colour = {tables.suite_label(suite)}: ● measured, ◆ predicted · "
-                f"parents left of their children")
-        fig = figures.lineage_figure(nodes, edges, model, average, measured,
-                                     f"Family of {model}" if len(model) < 70 else "Family tree")
-        return info, fig
-
-    @_friendly
-    def leaderboard(search: str, column: str, sort: str, measured_only: bool) -> tuple[str, pd.DataFrame]:
-        """Every model the bot predicted, with its interval, measured score and discussion link."""
-        table = service.prediction_log()
-        if table is None:
-            return "_No bot store configured: set `LRMF_BOT_STATE` to the bot's state file._", pd.DataFrame()
-        frame = tables.leaderboard_frame(table, service.suites, column, search or "", bool(measured_only), sort)
-        n_models = table["model"].nunique()
-        return (f"{len(frame)} of {n_models} predicted models · column: **{column}** · "
-                "interval = 90% prediction interval", frame)
-
-    @_friendly
-    def track_record() -> tuple[str, Any, pd.DataFrame, str, Any, Any, pd.DataFrame]:
-        """Predicted vs measured for the bot's models, and the backtest's error and coverage curves."""
-        table = service.prediction_log()
-        if table is None:
-            bot_md, scatter, summary = ("_No bot store configured._", figures.empty_figure("no bot store"),
-                                        pd.DataFrame())
-        else:
-            done = tables.track_record(table)
-            summary = tables.track_summary(done)
-            if done.empty:
-                bot_md = (f"The bot has predicted {table['model'].nunique()} models; none has been measured yet. "
-                          "Points appear here once the leaderboard evaluates them.")
-                scatter = figures.empty_figure("no measured scores yet")
-            else:
-                n = done["model"].nunique()
-                bot_md = (f"**{n} predicted model{'s' if n != 1 else ''} measured later**: "
-                          f"mean absolute error {done['error'].abs().mean():.2f} points, "
-                          f"{100 * done['covered'].mean():.0f}% inside their 90% interval (target 90%).")
-                scatter = figures.scatter_figure(done, "Bot predictions vs measured scores")
-        results = service.backtest_results()
-        bt_md, error_fig, coverage_fig, bt_table = _backtest_view(results)
-        return bot_md, scatter, summary, bt_md, error_fig, coverage_fig, bt_table
-
-    with gr.Blocks(title="LRMF: predicted LLM benchmark scores") as demo:
-        n_edges = len(service.graph.edges)
-        gr.Markdown(
-            "# Predicted LLM benchmark scores\n"
-            "Predicts a model's full benchmark scores, with calibrated 90% intervals, from its lineage (the models it "
-            "was fine-tuned, merged, adapted or quantised from), its metadata and, optionally, a small evaluated "
-            f"subset. Reference: **{len(service.models_with_scores):,} models** with scores on "
-            f"**{len(service.benchmarks)} benchmarks**, **{n_edges:,} lineage edges**. Scores are points 0–100 on "
-            "the leaderboard's scale.")
-        with gr.Tabs():
-            with gr.Tab("Predict", id="predict"):
-                with gr.Tabs():
-                    with gr.Tab("By model id", id="by-id"):
-                        with gr.Row():
-                            model_id = gr.Textbox(label="Model id", placeholder="org/name", value=example,
-                                                  elem_id="model-id", scale=5)
-                            predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn", scale=1)
-                        gr.Markdown("Models in the reference use their known lineage"
-                                    + (" ; others are looked up on the Hub." if hub_endpoint else
-                                       "; for a new model, use **What if** with its parents."))
-                    with gr.Tab("From an lm-eval run", id="upload"):
-                        gr.Markdown("Drop the `results_*.json` and `samples_*.jsonl` files of an lm-eval run on a "
-                                    "subset of instances (e.g. `lm-eval-predict run` or a stock run with "
-                                    "`--log_samples`): the evaluated items pin the model down, the rest is predicted.")
-                        with gr.Row():
-                            files = gr.File(label="lm-eval output files", file_count="multiple",
-                                            file_types=[".json", ".jsonl"], elem_id="upload-files", scale=3)
-                            with gr.Column(scale=2):
-                                upload_model = gr.Textbox(label="Model id (optional, else from the run's model_args)",
-                                                          elem_id="upload-model")
-                                upload_btn = gr.Button("Predict from run", variant="primary", elem_id="upload-btn")
-                    with gr.Tab("What if", id="what-if"):
-                        gr.Markdown("Choose parents and a relation: the predicted scores of the child, before "
-                                    "anyone trains or merges it.")
-                        with gr.Row():
-                            parents = gr.Dropdown(choices=service.models_with_scores, multiselect=True,
-                                                  allow_custom_value=True, label="Parents", elem_id="whatif-parents",
-                                                  scale=4)
-                            relation = gr.Dropdown(choices=[r for r in RELATIONS if r != "family"], value="merge",
-                                                   label="Relation", elem_id="whatif-relation", scale=1)
-                            whatif_btn = gr.Button("Predict child", variant="primary", elem_id="whatif-btn", scale=1)
-                        with gr.Accordion("Rank candidate merges", open=False):
-                            with gr.Row():
-                                candidates = gr.Textbox(label="Candidates: one per line, parents joined by +",
-                                                        lines=4, elem_id="candidates", scale=4,
-                                                        placeholder="org/model-a + org/model-b")
-                                with gr.Column(scale=1):
-                                    rank_suite = gr.Dropdown(choices=suites, value=suites[0] if suites else None,
-                                                             label="Rank by average of suite")
-                                    rank_btn = gr.Button("Rank", elem_id="rank-btn")
-                            ranking = gr.Dataframe(label="Ranking (predicted, points 0–100)", elem_id="ranking",
-                                                   interactive=False, wrap=True)
-                            ranking_plot = gr.Plot(show_label=False, elem_id="ranking-plot")
-                headline = gr.Markdown(elem_id="prediction")
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        pred_plot = gr.Plot(show_label=False, elem_id="prediction-plot")
-                    with gr.Column(scale=2):
-                        pred_table = gr.Dataframe(label="Predictions (points 0–100)", elem_id="prediction-table",
-                                                  interactive=False, max_height=600)
-                with gr.Accordion("JSON, as returned by the API (api_name='predict')", open=False):
-                    pred_json = gr.JSON(elem_id="prediction-json")
-            with gr.Tab("Lineage", id="lineage-tab"):
-                with gr.Row():
-                    lineage_model = gr.Textbox(label="Model id", value=example, elem_id="lineage-model", scale=4)
-                    hops = gr.Slider(1, 4, value=2, step=1, label="Hops", scale=2)
-                    colour_suite = gr.Dropdown(choices=suites, value=suites[0] if suites else None,
-                                               label="Colour by average of suite", scale=2)
-                    lineage_btn = gr.Button("Show family", variant="primary", elem_id="lineage-btn", scale=1)
-                lineage_info = gr.Markdown(elem_id="lineage-info")
-                lineage_plot = gr.Plot(show_label=False, elem_id="lineage")
-            with gr.Tab("Leaderboard", id="leaderboard-tab"):
-                with gr.Row():
-                    search = gr.Textbox(label="Search model or parent", elem_id="lb-search", scale=3)
-                    column = gr.Dropdown(choices=leaderboard_columns,
-                                         value=leaderboard_columns[0] if leaderboard_columns else None,
-                                         label="Score shown", scale=2)
-                    sort = gr.Radio(choices=list(tables.LEADERBOARD_SORTS), value="predicted", label="Sort by",
-                                    scale=3)
-                    measured_only = gr.Checkbox(label="Measured only", scale=1)
-                    refresh = gr.Button("Refresh", scale=1)
-                lb_info = gr.Markdown(elem_id="lb-info")
-                board = gr.Dataframe(elem_id="leaderboard", interactive=False, max_height=640, wrap=True,
-                                     datatype=["str", "str", "number", "str", "number", "number", "str", "markdown"],
-                                     column_widths=["21%", "29%", "9%", "12%", "9%", "6%", "9%", "5%"])
-            with gr.Tab("Track record", id="track-tab"):
-                gr.Markdown("## The bot's predictions, measured later")
-                bot_info = gr.Markdown(elem_id="track-info")
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        scatter = gr.Plot(show_label=False, elem_id="scatter")
-                    with gr.Column(scale=2):
-                        track_table = gr.Dataframe(label="Per benchmark", interactive=False, elem_id="track-table")
-                gr.Markdown("## Backtest on held-out models")
-                bt_info = gr.Markdown(elem_id="backtest-info")
-                with gr.Row():
-                    error_plot = gr.Plot(show_label=False, elem_id="error-budget")
-                    coverage_plot = gr.Plot(show_label=False, elem_id="coverage")
-                with gr.Accordion("Backtest results table", open=False):
-                    bt_table = gr.Dataframe(interactive=False, elem_id="backtest", max_height=500)
-                track_refresh = gr.Button("Refresh", elem_id="track-refresh")
-
-        prediction_outputs = [pred_json, headline, pred_plot, pred_table]
-        # events that also run on page load: "always_last", so a user's trigger while the page-load run
-        # is still pending is queued rather than dropped (Gradio's default drops it)
+    with gr.Blocks(title="Predicted LLM benchmark scores") as demo:
+        ui = layout.build(service, example, first, hub_endpoint is not None)
         queued = {"trigger_mode": "always_last"}
-        gr.on([predict_btn.click, model_id.submit, demo.load], predict, [model_id], prediction_outputs, api_name="predict",
-              **queued)
-        upload_btn.click(predict_upload, [files, upload_model], prediction_outputs, api_name="predict_upload")
-        whatif_btn.click(what_if, [parents, relation], prediction_outputs, api_name="what_if")
-        rank_btn.click(rank_merges, [candidates, rank_suite], [ranking, ranking_plot], api_name="rank_merges")
-        gr.on([lineage_btn.click, lineage_model.submit, demo.load], lineage, [lineage_model, hops, colour_suite],
-              [lineage_info, lineage_plot], api_name="lineage", **queued)
-        gr.on([demo.load, refresh.click, search.submit, column.change, sort.change, measured_only.change],
-              leaderboard, [search, column, sort, measured_only], [lb_info, board], api_name="leaderboard", **queued)
-        gr.on([demo.load, track_refresh.click], track_record, None,
-              [bot_info, scatter, track_table, bt_info, error_plot, coverage_plot, bt_table], api_name="track_record",
-              **queued)
+        prediction_outputs = [ui.pred_json, ui.headline, ui.pred_plot, ui.pred_table]
+        _wire([ui.predict_btn.click, ui.model_id.submit], "predict", act.predict, [ui.model_id],
+              prediction_outputs, ui.prediction, **queued)
+        _wire([ui.upload_btn.click], "predict_upload", act.predict_upload, [ui.files, ui.upload_model],
+              prediction_outputs, ui.prediction)
+        _wire([ui.whatif_btn.click], "what_if", act.what_if, [ui.parents, ui.relation], prediction_outputs,
+              ui.prediction)
+        private = {"api_visibility": "private", "show_progress": "hidden"}
+        ui.parent_search.change(act.search_parents, [ui.parents, ui.parent_search], [ui.parents],
+                                trigger_mode="always_last", **private)
+        ui.parent_search.submit(act.add_parent, [ui.parents, ui.parent_search], [ui.parents, ui.parent_search],
+                                **private)
+        _wire([ui.rank_btn.click], "rank_merges", act.rank_merges, [ui.candidates, ui.rank_suite],
+              [ui.ranking_info, ui.ranking, ui.ranking_plot], ui.ranking_area)
+        _wire([ui.lineage_btn.click, ui.lineage_model.submit, ui.lineage_tab.select, ui.hops.release], "lineage",
+              act.lineage, [ui.lineage_model, ui.hops, ui.colour_suite], [ui.lineage_info, ui.lineage_plot],
+              ui.lineage_area, **queued)
+        gr.on([ui.leaderboard_tab.select, ui.refresh.click, ui.search.submit, ui.column.change, ui.sort.change,
+               ui.measured_only.change], act.leaderboard, [ui.search, ui.column, ui.sort, ui.measured_only],
+              [ui.lb_info, ui.board], api_name="leaderboard", **queued
+              ).success(lambda: [gr.update(visible=service.has_predictions())] * 2, None, [ui.lb_controls, ui.board],
+                        api_visibility="private", queue=False, show_progress="hidden")
+        gr.on([ui.track_tab.select, ui.track_refresh.click], act.track_record, None,
+              [ui.bot_info, ui.scatter, ui.track_table, ui.bt_info, ui.error_plot, ui.coverage_plot, ui.bt_table],
+              api_name="track_record", **queued
+              ).success(lambda: (gr.update(visible=views.bot_view(service.prediction_log())[3]),
+                                 gr.update(visible=service.backtest is not None)),
+                        None, [ui.bot_area, ui.backtest_area], api_visibility="private", queue=False,
+                        show_progress="hidden")
     return demo
-
-
-def _backtest_view(results: pd.DataFrame | None) -> tuple[str, Any, Any, pd.DataFrame]:
-    """Error-vs-budget and coverage figures, and the MAE table, from the backtest's ``results.csv``."""
-    if results is None:
-        none = figures.empty_figure("no backtest report found")
-        return ("_No backtest results: run `lm-eval-predict backtest --out DIR` and set `LRMF_BACKTEST` "
-                "(or keep the report in `backtest/` inside the reference)._", none, none, pd.DataFrame())
-    colours = figures.method_colours(results["method"].unique())
-    curves = tables.backtest_curves(results)
-    coverage = tables.backtest_means(results, "coverage")
-    if len(curves):
-        error_fig = figures.curve_figure(curves, "items per benchmark", "mae", "series", "Error vs evaluation budget",
-                                         "evaluated items per benchmark (0 = lineage and metadata only)",
-                                         "mean absolute error (points, mean over benchmarks)")
-    else:  # no item-level settings (e.g. a reference of leaderboard scores only): error per setting
-        error_fig = figures.setting_bars(tables.backtest_means(results, "mae"), "mae", "Error by setting",
-                                         "mean absolute error (points, mean over benchmarks)", colours=colours)
-    coverage_fig = (figures.setting_bars(coverage, "coverage", "90% interval coverage on held-out models",
-                                         "true scores inside the 90% interval (%)", scale=100, band=(0.85, 0.95),
-                                         colours=colours)
-                    if len(coverage) else figures.empty_figure("no intervals in the backtest"))
-    methods = sorted(results["method"].unique())
-    info = (f"Models the predictor never saw (k-fold by model, lineage kept); {len(methods)} methods compared: "
-            f"{', '.join(methods)}. Lower error is better; coverage should sit in the green band.")
-    return info, error_fig, coverage_fig, tables.backtest_summary(results)
 
 
 def main() -> None:
@@ -348,7 +203,7 @@ def main() -> None:
     demo.queue(default_concurrency_limit=2).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ["GRADIO_SERVER_PORT"]) if os.environ.get("GRADIO_SERVER_PORT") else None,
-        css=CSS, footer_links=["api"], ssr_mode=False)
+        css=layout.CSS, footer_links=["api"], ssr_mode=False)
 
 
 if __name__ == "__main__":

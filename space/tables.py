@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from lrmf_plugin.leaderboard import DISPLAY_NAMES, display_name
 from lrmf_plugin.schema import BenchmarkInfo, Prediction
 
 #: Sort orders offered on the leaderboard tab.
@@ -23,22 +24,46 @@ def clip_score(x: float) -> float:
     return x if x != x else min(max(float(x), 0.0), 100.0)
 
 
+def leaderboard_order(name: str) -> tuple[int, str]:
+    """Sort key: the leaderboards' column order (IFEval, BBH, MATH Lvl 5, ...), other names after it."""
+    order = list(DISPLAY_NAMES)
+    return (order.index(name) if name in order else len(order), name)
+
+
 def suites_of(benchmarks: Mapping[str, BenchmarkInfo]) -> dict[str, list[str]]:
-    """Suite name -> its benchmarks, sorted; benchmarks without a suite form the suite ``""``."""
+    """Suite name -> its benchmarks in the leaderboard's order; benchmarks without a suite form the suite ``""``."""
     out: dict[str, list[str]] = {}
-    for name in sorted(benchmarks):
+    for name in sorted(benchmarks, key=leaderboard_order):
         out.setdefault(benchmarks[name].suite, []).append(name)
     return out
 
 
 def suite_label(suite: str) -> str:
-    return f"{suite} average" if suite else "average"
+    """The leaderboard's "Average" for the v2 suite (or a suite without a name); other suites say which."""
+    return "Average" if suite in ("v2", "") else f"{suite} Average"
+
+
+def suite_explainer(suites: Mapping[str, Sequence[str]]) -> str:
+    """One sentence per suite saying what its average is the mean of."""
+    return " ".join(f"{suite_label(s)} = mean of {', '.join(display_name(b) for b in names)}."
+                    for s, names in suites.items() if len(names) > 1)
+
+
+def benchmark_code(name: str) -> str:
+    """The reference's benchmark name for a display name (a code name passes through)."""
+    return {v: k for k, v in DISPLAY_NAMES.items()}.get(name, name)
+
+
+def styled(frame: pd.DataFrame) -> Any:
+    """Every number in a shown table with one decimal (a score of 7 reads "7.0", like 34.7 beside it);
+    the values stay numbers, so the table still sorts by them."""
+    return frame.style.format(precision=1, na_rep="–")
 
 
 def prediction_frame(predictions: Sequence[Prediction], benchmarks: Mapping[str, BenchmarkInfo],
                      measured: Mapping[str, float] | None = None,
                      evaluated: Mapping[str, int] | None = None) -> pd.DataFrame:
-    """One row per benchmark of one model, ordered by suite then name.
+    """One row per benchmark of one model, ordered by suite, then as the leaderboard orders them.
 
     Columns: benchmark, suite, predicted, lower, upper, source ("given" when the visitor supplied
     the score, else "predicted"), measured (the reference's score, NaN when unknown) and evaluated
@@ -53,7 +78,9 @@ def prediction_frame(predictions: Sequence[Prediction], benchmarks: Mapping[str,
              "evaluated": int(evaluated.get(p.benchmark, 0))} for p in predictions]
     frame = pd.DataFrame(rows, columns=["benchmark", "suite", "predicted", "lower", "upper", "source", "measured",
                                         "evaluated"])
-    return frame.sort_values(["suite", "benchmark"], kind="stable").reset_index(drop=True)
+    frame["order"] = [leaderboard_order(b)[0] for b in frame["benchmark"]]
+    frame = frame.sort_values(["suite", "order", "benchmark"], kind="stable")
+    return frame.drop(columns="order").reset_index(drop=True)
 
 
 def suite_averages(frame: pd.DataFrame, suites: Mapping[str, Sequence[str]]) -> dict[str, dict[str, float]]:
@@ -96,15 +123,17 @@ def prediction_json(model: str, frame: pd.DataFrame, averages: Mapping[str, Mapp
 def display_predictions(frame: pd.DataFrame) -> pd.DataFrame:
     """The prediction table as visitors read it: rounded, interval as text, measured when known.
 
-    Columns that say nothing for this prediction (no score given, no instance evaluated) are left
-    out, so the table fits beside its chart on a laptop.
+    Columns that say nothing for this prediction (nothing measured, no score given, no instance
+    evaluated) are left out, so the table fits beside its chart on a laptop.
     """
     out = pd.DataFrame({
-        "Benchmark": frame["benchmark"],
+        "Benchmark": frame["benchmark"].map(display_name),
         "Predicted": frame["predicted"].round(1),
         "90% interval": [_interval(lo, hi) for lo, hi in zip(frame["lower"], frame["upper"])],
         "Measured": frame["measured"].round(1),
     })
+    if frame["measured"].isna().all():
+        out = out.drop(columns="Measured")
     if (frame["evaluated"] > 0).any():
         out["Evaluated"] = [str(n) if n else "" for n in frame["evaluated"]]
     if (frame["source"] == "given").any():
@@ -124,13 +153,14 @@ def leaderboard_frame(table: pd.DataFrame, suites: Mapping[str, Sequence[str]], 
                       search: str = "", measured_only: bool = False, sort: str = "predicted") -> pd.DataFrame:
     """One row per predicted model from the prediction log's long table.
 
-    ``column`` is a benchmark name or a :func:`suite_label` (average over that suite's benchmarks,
-    shown only when the model has them all). ``search`` matches model or parent ids (case-insensitive).
+    ``column`` is a benchmark (its code or display name) or a :func:`suite_label` (average over that
+    suite's benchmarks, shown only when the model has them all). ``search`` matches model or parent
+    ids (case-insensitive).
     """
     if sort not in LEADERBOARD_SORTS:
         raise ValueError(f"unknown sort {sort!r}")
     averages = {suite_label(s): list(b) for s, b in suites.items()}
-    wanted = averages.get(column, [column])
+    wanted = averages.get(column, [benchmark_code(column)])
     rows = []
     for model, part in table.groupby("model", sort=False):
         part = part.set_index("benchmark")
@@ -146,9 +176,9 @@ def leaderboard_frame(table: pd.DataFrame, suites: Mapping[str, Sequence[str]], 
             "Measured": round(measured, 1) if measured == measured else math.nan,
             "Error": round(float(sel["predicted"].mean()) - measured, 1) if measured == measured else math.nan,
             "Predicted at": str(part["created_at"].iloc[0])[:16].replace("T", " "),
-            "Discussion": f"[open]({url.iloc[0]})" if len(url) and url.iloc[0] else "",
+            "Post": f"[open]({url.iloc[0]})" if len(url) and url.iloc[0] else "",
         })
-    cols = ["Model", "Parents", "Predicted", "90% interval", "Measured", "Error", "Predicted at", "Discussion"]
+    cols = ["Model", "Parents", "Predicted", "90% interval", "Measured", "Error", "Predicted at", "Post"]
     out = pd.DataFrame(rows, columns=cols)
     if search.strip():
         needle = search.strip().lower()
@@ -173,9 +203,9 @@ def track_summary(done: pd.DataFrame) -> pd.DataFrame:
     """Per benchmark and overall: count, mean absolute error, share inside the 90% interval."""
     def stats(part: pd.DataFrame, name: str) -> dict[str, Any]:
         return {"Benchmark": name, "Predictions": int(len(part)),
-                "MAE (points)": round(float(part["error"].abs().mean()), 2),
+                "MAE (points)": round(float(part["error"].abs().mean()), 1),
                 "In 90% interval": f"{100 * float(part['covered'].mean()):.0f}%"}
-    rows = [stats(part, str(b)) for b, part in done.groupby("benchmark", sort=True)]
+    rows = [stats(part, display_name(str(b))) for b, part in done.groupby("benchmark", sort=True)]
     if len(done):
         rows.append(stats(done, "all"))
     return pd.DataFrame(rows, columns=["Benchmark", "Predictions", "MAE (points)", "In 90% interval"])
@@ -206,7 +236,11 @@ def parse_candidates(text: str, known: set[str] | None = None) -> list[list[str]
 
 def ranking_frame(candidates: Sequence[Sequence[str]], frames: Sequence[pd.DataFrame],
                   benchmarks: Sequence[str]) -> pd.DataFrame:
-    """Candidate merges with their predicted average over ``benchmarks``, best first."""
+    """Candidate merges with their predicted average over ``benchmarks``, best first.
+
+    ``tied`` marks candidates whose 90% interval overlaps the leader's: the data cannot tell them
+    from the leader, so their order among themselves is noise.
+    """
     rows = []
     for parents, frame in zip(candidates, frames):
         part = frame.set_index("benchmark").loc[list(benchmarks)]
@@ -217,11 +251,82 @@ def ranking_frame(candidates: Sequence[Sequence[str]], frames: Sequence[pd.DataF
     out = pd.DataFrame(rows)
     out = out.sort_values("average", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
+    out.insert(2, "tied", (out["upper"] >= out.loc[0, "lower"]) & (out["rank"] > 1))
     return out.round(1)
+
+
+def ranking_summary(frame: pd.DataFrame) -> str:
+    """One sentence on how much of a ranking is signal: how many candidates tie with the leader."""
+    tied = int(frame["tied"].sum())
+    if not tied:
+        return (f"The leader's 90% interval clears every other candidate's: the ranking of the top one is "
+                f"meaningful ({len(frame)} candidates).")
+    return (f"{tied} of {len(frame) - 1} other candidates are indistinguishable from the leader (their 90% "
+            "intervals overlap it), so their order among themselves is noise: treat them as ties.")
+
+
+def display_ranking(frame: pd.DataFrame) -> pd.DataFrame:
+    """The merge ranking as visitors read it: ties with the leader ranked "=1", the average's interval
+    as text, then each benchmark by its leaderboard name."""
+    benchmarks = [c for c in frame.columns if c not in ("rank", "candidate", "tied", "average", "lower", "upper")]
+    out = pd.DataFrame({
+        "Rank": ["=1" if t else str(r) for r, t in zip(frame["rank"], frame["tied"])],
+        "Candidate": frame["candidate"],
+        "vs. #1": ["leader" if r == 1 else "tie" if t else "below" for r, t in zip(frame["rank"], frame["tied"])],
+        "Average": frame["average"],
+        "90% interval": [_interval(lo, hi) for lo, hi in zip(frame["lower"], frame["upper"])],
+    })
+    for b in benchmarks:
+        out[display_name(b)] = frame[b]
+    return out
 
 
 #: Columns of the backtest's ``results.csv`` the Track record tab reads.
 BACKTEST_COLUMNS = ("method", "setting", "subset", "benchmark", "mae", "coverage")
+
+#: The backtest's method this Space runs.
+OURS = "lrmf"
+
+#: Plain names of the backtest's methods, and what each predicts from (the legend's words).
+METHODS: dict[str, tuple[str, str]] = {
+    OURS: ("★ LRMF (this Space)", "lineage, metadata and any evaluated items together"),
+    "global_mean": ("Global mean", "each benchmark's mean over the reference"),
+    "lineage_average": ("Parents' average", "the mean of the model's parents"),
+    "metadata_regression": ("Metadata regression", "size, architecture and other metadata"),
+    "mf": ("Matrix factorisation", "the model's known scores"),
+    "irt": ("Item response theory", "the model's evaluated items"),
+    "subset_mapping": ("Subset mapping", "the model's evaluated items"),
+}
+
+#: What each backtest setting gives the predictor about a held-out model, in one sentence.
+SETTINGS_EXPLAINED = ("Settings: *zero* = nothing evaluated (lineage and metadata only); *known* = some benchmarks' "
+                      "scores given (IFEval and MuSR by default), the rest predicted; *random-K* / *planned-K* = K "
+                      "items per benchmark evaluated, picked at random / by the planner.")
+
+
+def method_label(method: str) -> str:
+    return METHODS.get(method, (method, ""))[0]
+
+
+def label_methods(results: pd.DataFrame) -> pd.DataFrame:
+    """The backtest results with plain method names, so every chart and table shows the same ones."""
+    return results.assign(method=results["method"].map(method_label))
+
+
+def backtest_legend(results: pd.DataFrame) -> str:
+    """The methods compared, each with what it predicts from; and which of them equal the global mean
+    in every setting (they have no evidence of their kind there, so they fall back to it)."""
+    methods = list(dict.fromkeys(m for m in [OURS, *METHODS] if m in set(results["method"])))
+    methods += sorted(set(results["method"]) - set(methods))
+    legend = "; ".join(f"**{method_label(m)}**" + (f": {METHODS[m][1]}" if m in METHODS else "") for m in methods)
+    mean = results[(results["benchmark"] == "mean") & (results["subset"] == "all")]
+    table = mean.pivot_table(index="setting", columns="method", values="mae", aggfunc="first")
+    same = [] if "global_mean" not in table else [
+        m for m in table.columns if m != "global_mean"
+        and np.allclose(table[m].dropna(), table.loc[table[m].notna(), "global_mean"], atol=0.005)]
+    note = (f" {', '.join(method_label(m) for m in same)} equal the global mean here: these settings give them "
+            "nothing of the kind they learn from, so they fall back to it." if same else "")
+    return f"Methods: {legend}.{note}"
 
 
 def backtest_curves(results: pd.DataFrame) -> pd.DataFrame:
@@ -256,11 +361,4 @@ def backtest_summary(results: pd.DataFrame) -> pd.DataFrame:
     order = list(dict.fromkeys(mean["setting"]))
     table = mean.pivot_table(index="setting", columns="method", values="mae", aggfunc="first").reindex(order)
     table.columns.name = None
-    return table.round(2).reset_index().rename(columns={"setting": "setting (MAE, points)"})
-
-
-def display_ranking(frame: pd.DataFrame) -> pd.DataFrame:
-    """The merge ranking as visitors read it: the average's interval as text, then each benchmark."""
-    out = frame.drop(columns=["lower", "upper"])
-    out.insert(3, "90% interval", [_interval(lo, hi) for lo, hi in zip(frame["lower"], frame["upper"])])
-    return out
+    return table.round(1).reset_index().rename(columns={"setting": "Setting (MAE, points)"})

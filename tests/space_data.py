@@ -7,7 +7,9 @@ and one item-level quiz (suite ``toy``) that an uploaded lm-eval run can pin dow
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -95,3 +97,18 @@ def write_run(directory: Path, model: str, answers: dict[int, int], n_full: int 
     samples.write_text("".join(json.dumps({"doc_id": d, "filter": "none", "metrics": ["acc"], "acc": float(v)}) + "\n"
                                for d, v in sorted(answers.items())))
     return [results, samples]
+
+
+@contextmanager
+def serve(ref: Path, **options: object) -> Iterator[str]:
+    """The Space over ``ref`` on a free loopback port, as ``app.py`` launches it; yields its URL."""
+    import app  # space/ is on sys.path in the Space's test modules
+
+    demo = app.build_demo(ref, **options)
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True,
+                            css=app.layout.CSS, ssr_mode=False)
+    try:
+        yield url
+    finally:
+        demo.close()

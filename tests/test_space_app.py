@@ -1,5 +1,5 @@
-"""The Space end to end: its service on a fitted synthetic reference, the launched app through
-``gradio_client``, and a real headless Chromium clicking through every tab.
+"""The Space end to end: its service on a fitted synthetic reference and the launched app through
+``gradio_client`` (the browser tests are in ``test_space_browser.py``).
 
 One module-scoped reference and server keep the fit and the launch to once per run.
 """
@@ -25,11 +25,6 @@ from space_data import FOCUS, LINEAGE_ONLY, QUIZ, SCORED  # noqa: E402
 
 from lrmf_plugin.errors import HubError, InputError, UnknownModelError  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-ARTIFACTS = ROOT / "tests" / "artifacts" / "space"
-
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
@@ -48,13 +43,8 @@ def service(paths):
 
 @pytest.fixture(scope="module")
 def server(paths):
-    import app
-
-    demo = app.build_demo(paths[0], bot_state=paths[1])
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
+    with space_data.serve(paths[0], bot_state=paths[1]) as url:
+        yield url
 
 
 def _v2_average(service, model: str) -> float:
@@ -85,10 +75,49 @@ def test_predict_model_only_in_lineage_uses_its_parent(service):
     ("", InputError, "enter a model id"),
     ("not a model!", InputError, "not a model id"),
     ("nobody/unknown", UnknownModelError, "not in the reference"),
+    ("fam0/ft-11", UnknownModelError, r"did you mean fam0/ft-1\b"),
 ])
 def test_predict_model_rejects_bad_ids(service, bad, error, words):
     with pytest.raises(error, match=words):
         service.predict_model(bad)
+
+
+@pytest.mark.parametrize("typed", ["FAM0/FT-1", "https://huggingface.co/fam0/ft-1", "hf.co/Fam0/Ft-1/tree/main",
+                                   "huggingface.co/fam0/ft-1?library=transformers", " fam0/ft-1/ "])
+def test_model_ids_are_matched_ignoring_case_and_hub_addresses(service, typed):
+    result = service.predict_model(typed)
+    assert result.model == FOCUS and result.parents == [("fam0/base", "finetune")]
+    assert service.family_tree(typed, 1, "v2")[0].nodes[0] == FOCUS
+    assert service.what_if([typed], "finetune").parents == [(FOCUS, "finetune")]
+
+
+def test_a_renamed_id_is_offered_its_new_name(service):
+    # too far from fam0/ft-1 for plain string similarity; dropping the leading word finds it
+    with pytest.raises(UnknownModelError, match=r"did you mean fam0/ft-1\?"):
+        service.predict_model("fam0/averyoldbrandname-ft-1")
+    with pytest.raises(UnknownModelError, match=r"^'nobody/zzz' is not in the reference\.$"):
+        service.predict_model("nobody/zzz")
+
+
+@pytest.mark.parametrize("bad", ["<script>alert(1)</script>", "x" * 5000, "org/" + "y" * 5000])
+def test_messages_repeat_bad_input_cut_short(service, bad):
+    with pytest.raises((InputError, UnknownModelError)) as caught:
+        service.predict_model(bad)
+    message = str(caught.value)
+    assert len(message) < 200 and bad[:20] in message
+    assert len(bad) < 60 or "…" in message
+
+
+def test_the_note_on_what_a_prediction_used_follows_its_evidence(service, tmp_path):
+    known = service.predict_model(FOCUS)
+    assert known.basis.startswith("Predicted from its parent's scores and its metadata (params_b).")
+    assert "measured scores were not given" in known.basis  # shown beside the prediction, not used
+    child = service.what_if(["fam0/base", "fam1/base"], "merge")
+    assert child.basis.startswith("Predicted from its 2 parents' scores (as chosen) and its metadata")
+    assert "measured" not in child.basis
+    files = space_data.write_run(tmp_path / "run", "new/run", {d: 1 for d in range(6)})
+    run = service.predict_upload([str(p) for p in files])
+    assert run.basis == f"Predicted from 6 evaluated instances of {QUIZ} and the reference's averages."
 
 
 def test_what_if_follows_the_parent(service):
@@ -101,10 +130,16 @@ def test_what_if_follows_the_parent(service):
     assert merge.parents == [(worst, "merge"), (best, "merge")] and len(merge.frame) == len(SCORED) + 1
 
 
-def test_what_if_child_inherits_size_and_architecture(service):
-    merge = service.child_metadata(["fam0/base", "fam1/base"], "merge")
-    assert merge == {"params_b": 10.0, "merged": True}  # the synthetic reference only knows sizes
-    assert service.child_metadata(["fam2/base"], "finetune") == {"params_b": 13.0, "merged": False}
+def test_what_if_and_rank_give_the_same_numbers_and_the_child_inherits_its_parents_size(service):
+    parents = ["fam0/base", "fam1/base"]
+    query = service.lrmf.query("what-if merge of fam0/base + fam1/base", parents=[(p, "merge") for p in parents])
+    sizes = [service.metadata.at[p, "params_b"] for p in parents]
+    assert "params_b" not in query.metadata or query.metadata["params_b"] == pytest.approx(sum(sizes) / 2)
+    suite = next(iter(service.suites))
+    what_if = service.what_if(parents, "merge").frame.set_index("benchmark")
+    ranked = service.rank_merges(" + ".join(parents), suite).iloc[0]
+    for b in service.suites[suite]:
+        assert round(float(what_if.at[b, "predicted"]), 1) == ranked[b]
 
 
 @pytest.mark.parametrize("parents, relation, words", [
@@ -136,7 +171,7 @@ def test_upload_of_a_subset_run_moves_the_quiz_prediction(service, tmp_path):
     strong = service.predict_upload([str(p) for p in right])
     weak = service.predict_upload([str(p) for p in wrong])
     assert strong.model == "new/strong" and weak.model == "new/weak"  # from the run's model_args
-    assert strong.notes[0] == "20 evaluated instances on 1 benchmark"
+    assert "20 evaluated instances" in strong.basis
     assert strong.frame.set_index("benchmark")["evaluated"].to_dict() == {QUIZ: 20, **{b: 0 for b in SCORED}}
     quiz = lambda r: r.frame.set_index("benchmark").loc[QUIZ, "predicted"]  # noqa: E731
     assert quiz(strong) > quiz(weak) + 10
@@ -161,12 +196,14 @@ def test_upload_rejects_bad_files(service, tmp_path):
 
 
 def test_family_tree_colours_every_node(service):
-    nodes, edges, average, measured, total = service.family_tree("fam1/ft-0", 2, "v2")
+    tree, average, measured = service.family_tree("fam1/ft-0", 2, "v2")
+    nodes = tree.nodes
     assert nodes[0] == "fam1/ft-0" and "fam1/base" in nodes and LINEAGE_ONLY in nodes
     assert "mix/merge-01" in nodes and "fam0/ft-0" in nodes  # a merge child with its other parent
     assert measured["fam1/ft-0"] and not measured[LINEAGE_ONLY]
     assert average["fam1/ft-0"] == pytest.approx(_v2_average(service, "fam1/ft-0"))
-    assert all(v == v for v in average.values())
+    assert set(average) == set(tree.models) and all(v == v for v in average.values())
+    assert len(service.family_tree("fam1/ft-0", 1, "v2")[0].nodes) < len(nodes)  # hops change the picture
     with pytest.raises(UnknownModelError):
         service.family_tree("nobody/x", 2, "v2")
 
@@ -224,10 +261,27 @@ def client(server):
     return Client(server, verbose=False, analytics_enabled=False)
 
 
-def test_client_sees_every_endpoint(client):
+def test_client_sees_every_endpoint_with_named_outputs(client):
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/predict", "/predict_upload", "/what_if", "/rank_merges", "/lineage", "/leaderboard",
-            "/track_record"} <= set(named)
+    assert set(named) == {"/predict", "/predict_upload", "/what_if", "/rank_merges", "/lineage", "/leaderboard",
+                          "/track_record"}  # the page's helper steps are private
+    labels = [r["label"] for e in named.values() for r in e["returns"]]
+    assert not [x for x in labels if x.startswith("value_")]
+    assert [r["label"] for r in named["/predict"]["returns"]][:3] == ["prediction", "headline", "chart"]
+
+
+def test_config_stays_small_and_carries_no_model_list(server):
+    import urllib.request
+
+    config = urllib.request.urlopen(server + "config").read()
+    assert len(config) < 100_000
+    # parents are searched on the server: models unrelated to the first chart are not in the page
+    assert b"fam2/ft-3" not in config and b"mix/merge-01" not in config
+
+
+def test_client_searches_parents_on_the_server(service):
+    assert service.search_models("FAM2/FT") == [f"fam2/ft-{k}" for k in range(5)]
+    assert service.search_models("") == [] and len(service.search_models("/", limit=3)) == 3
 
 
 def test_client_predict_names_every_benchmark_first(client, service):
@@ -245,6 +299,8 @@ def test_client_gets_clear_errors(client):
 
     with pytest.raises(AppError, match="not in the reference"):
         client.predict("nobody/unknown", api_name="/predict")
+    with pytest.raises(AppError, match="did you mean fam0/base"):
+        client.predict("fam0/bse", 2, "Average", api_name="/lineage")
     with pytest.raises(AppError, match="need the relation 'merge'"):
         client.predict(["fam0/base", "fam1/base"], "finetune", api_name="/what_if")
 
@@ -253,96 +309,31 @@ def test_client_what_if_leaderboard_and_track_record(client):
     answer, *_ = client.predict(["fam0/base", "fam2/base"], "merge", api_name="/what_if")
     assert answer["parents"] == [{"parent": "fam0/base", "relation": "merge"},
                                  {"parent": "fam2/base", "relation": "merge"}]
-    info, board = client.predict("", "v2 average", "predicted", False, api_name="/leaderboard")
+    info, board = client.predict("", "Average", "predicted", False, api_name="/leaderboard")
     assert "2 of 2 predicted models" in info
     assert [row[0] for row in board["data"]] == ["new/alpha-tune", "new/merge-x"]
     bot_md, *_ = client.predict(api_name="/track_record")
     assert "1 predicted model measured later" in bot_md
 
 
-# ---------------------------------------------------------------------------------------- browser
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.mark.slow
-def test_browser_runs_every_tab_without_leaving_loopback(browser, server, tmp_path):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    outside: list[str] = []
-    errors: list[str] = []
-    page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else outside.append(r.url))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(server, wait_until="domcontentloaded")
-        page.wait_for_selector("#predict-btn", timeout=90_000)
-        page.locator("#model-id textarea, #model-id input").first.fill(FOCUS)
-        page.locator("#predict-btn").click()
-        page.wait_for_function(f"document.querySelector('#prediction').innerText.includes('{FOCUS}')", timeout=180_000)
-        page.wait_for_selector("#prediction-plot .js-plotly-plot", timeout=90_000)
-        table_text = page.locator("#prediction-table").inner_text()
-        assert all(b in table_text for b in (*SCORED, QUIZ))
-        page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=True)
-
-        page.locator("#model-id textarea, #model-id input").first.fill("nobody/unknown")
-        page.locator("#predict-btn").click()
-        page.get_by_text("is not in the reference").first.wait_for(timeout=90_000)
-        page.screenshot(path=str(ARTIFACTS / "predict-error.png"), full_page=True)
-
-        page.get_by_role("tab", name="From an lm-eval run").click()
-        files = space_data.write_run(tmp_path / "run", "new/uploaded", {d: 1 for d in range(10)})
-        page.locator("#upload-files input[type=file]").set_input_files([str(f) for f in files])
-        page.wait_for_function("document.querySelector('#upload-files').innerText.includes('samples_')",
-                               timeout=90_000)
-        page.locator("#upload-btn").click()
-        page.wait_for_function("document.querySelector('#prediction').innerText.includes('new/uploaded')",
-                               timeout=180_000)
-        assert "10 evaluated instances" in page.locator("#prediction").inner_text()
-        page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
-
-        page.get_by_role("tab", name="Lineage").click()
-        page.wait_for_selector("#lineage .js-plotly-plot", timeout=90_000)
-        assert page.locator("#lineage .scatterlayer .point").count() >= 5
-        page.screenshot(path=str(ARTIFACTS / "lineage.png"), full_page=True)
-
-        page.get_by_role("tab", name="Leaderboard").click()
-        page.wait_for_function("document.querySelector('#leaderboard').innerText.includes('new/alpha-tune')",
-                               timeout=90_000)
-        page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)
-
-        page.get_by_role("tab", name="Track record").click()
-        page.wait_for_selector("#scatter .js-plotly-plot", timeout=90_000)
-        assert "measured later" in page.locator("#track-info").inner_text()
-        page.screenshot(path=str(ARTIFACTS / "track-record.png"), full_page=True)
-    finally:
-        page.close()
-    assert outside == [], f"requests left 127.0.0.1: {outside[:5]}"
-    assert errors == [], errors
-
-
 def test_backtest_view_draws_curves_with_item_budgets_and_bars_without():
-    import app
+    import views
 
     rows = [{"method": m, "setting": s, "subset": "all", "benchmark": "mean", "mae": mae, "coverage": 0.9}
             for m in ("lrmf", "irt") for s, mae in (("zero", 4.0), ("known", 3.0))]
-    info, error_fig, coverage_fig, summary = app._backtest_view(pd.DataFrame(rows))
-    assert "irt, lrmf" in info
+    info, error_fig, coverage_fig, summary, shown = views.backtest_view(pd.DataFrame(rows))
+    assert shown and "**★ LRMF (this Space)**" in info and "**Item response theory**" in info
+    assert "*zero* = nothing evaluated" in info
     assert error_fig.data[0].type == "bar" and error_fig.layout.title.text == "Error by setting"
     assert error_fig.data[0].marker.color == coverage_fig.data[0].marker.color  # one colour per method
     assert list(coverage_fig.data[0].y) == pytest.approx([90, 90])
     rows += [{"method": "lrmf", "setting": "random-5", "subset": "all", "benchmark": "mean", "mae": 2.0,
               "coverage": 0.9}]
-    _, error_fig, _, summary = app._backtest_view(pd.DataFrame(rows))
-    assert [t.name for t in error_fig.data] == ["lrmf (random)"] and list(error_fig.data[0].x) == [0, 5]
-    assert list(summary.iloc[:, 0]) == ["zero", "known", "random-5"]
+    _, error_fig, _, summary, _ = views.backtest_view(pd.DataFrame(rows))
+    assert [t.name for t in error_fig.data] == ["★ LRMF (this Space) (random)"]
+    assert list(error_fig.data[0].x) == [0, 5]
+    assert list(summary.data.iloc[:, 0]) == ["zero", "known", "random-5"]
+    assert views.backtest_view(None)[4] is False
 
 
 @pytest.mark.parametrize("ref, words", [(None, "set LRMF_REF"), ("missing", "not a reference directory")])

@@ -57,16 +57,29 @@ def test_prediction_json_names_every_benchmark():
     assert set(out["predictions"]) == {"a", "b", "c"}
     assert out["predictions"]["b"] == {"predicted": 40.0, "lower": 35.0, "upper": 45.0}
     assert out["predictions"]["c"]["given"] is True
-    assert out["averages"]["v2 average"]["predicted"] == 30.0
+    assert out["averages"]["Average"]["predicted"] == 30.0 and "v1 Average" in out["averages"]
     assert out["parents"] == [{"parent": "org/base", "relation": "finetune"}]
 
 
+def test_tables_use_the_leaderboards_names_and_one_decimal():
+    preds = [Prediction("m", "mmlu_pro", 7.0, 2.0, 12.0), Prediction("m", "ifeval", 34.66, 30.0, 40.0),
+             Prediction("m", "bbh", 50.0, 45.0, 55.0)]
+    frame = tables.prediction_frame(preds, {b: BenchmarkInfo(b, suite="v2") for b in ("mmlu_pro", "ifeval", "bbh")})
+    shown = tables.display_predictions(frame)
+    assert list(shown["Benchmark"]) == ["IFEval", "BBH", "MMLU-PRO"]  # the leaderboard's column order
+    html = tables.styled(shown).to_html()
+    assert ">7.0<" in html and ">34.7<" in html  # one format: a whole number keeps its decimal
+    assert tables.suite_label("v2") == "Average" and tables.suite_label("v1") == "v1 Average"
+    assert tables.suite_explainer({"v2": ["bbh", "math"]}) == "Average = mean of BBH, MATH Lvl 5."
+    assert tables.benchmark_code("MATH Lvl 5") == "math" and tables.benchmark_code("toy") == "toy"
+
+
 def test_display_predictions_formats_interval_text_and_shows_only_informative_columns():
-    shown = tables.display_predictions(tables.prediction_frame(_preds(), BENCHMARKS))
+    shown = tables.display_predictions(tables.prediction_frame(_preds(), BENCHMARKS, measured={"a": 1.0}))
     assert list(shown.columns) == ["Benchmark", "Predicted", "90% interval", "Measured", "Source"]
     assert shown.loc[shown["Benchmark"] == "a", "90% interval"].item() == "10.0 – 30.0"
     plain = tables.display_predictions(tables.prediction_frame(_preds()[:2], BENCHMARKS, evaluated={"b": 12}))
-    assert list(plain.columns) == ["Benchmark", "Predicted", "90% interval", "Measured", "Evaluated"]
+    assert list(plain.columns) == ["Benchmark", "Predicted", "90% interval", "Evaluated"]  # nothing measured
     assert list(plain["Evaluated"]) == ["", "12"]
 
 
@@ -86,12 +99,12 @@ def _log_table() -> pd.DataFrame:
 
 def test_leaderboard_frame_averages_filters_and_sorts():
     suites = {"v2": ["a", "b"]}
-    board = tables.leaderboard_frame(_log_table(), suites, "v2 average")
+    board = tables.leaderboard_frame(_log_table(), suites, "Average")
     assert list(board["Model"]) == ["x/one", "y/three", "x/two"]  # by predicted average, best first
     one = board.set_index("Model").loc["x/one"]
     assert one["Predicted"] == 50.0 and one["90% interval"] == "46.0 – 54.0"
     assert one["Measured"] == 50.0 and one["Error"] == 0.0
-    assert one["Discussion"] == "[open](http://127.0.0.1/d/1)"
+    assert one["Post"] == "[open](http://127.0.0.1/d/1)"
     assert math.isnan(board.set_index("Model").loc["y/three", "Measured"])  # only one of two measured
 
     by_bench = tables.leaderboard_frame(_log_table(), suites, "a", measured_only=True)
@@ -125,12 +138,21 @@ def test_parse_candidates_and_ranking():
         tables.parse_candidates("  \n")
     low = tables.prediction_frame(_preds("c0"), BENCHMARKS)
     high = tables.prediction_frame(_preds("c1", shift=10), BENCHMARKS)
-    ranked = tables.ranking_frame([["p", "q"], ["r", "s"]], [low, high], ["a", "b"])
-    assert list(ranked["candidate"]) == ["r + s", "p + q"]
-    assert list(ranked["rank"]) == [1, 2] and ranked.loc[0, "average"] == 40.0
+    far = tables.prediction_frame(_preds("c2", shift=-30), BENCHMARKS)
+    ranked = tables.ranking_frame([["p", "q"], ["r", "s"], ["t"]], [low, high, far], ["a", "b"])
+    assert list(ranked["candidate"]) == ["r + s", "p + q", "t"]
+    assert list(ranked["rank"]) == [1, 2, 3] and ranked.loc[0, "average"] == 40.0
+    # p + q reaches 37.5, inside the leader's 32.5-47.5: a tie; t tops out at 7.5: below
+    assert list(ranked["tied"]) == [False, True, False]
     shown = tables.display_ranking(ranked)
-    assert list(shown.columns) == ["rank", "candidate", "average", "90% interval", "a", "b"]
+    assert list(shown.columns) == ["Rank", "Candidate", "vs. #1", "Average", "90% interval", "a", "b"]
+    assert list(shown["Rank"]) == ["1", "=1", "3"] and list(shown["vs. #1"]) == ["leader", "tie", "below"]
     assert shown.loc[0, "90% interval"] == "32.5 – 47.5"
+    assert tables.ranking_summary(ranked).startswith("1 of 2 other candidates are indistinguishable")
+    fig = figures.ranking_figure(ranked, "t")
+    assert {t.name: list(t.y) for t in fig.data} == {"clearly ranked": ["#3", "#1"], "tie with the leader": ["#2"]}
+    assert list(fig.data[1].customdata) == ["p + q"]  # hover names the candidate
+    assert (fig.layout.shapes[0].x0, fig.layout.shapes[0].x1) == (32.5, 47.5)  # the leader's interval shaded
 
 
 def _graph() -> LineageGraph:
@@ -141,18 +163,39 @@ def _graph() -> LineageGraph:
                          Edge("leaderboard-root", "cousin", "family")])
 
 
-def test_neighbourhood_orders_ancestors_children_siblings_merges_then_the_rest():
-    nodes, edges, total = family.neighbourhood(_graph(), "m", hops=2, limit=100, has_data=lambda m: m != "sib2")
-    assert nodes[0] == "m"
-    assert nodes[1:4] == ["base", "leaderboard-root", "root"]  # ancestors, nearest first
-    assert nodes[4:6] == ["kid", "merge"]  # children
-    assert nodes[6:8] == ["sib1", "sib2"]  # siblings through a direct parent, with data first
-    assert nodes[8:] == ["other", "grandkid", "cousin"]  # merge co-parent, deeper, family-only sibling
-    assert total == 10
-    assert Edge("m", "kid", "adapter") in edges and all(e.parent in nodes and e.child in nodes for e in edges)
-    cut, cut_edges, total = family.neighbourhood(_graph(), "m", hops=1, limit=4, has_data=lambda m: True)
-    assert cut == ["m", "base", "leaderboard-root", "kid"] and total == 8
-    assert {(e.parent, e.child) for e in cut_edges} == {("base", "m"), ("leaderboard-root", "m"), ("m", "kid")}
+def test_neighbourhood_walks_rings_so_each_hop_adds_relatives():
+    one = family.neighbourhood(_graph(), "m", hops=1, limit=100, has_data=lambda m: True)
+    assert one.nodes == ["m", "base", "leaderboard-root", "kid", "merge"]  # parents, then children
+    assert one.total == 4 and not one.groups
+    two = family.neighbourhood(_graph(), "m", hops=2, limit=100, has_data=lambda m: True)
+    assert set(two.nodes) - set(one.nodes) == {"root", "sib1", "sib2", "cousin", "grandkid", "other"}
+    assert two.total == 10
+    assert Edge("m", "kid", "adapter") in two.edges and Edge("other", "merge", "merge") in two.edges
+    assert all(e.parent in two.nodes and e.child in two.nodes for e in two.edges)
+    cut = family.neighbourhood(_graph(), "m", hops=2, limit=4, has_data=lambda m: True)
+    assert cut.nodes == ["m", "base", "leaderboard-root", "kid"] and cut.total == 10
+
+
+def test_neighbourhood_folds_unmeasured_copies_and_keeps_measured_relatives():
+    copies = [Edge("org/base", f"q/copy-{i:02d}", "quantized") for i in range(30)]
+    graph = LineageGraph(copies + [Edge("org/base", "org/tune", "finetune")])
+    measured = {"q/copy-07", "q/copy-21"}
+    tree = family.neighbourhood(graph, "org/base", hops=1, limit=100, has_data=lambda m: m in measured)
+    assert set(tree.models) == {"org/base", "org/tune", *measured}
+    assert list(tree.groups.values()) == ["+28 quantised copies"] and tree.total == 31
+    box = next(iter(tree.groups))
+    assert Edge("org/base", box, "quantized") in tree.edges
+    fig = figures.lineage_figure(tree.nodes, tree.edges, "org/base", {m: 50.0 for m in measured},
+                                 {m: True for m in measured}, "t", tree.groups)
+    folded = {t.name: t for t in fig.data}["folded group"]
+    assert list(folded.customdata) == ["+28 quantised copies"] and folded.marker.symbol == "square"
+    assert "<i>+28 quantised copies</i>" in {a.text for a in fig.layout.annotations}
+
+
+def test_lineage_labels_keep_the_organisation():
+    fig = figures.lineage_figure(["some-organisation/" + "x" * 60], [], "some-organisation/" + "x" * 60, {}, {}, "t")
+    label = fig.layout.annotations[0].text
+    assert label.startswith("<b>some-organisa…/…x") and len(label) <= 38 + 7
 
 
 def test_lineage_layout_puts_parents_left_of_children():
@@ -179,21 +222,27 @@ def test_lineage_figure_colours_known_nodes_and_greys_unknown():
                                          for n in [c[0] for c in known.customdata]]
     assert len(by_name["no score"].x) == len(g.nodes) - 3
     assert "average" in known.marker.colorbar.title.text
+    assert known.marker.colorbar.orientation == "h"  # under the plot, never over the labels
     labels = {a.text for a in fig.layout.annotations}
     assert "<b>m</b>" in labels and len(labels) == len(g.nodes)  # every node named, the focus in bold
 
 
-def test_prediction_figure_draws_intervals_and_measured_with_labelled_axes():
+def test_prediction_chart_places_scores_intervals_and_measured_on_the_0_100_track():
+    import re
+
     frame = tables.prediction_frame(_preds(), BENCHMARKS, measured={"a": 25.0})
-    fig = figures.prediction_figure(frame, "title")
-    by_name = {t.name: t for t in fig.data}
-    pred = by_name["predicted, 90% interval"]
-    assert list(pred.y) == ["a", "b"] and list(pred.error_x.array) == [10.0, 5.0]
-    assert list(by_name["measured (reference)"].x) == [25.0]
-    assert "given (your evaluation)" in by_name
-    assert "0-100" in fig.layout.xaxis.title.text and fig.layout.yaxis.title.text == "benchmark"
-    lo, hi = fig.layout.xaxis.range
-    assert lo < 0 and hi > 100  # end points padded, never on the frame
+    chart = figures.prediction_chart(frame, "<script>x</script>")
+    names = re.findall(r'<span class="pc-name">([^<]*)</span>', chart)
+    assert names[:3] == ["c", "a", "b"]  # the frame's order, top to bottom
+    dots = re.findall(r'class="pc-dot pc-(\w+)" style="left:([\d.]+)%"', chart)
+    assert dots == [("given", "70.00"), ("predicted", "20.00"), ("predicted", "40.00")]
+    intervals = re.findall(r'class="pc-int" style="left:([\d.]+)%;right:calc\(100% - ([\d.]+)%\)', chart)
+    assert ("10.00", "30.00") in intervals and ("35.00", "45.00") in intervals
+    assert re.findall(r'class="pc-measured" style="left:([\d.]+)%"', chart) == ["25.00"]
+    assert "<script>" not in chart and "&lt;script&gt;" in chart  # the title is escaped
+    assert "points, 0-100" in chart and "given (your evaluation)" in chart
+    named = figures.prediction_chart(tables.prediction_frame([Prediction("m", "math", 5, 1, 9)], BENCHMARKS), "t")
+    assert '<span class="pc-name">MATH Lvl 5</span>' in named and "measured" not in named
 
 
 def test_scatter_figure_has_identity_line_and_one_trace_per_benchmark():
@@ -241,6 +290,18 @@ def test_backtest_curves_start_at_zero_items_and_use_mean_rows():
     assert list(ours["items per benchmark"]) == [0, 5, 25] and list(ours["mae"]) == [4.0, 3.0, 2.0]
     assert list(curves[curves["series"] == "lrmf (planned)"]["mae"]) == [4.0, 2.5]
     assert 99.0 not in set(curves["mae"]) and 1.0 not in set(curves["mae"])  # per-benchmark, subset rows out
+
+
+def test_backtest_legend_names_methods_plainly_and_explains_fallbacks():
+    results = _backtest_results()
+    results = pd.concat([results, results[results["method"] == "global_mean"].assign(method="irt")])
+    legend = tables.backtest_legend(results)
+    assert legend.startswith("Methods: **★ LRMF (this Space)**")  # ours first and marked
+    assert "**Item response theory**" in legend and "global_mean" not in legend
+    assert "Item response theory equal the global mean here" in legend
+    assert "LRMF (this Space) equal" not in legend
+    assert set(tables.label_methods(results)["method"]) == {"★ LRMF (this Space)", "Global mean",
+                                                            "Item response theory"}
 
 
 def test_backtest_coverage_and_summary():
