@@ -98,9 +98,7 @@ class SpaceService:
             return result
         if not self.hub_endpoint:
             raise UnknownModelError(f"{shown(model)} is not in the reference{self._did_you_mean(model)}")
-        query = self._query_from_hub(model)
-        unknown = [p for p, _ in query.parents if p not in self.graph and p not in self.measured]
-        query.parents = [(p, r) for p, r in query.parents if p not in unknown]
+        query, unknown = self._query_from_hub(model)
         result = self._predict(query, list(query.parents), "hub")
         if unknown:
             result.notes.append(f"parents not in the reference, not used: {', '.join(unknown)}")
@@ -145,18 +143,20 @@ class SpaceService:
         hits = [m for m in self.models_with_scores if needle in m.lower()]
         return sorted(hits, key=lambda m: (len(m), m))[:limit]
 
-    def _query_from_hub(self, model: str) -> ModelQuery:
-        """Lineage and metadata of a model outside the reference, read from the configured Hub.
+    def _query_from_hub(self, model: str) -> tuple[ModelQuery, list[str]]:
+        """Lineage and metadata of a model outside the reference, read from the configured Hub, and the
+        parents the Hub names that the reference does not know (the resolution leaves them out).
 
-        No token is sent: the Space only reads public model info. Parents the reference does not
-        know are left out of the query (they carry no information) and named in a note.
+        No token is sent: the Space only reads public model info.
         """
         from lrmf_plugin.hub import MODEL_EXPAND, connect, hub_call, lineage_from_model_info, metadata_from_model_info
 
         api = connect(self.hub_endpoint, token=False, timeout=20.0)
         with hub_call(f"Hub lookup of {model}"):
             info = api.model_info(model, expand=MODEL_EXPAND)
-        return self.lrmf.query(model, metadata=metadata_from_model_info(info), parents=lineage_from_model_info(info))
+        parents = lineage_from_model_info(info)
+        unknown = [p for p, _ in parents if p not in self.graph and p not in self.measured]
+        return self.lrmf.query(model, metadata=metadata_from_model_info(info), parents=parents), unknown
 
     def what_if(self, parents: Sequence[str], relation: str) -> ModelPrediction:
         """Predicted scores of a model derived from ``parents`` by ``relation`` (e.g. a merge)."""

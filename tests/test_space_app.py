@@ -112,9 +112,11 @@ def test_the_note_on_what_a_prediction_used_follows_its_evidence(service, tmp_pa
     known = service.predict_model(FOCUS)
     assert known.basis.startswith("Predicted from its parent's scores and its metadata (params_b).")
     assert "measured scores were not given" in known.basis  # shown beside the prediction, not used
-    child = service.what_if(["fam0/base", "fam1/base"], "merge")
-    assert child.basis.startswith("Predicted from its 2 parents' scores (as chosen) and its metadata")
+    child = service.what_if(["fam2/base"], "finetune")  # a fine-tune inherits its parent's size
+    assert child.basis.startswith("Predicted from its parent's scores (as chosen) and its metadata")
     assert "measured" not in child.basis
+    merge = service.what_if(["fam0/base", "fam1/base"], "merge")  # parents of two sizes pass on neither
+    assert merge.basis.startswith("Predicted from its 2 parents' scores (as chosen) and the reference's averages")
     files = space_data.write_run(tmp_path / "run", "new/run", {d: 1 for d in range(6)})
     run = service.predict_upload([str(p) for p in files])
     assert run.basis == f"Predicted from 6 evaluated instances of {QUIZ} and the reference's averages."
