@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.extmath import randomized_svd
 
-#: factors of the map's covariance (more did not predict better; see docs/experiments-from-code.md)
+#: factors of the map's covariance (more did not predict better; see docs/experiments.md)
 MAP_RANK = 50
 #: share of each variable's variance kept as its own noise (shrinks the covariance toward its diagonal)
 NUGGET = 0.05

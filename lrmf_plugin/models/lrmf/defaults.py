@@ -1,6 +1,6 @@
 """The factorisation's named constants, each with the reason for its value.
 
-Results that chose these values are in ``docs/experiments-from-code.md``; here each keeps its *why*.
+Results that chose these values are in ``docs/experiments.md``; here each keeps its *why*.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Arrays go to a versioned, checksummed ``.npz`` and everything else to the JSON beside it (see
 :mod:`lrmf_plugin.artifact`); nothing is pickled. The format's history is in
-``docs/experiments-from-code.md``; an artifact of another version is refused with a message to refit.
+``docs/experiments.md``; an artifact of another version is refused with a message to refit.
 """
 from __future__ import annotations
 
