@@ -2,7 +2,7 @@
 
 ``build_demo`` wires a :class:`service.SpaceService` (all the computing) and :mod:`views` (what is
 shown) to four tabs; run this file to serve it. Configuration comes from the environment: ``LRMF_REF``
-(reference directory, required), ``LRMF_BOT_STATE`` (the bot's prediction log), ``LRMF_HUB_ENDPOINT``
+(reference directory; unset: the default fitted reference, pulled from the Hub on first start), ``LRMF_BOT_STATE`` (the bot's prediction log), ``LRMF_HUB_ENDPOINT``
 (Hub to read lineage of models outside the reference), ``LRMF_BACKTEST`` (a backtest ``results.csv``
 or its report directory) and Gradio's own ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``.
 """
@@ -28,6 +28,7 @@ import figures  # noqa: E402
 import layout  # noqa: E402
 import tables  # noqa: E402
 import views  # noqa: E402
+from lrmf_plugin.commands import reference_dir
 from lrmf_plugin.errors import LrmfError  # noqa: E402
 from service import SpaceService  # noqa: E402
 
@@ -189,11 +190,9 @@ def build_demo(ref_dir: str | Path, bot_state: str | Path | None = None, hub_end
 def main() -> None:
     """Serve the Space with settings from the environment (see the module docstring)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ref = os.environ.get("LRMF_REF")
-    if not ref:
-        print("error: set LRMF_REF to a fitted reference directory (lm-eval-predict fit --ref DIR)", file=sys.stderr)
-        sys.exit(2)
     try:
+        # LRMF_REF, else the default fitted reference, pulled from the Hub on first start (never fitted here)
+        ref = reference_dir(None)
         demo = build_demo(ref, bot_state=os.environ.get("LRMF_BOT_STATE") or None,
                           hub_endpoint=os.environ.get("LRMF_HUB_ENDPOINT") or None,
                           backtest=os.environ.get("LRMF_BACKTEST") or None)

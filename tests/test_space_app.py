@@ -338,11 +338,15 @@ def test_backtest_view_draws_curves_with_item_budgets_and_bars_without():
     assert views.backtest_view(None)[4] is False
 
 
-@pytest.mark.parametrize("ref, words", [(None, "set LRMF_REF"), ("missing", "not a reference directory")])
+@pytest.mark.parametrize("ref, words", [(None, "HF_HUB_OFFLINE is set: pull it with `lm-eval-predict reference pull "
+                                                 "--fitted"), ("missing", "not a reference directory")])
 def test_launcher_refuses_a_missing_reference_in_one_line(tmp_path, ref, words):
+    """Without LRMF_REF the Space starts from the default fitted reference, pulled on first start;
+    offline and without one, it says how to get one, in one line."""
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if k != "LRMF_REF"}
+    env.update(HF_HUB_OFFLINE="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
     if ref:
         env["LRMF_REF"] = str(tmp_path / ref)
     p = subprocess.run([sys.executable, str(ROOT / "space" / "app.py")], env=env, capture_output=True, text=True,
