@@ -6,7 +6,10 @@ Every face resolves a model the same way, in this order, and records where each 
 2. what the user gave (metadata columns, parents and their relation);
 3. metadata *inherited through lineage* for whatever is still missing: a fine-tune, adapter or
    quantised copy shares its parent's architecture and size; a merge shares what all its parents
-   share; the Hub node list's architecture family stands in where nothing else says it;
+   share; fields that change along an edge take the value the reference's children of such a parent
+   most often have, and a chat template that is a toss-up stays open (the query carries both values
+   with their odds, and the prediction mixes them); the Hub node list's architecture family stands in
+   where nothing else says it;
 4. a Hub lookup (``model_info``), only when a lookup function is given (offline: never).
 
 Which fields a relation passes on, and what type a derivative gets, are read off the reference's
@@ -103,11 +106,11 @@ def _present(value: Any) -> bool:
 class Inheritance:
     """What a derivative shares with its parent, learned from the reference's edges with both ends described."""
 
-    def __init__(self, metadata: pd.DataFrame, graph: LineageGraph):
+    def __init__(self, metadata: pd.DataFrame, graph: LineageGraph, rows: dict[str, dict[str, Any]] | None = None):
         same: dict[tuple[str, str], list[bool]] = defaultdict(list)
         children: dict[tuple[Any, ...], Counter] = defaultdict(Counter)
         lags: dict[str, list[int]] = defaultdict(list)
-        rows = metadata.to_dict("index")
+        rows = described(metadata) if rows is None else rows
         for e in graph.edges:
             child, parent = rows.get(e.child), rows.get(e.parent)
             if child is None or parent is None:
@@ -173,6 +176,15 @@ def _close(a: Any, b: Any) -> bool:
     return a == b
 
 
+def described(metadata: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Model -> its present metadata fields (a reference's frame is mostly empty: 29k Hub nodes, few fields)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for column in metadata.columns:
+        for model, value in metadata[column].dropna().items():
+            rows.setdefault(model, {})[column] = value
+    return rows
+
+
 def _hub_architectures(metadata: pd.DataFrame) -> dict[str, str]:
     """The Hub config's family (``qwen2``) -> the leaderboard's class (``Qwen2ForCausalLM``), by majority."""
     if "hub_architecture" not in metadata.columns or "architecture" not in metadata.columns:
@@ -190,8 +202,8 @@ class ModelResolver:
         self.scores = scores
         self.graph = graph
         self.lookup = lookup
-        self.inheritance = Inheritance(metadata, graph)
-        self._rows = {m: {k: v for k, v in r.items() if _present(v)} for m, r in metadata.to_dict("index").items()}
+        self._rows = described(metadata)
+        self.inheritance = Inheritance(metadata, graph, self._rows)
         self._vocab = {f: set(metadata[f].dropna().astype(str)) for f in ("model_type", "precision", "architecture")
                        if f in metadata.columns}
         self._warned: set[tuple[str, str]] = set()
