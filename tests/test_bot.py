@@ -287,6 +287,7 @@ def test_timed_out_create_that_succeeded_is_adopted_next_run(reference, hub, tmp
 
 # ---------------------------------------------------------------------- CLI, status, scheduler, secrecy
 
+@pytest.mark.slow  # a subprocess that imports the whole stack
 def test_cli_once_status_and_the_token_never_leaks(reference, hub, tmp_path):
     hub.add_model("alice/chat", created_at=datetime.now(timezone.utc) - timedelta(hours=2),
                   tags=finetune_of("fam1/ft0"))

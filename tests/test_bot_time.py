@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 import time
+
+import pytest
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -112,6 +114,7 @@ def test_exit_codes_tell_done_paused_and_unreachable_apart(reference, hub, tmp_p
     assert err.startswith("error: could not reach the Hub") and "\n" not in err
 
 
+@pytest.mark.slow  # a subprocess that imports the whole stack
 def test_cli_against_a_listing_that_never_answers_ends_with_one_line(reference, hub, tmp_path):
     hub.inject(r"^/api/models$", method="GET", status=None, delay=3600)
     env = {**os.environ, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "home"), "HF_HUB_DISABLE_TELEMETRY": "1"}

@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
+from cli_run import run_cli
 from synthetic_lowrank import make_reference
 
 from lrmf_plugin.reference import ItemObservations, Reference, SourceData
@@ -79,7 +80,7 @@ def test_plan_writes_items_within_budget(ref, tmp_path):
     ("model\nnew/a\n", {"model": "new/a", "benchmark": "alpha", "item": "ITEM", "value": "NaN"}, "outside [0, 1]"),
     ("model\nnew/a\n", {"model": "other", "benchmark": "alpha", "score": 3}, "'other'"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(ref, tmp_path, models_csv, obs, message):
+def test_bad_input_is_one_line_and_writes_nothing(ref, tmp_path, capsys, models_csv, obs, message):
     models = tmp_path / "models.csv"
     models.write_text(models_csv)
     args = ["predict", "--ref", str(ref["path"]), "--models", str(models), "--out", str(tmp_path / "pred.csv")]
@@ -88,10 +89,9 @@ def test_bad_input_is_one_line_and_writes_nothing(ref, tmp_path, models_csv, obs
             obs["item"] = ref["data"].items["alpha"].items[0]
         (tmp_path / "obs.jsonl").write_text(json.dumps(obs) + "\n")
         args += ["--observations", str(tmp_path / "obs.jsonl")]
-    proc = cli(*args)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
+    rc, _, err = run_cli(capsys, *args)  # in-process: the subprocess path is covered by the other tests
+    lines = err.splitlines()
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
     assert not (tmp_path / "pred.csv").exists()
 
 

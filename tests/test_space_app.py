@@ -338,6 +338,7 @@ def test_backtest_view_draws_curves_with_item_budgets_and_bars_without():
     assert views.backtest_view(None)[4] is False
 
 
+@pytest.mark.slow  # a subprocess that imports the whole stack
 @pytest.mark.parametrize("ref, words", [(None, "HF_HUB_OFFLINE is set: pull it with `lm-eval-predict reference pull "
                                                  "--fitted"), ("missing", "not a reference directory")])
 def test_launcher_refuses_a_missing_reference_in_one_line(tmp_path, ref, words):
