@@ -7,10 +7,10 @@ import subprocess
 import sys
 import threading
 import time
-
-import pytest
 from datetime import timedelta
 from typing import Any, Callable
+
+import pytest
 
 from bot_helpers import BOT, NOW, TOKEN, cfg, created, finetune_of, hub, posts, reference  # noqa: F401
 
