@@ -6,6 +6,7 @@ turns those into one ``error: ...`` line on stderr and a non-zero exit, never a 
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import sys
 from typing import Sequence
@@ -53,6 +54,9 @@ def dispatch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:

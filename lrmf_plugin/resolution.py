@@ -87,7 +87,10 @@ class ResolvedModel:
         """One line per input, for tables and notes."""
         lines = [f"{k} = {self.query.metadata[k]!r} ({src})" if k in self.query.metadata else f"{k}: {src}"
                  for k, src in sorted(self.sources.items())]
-        lines += [f"parent {p} ({rel})" for p, rel in self.parents]
+        relations: dict[str, list[str]] = {}
+        for p, rel in self.parents:
+            relations.setdefault(p, []).append(rel)
+        lines += [f"parent {p} ({', '.join(rels)})" for p, rels in relations.items()]
         return lines
 
 

@@ -102,5 +102,5 @@ def _table(report) -> str:
         interval = f"{row['lower']:.1f} - {row['upper']:.1f}"
         lines.append(f"{row['benchmark']:<12} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  {row['source']}")
     described = r.describe()
-    lines.append("inputs: " + ("; ".join(described) if described else "none (the model id only)"))
+    lines.append("inputs:" + ("".join(f"\n  {d}" for d in described) if described else " none (the model id only)"))
     return "\n".join(lines)
