@@ -15,12 +15,17 @@ from typing import Sequence
 import pandas as pd
 
 from .models.base import Predictor
-from .models.copies import Z90, CopyOffsets
+from .models.relation_offsets import Z90, RelationOffsets
 from .resolution import ModelRequest, ModelResolver, ResolvedModel
 from .schema import ModelQuery, Prediction
 
 #: How many quantised hops a copy's parent may itself be a copy (a GGUF of an AWQ of a model).
 MAX_COPY_HOPS = 3
+#: A merge's prediction moves towards its measured parents' mean plus the reference's merge offset, by
+#: their precisions, the offset's spread widened this much first: merges sit near their parents (the
+#: factorisation alone put a merge of two strong parents below both), but both estimates lean on the
+#: same parents, so the offset alone would be trusted too much (see docs/experiments.md).
+MERGE_TRUST = 2.0
 #: Columns of a prediction table (``PRED.csv``): ``source`` is ``measured``, ``given`` or ``predicted``.
 COLUMNS = ["model", "benchmark", "predicted", "lower", "upper", "measured", "source"]
 
@@ -51,16 +56,23 @@ class PredictionPath:
     def __init__(self, predictor: Predictor, resolver: ModelResolver):
         self.predictor = predictor
         self.resolver = resolver
-        self.copies = CopyOffsets().fit(resolver.scores, resolver.graph)
+        self.copies = RelationOffsets("quantized").fit(resolver.scores, resolver.graph)
+        self.merges = RelationOffsets("merge").fit(resolver.scores, resolver.graph)
 
     def predict(self, queries: Sequence[ModelQuery]) -> list[Prediction]:
-        """The predictor's predictions, with quantised copies (without evidence of their own) read off their parent."""
+        """The predictor's predictions; a quantised copy without evidence of its own is read off its parent,
+        and a merge of measured parents is drawn towards their mean (see :data:`MERGE_TRUST`)."""
         queries = list(queries)
         per_query = self._mixed(queries)
         for i, q in enumerate(queries):
-            copied = self._as_copy(q, [p.benchmark for p in per_query[i]], 0)
+            benchmarks = [p.benchmark for p in per_query[i]]
+            copied = self._as_copy(q, benchmarks, 0)
             if copied is not None:
                 per_query[i] = copied
+                continue
+            anchor = self._merge_anchor(q, benchmarks)
+            if anchor is not None:
+                per_query[i] = [_blend(p, a, MERGE_TRUST) for p, a in zip(per_query[i], anchor)]
         return [p for rows in per_query for p in rows]
 
     def _mixed(self, queries: list[ModelQuery]) -> list[list[Prediction]]:
@@ -104,11 +116,38 @@ class PredictionPath:
             pq = self.resolver.resolve(ModelRequest(parent)).query
             pq.scores = {b: measured[b] for b in benchmarks if b in measured}
             base = self._as_copy(pq, benchmarks, hops + 1) or self.predictor.predict([pq])
-        return self.copies.predict(q.model, base)
+        return self.copies.predict(q.model, [base])
+
+    def _merge_anchor(self, q: ModelQuery, benchmarks: list[str]) -> list[Prediction] | None:
+        """The merge offsets' prediction from the measured merge parents (those with every benchmark)."""
+        if q.scores or q.n_items():
+            return None
+        merge_parents = [p for p, rel in self._parents(q) if rel == "merge"]
+        parents = [m for m in map(self.resolver.measured, merge_parents) if all(b in m for b in benchmarks)]
+        if len(merge_parents) < 2 or not parents:
+            return None
+        measured = [[Prediction(q.model, b, m[b], m[b], m[b]) for b in benchmarks] for m in parents]
+        return self.merges.predict(q.model, measured)
 
     def _parents(self, q: ModelQuery) -> list[tuple[str, str]]:
         edges = [(e.parent, e.relation) for e in self.resolver.graph.parents(q.model)]
         return edges + [(p, r) for p, r in q.parents if all(p != e for e, _ in edges)]
+
+
+def _blend(p: Prediction, anchor: Prediction, trust: float) -> Prediction:
+    """A prediction moved towards an anchor by their precisions, the anchor's spread widened by ``trust``."""
+    if p.observed:
+        return p
+    sd = (p.upper - p.lower) / (2 * Z90)
+    sd_anchor = trust * (anchor.upper - anchor.lower) / (2 * Z90)
+    if sd <= 0 or sd_anchor <= 0:
+        return p
+    w = sd ** 2 / (sd ** 2 + sd_anchor ** 2)
+    centre = (1 - w) * p.predicted + w * anchor.predicted
+    # the interval keeps its width: the two estimates share the parents, so their errors are not
+    # independent, and the narrower combined interval under-covered held-out merges
+    return Prediction(p.model, p.benchmark, centre, max(centre - (p.predicted - p.lower), 0.0),
+                      min(centre + (p.upper - p.predicted), 100.0))
 
 
 def _mixture(parts: list[tuple[float, list[Prediction]]]) -> list[Prediction]:

@@ -177,3 +177,16 @@ def test_with_a_hub_endpoint_a_new_model_takes_its_parents_from_the_hub_and_offl
 def test_obvious_aliases_of_types_and_precisions_mean_the_leaderboards_values(raw, expected):
     from lrmf_plugin.metadata import normalise_metadata
     assert normalise_metadata(raw) == expected
+
+
+def test_a_merge_of_measured_parents_moves_towards_their_mean_plus_the_merge_offset(ref):
+    data = ref["data"]
+    scored = [m for m in data.scores.dropna().index][:2]
+    api = Lrmf(ref["path"])
+    query = api.query("new/merge", parents=[(p, "merge") for p in scored])
+    path = {p.benchmark: p.predicted for p in api.predict([query])}
+    alone = {p.benchmark: p.predicted for p in api.predictor.predict([query])}
+    offsets = api.path.merges.offsets_
+    means = data.scores.loc[scored].mean() + pd.Series({b: offsets[b].mean for b in data.scores.columns})
+    closer = [abs(path[b] - means[b]) <= abs(alone[b] - means[b]) + 1e-9 for b in means.index]
+    assert all(closer) and any(abs(path[b] - alone[b]) > 1e-6 for b in means.index)
