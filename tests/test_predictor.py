@@ -168,6 +168,9 @@ def test_saved_predictor_round_trips_and_refuses_tampering(split, fitted, tmp_pa
     with pytest.raises(ArtifactError, match="checksum"):
         LRMFPredictor.load(stem, graph, "fingerprint-a")
     header = json.loads(stem.with_suffix(".json").read_text())
+    stem.with_suffix(".json").write_text(json.dumps({**header, "version": header["version"] - 1}))
+    with pytest.raises(ArtifactError, match="version .* is not supported .* refit"):
+        LRMFPredictor.load(stem, graph, "fingerprint-a")
     header["format"] = "something-else"
     stem.with_suffix(".json").write_text(json.dumps(header))
     with pytest.raises(ArtifactError, match="not a lrmf-predictor"):
