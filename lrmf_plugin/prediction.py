@@ -26,6 +26,11 @@ MAX_COPY_HOPS = 3
 #: factorisation alone put a merge of two strong parents below both), but both estimates lean on the
 #: same parents, so the offset alone would be trusted too much (see docs/experiments.md).
 MERGE_TRUST = 2.0
+#: The metadata the predictor's calibration cases all had. A query that knows fewer than
+#: :data:`MIN_CORE_FIELDS` of them (an id and nothing else) lies outside what the intervals were
+#: calibrated on, so its interval is widened to at least the reference's own 5-95% range.
+CORE_FIELDS = ("params_b", "architecture", "model_type", "chat_template", "precision")
+MIN_CORE_FIELDS = 3
 #: Columns of a prediction table (``PRED.csv``): ``source`` is ``measured``, ``given`` or ``predicted``.
 COLUMNS = ["model", "benchmark", "predicted", "lower", "upper", "measured", "source"]
 
@@ -58,6 +63,8 @@ class PredictionPath:
         self.resolver = resolver
         self.copies = RelationOffsets("quantized").fit(resolver.scores, resolver.graph)
         self.merges = RelationOffsets("merge").fit(resolver.scores, resolver.graph)
+        self.population = {b: (float(col.quantile(0.05)), float(col.quantile(0.95)))
+                           for b, col in resolver.scores.items() if col.notna().any()}
 
     def predict(self, queries: Sequence[ModelQuery]) -> list[Prediction]:
         """The predictor's predictions; a quantised copy without evidence of its own is read off its parent,
@@ -73,7 +80,18 @@ class PredictionPath:
             anchor = self._merge_anchor(q, benchmarks)
             if anchor is not None:
                 per_query[i] = [_blend(p, a, MERGE_TRUST) for p, a in zip(per_query[i], anchor)]
+            elif self._undescribed(q):
+                per_query[i] = [self._widened(p) for p in per_query[i]]
         return [p for rows in per_query for p in rows]
+
+    def _undescribed(self, q: ModelQuery) -> bool:
+        """A query with no evidence and fewer core metadata fields than the calibration ever saw."""
+        known = set(q.metadata) | {f for _, extra in q.metadata_options for f in extra}
+        return not (q.scores or q.n_items()) and sum(f in known for f in CORE_FIELDS) < MIN_CORE_FIELDS
+
+    def _widened(self, p: Prediction) -> Prediction:
+        low, high = self.population.get(p.benchmark, (p.lower, p.upper))
+        return dataclasses.replace(p, lower=min(p.lower, low), upper=max(p.upper, high))
 
     def _mixed(self, queries: list[ModelQuery]) -> list[list[Prediction]]:
         """The predictor's predictions per query; a query with metadata options gets their mixture."""

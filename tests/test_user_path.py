@@ -190,3 +190,14 @@ def test_a_merge_of_measured_parents_moves_towards_their_mean_plus_the_merge_off
     means = data.scores.loc[scored].mean() + pd.Series({b: offsets[b].mean for b in data.scores.columns})
     closer = [abs(path[b] - means[b]) <= abs(alone[b] - means[b]) + 1e-9 for b in means.index]
     assert all(closer) and any(abs(path[b] - alone[b]) > 1e-6 for b in means.index)
+
+
+def test_a_model_known_by_its_id_alone_gets_at_least_the_references_own_range(ref):
+    api = Lrmf(ref["path"])
+    bare = {p.benchmark: p for p in api.predict([api.query("stranger/unknown-model")])}
+    described = {p.benchmark: p for p in api.predict([api.query("stranger/unknown-model", metadata={
+        "params_b": 7.0, "architecture": "LlamaForCausalLM", "model_type": "finetuned"})])}
+    scores = ref["data"].scores
+    for b, col in scores.items():
+        assert bare[b].lower <= col.quantile(0.05) + 1e-9 and bare[b].upper >= col.quantile(0.95) - 1e-9
+    assert any(described[b].upper - described[b].lower < bare[b].upper - bare[b].lower for b in scores.columns)
