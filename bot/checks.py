@@ -11,7 +11,7 @@ Each rule names a reason that goes into the run report instead of a post:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
@@ -20,6 +20,9 @@ from lrmf_plugin.leaderboard import BENCHMARKS
 from lrmf_plugin.schema import Prediction
 
 from .session import HubSession
+
+if TYPE_CHECKING:
+    from lrmf_plugin.api import Lrmf
 
 #: withheld for good (reported) versus held for a later look
 WITHHELD, HELD = "withheld", "held"
@@ -44,7 +47,7 @@ def average(predictions: Sequence[Prediction]) -> tuple[float, float, float] | N
 class Checks:
     """The reference facts the rules need (read once per run) and the rules themselves."""
 
-    def __init__(self, lrmf: Any, session: HubSession):
+    def __init__(self, lrmf: "Lrmf", session: HubSession):
         self.lrmf, self.session = lrmf, session
         self._meta: pd.DataFrame | None = None
         self._averages: dict[str, float] | None = None

@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lrmf_plugin.errors import HubError, HubForbidden, HubNotFound
 from lrmf_plugin.hub import MODEL_EXPAND, REPO_ID_RE, connect, lineage_from_model_info, metadata_from_model_info
@@ -30,6 +30,9 @@ from .listing import Discovery
 from .optouts import OptOuts
 from .session import HubSession, StopRun
 from .state import BotState, Candidate, iso
+
+if TYPE_CHECKING:
+    from lrmf_plugin.api import Lrmf
 
 log = logging.getLogger("lrmf_bot")
 
@@ -70,7 +73,7 @@ class RunReport:
 class Poller(FollowUps):
     """State for one run: the Hub session, the store, the predictor, the clock. Use :func:`run_once`."""
 
-    def __init__(self, cfg: BotConfig, api: Any, lrmf: Any, now: datetime, sleep: Callable[[float], None],
+    def __init__(self, cfg: BotConfig, api: Any, lrmf: "Lrmf", now: datetime, sleep: Callable[[float], None],
                  started: float | None = None):
         self.cfg, self.api, self.lrmf, self.now, self.sleep = cfg, api, lrmf, now, sleep
         self.state = BotState(cfg.state)
@@ -312,7 +315,7 @@ class Poller(FollowUps):
         self.report.adopted += 1
 
 
-def run_once(cfg: BotConfig, *, api: Any = None, lrmf: Any = None, now: datetime | None = None,
+def run_once(cfg: BotConfig, *, api: Any = None, lrmf: "Lrmf | None" = None, now: datetime | None = None,
              sleep: Callable[[float], None] = time.sleep) -> RunReport:
     """One poll. ``api``, ``lrmf``, ``now`` and ``sleep`` default to the real ones (tests pass a clock).
 

@@ -21,13 +21,16 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from . import __version__
 from .importers.lm_eval_output import RunObservations
 from .leaderboard import (BENCHMARKS, SCORE_BENCHMARK, SubsetEstimate, benchmark_keys, is_leaderboard_task,
                           leaderboard_scores, subset_estimate)
 from .schema import ModelQuery, Prediction
+
+if TYPE_CHECKING:
+    from .api import Lrmf
 
 
 def _mean100(values: Mapping[int, float]) -> float | None:
@@ -177,7 +180,7 @@ def _leaderboard(benchmarks: Mapping[str, Any], tasks: Mapping[str, Any]) -> dic
     return {name: out[name] for name in (*BENCHMARKS, "average") if name in out}
 
 
-def predict_run(lrmf: Any, run: RunObservations, *, plan: Mapping[str, Any]) -> dict[str, Any]:
+def predict_run(lrmf: "Lrmf", run: RunObservations, *, plan: Mapping[str, Any]) -> dict[str, Any]:
     """Fold the run's observations into the reference's predictor and build the report block."""
     found, warnings = query_for(run, lrmf.reference)
     query = lrmf.query(found.model, items=found.items, scores=found.scores)  # plus the metadata it holds

@@ -8,12 +8,16 @@ non-empty, indices unique, sorted and in range) and every run through :func:`che
 from __future__ import annotations
 
 import zlib
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .errors import EvaluationError, InputError
 from .planning import SELECTIONS, Budget, budget_count, parse_budget
+
+if TYPE_CHECKING:
+    from .api import Lrmf
+    from .schema import ModelQuery
 
 
 def plan_options(budget: str | int | float, selection: str) -> Budget:
@@ -92,7 +96,7 @@ def split_tasks(reference: Any, sizes: Mapping[str, int]) -> tuple[list[str], li
     return planned, unplanned, warnings
 
 
-def plan_tasks(lrmf: Any, query: Any, tasks: Sequence[str], sizes: Mapping[str, int], budget: Budget, *,
+def plan_tasks(lrmf: "Lrmf", query: "ModelQuery", tasks: Sequence[str], sizes: Mapping[str, int], budget: Budget, *,
                selection: str, seed: int, observed: Mapping[str, Iterable[int]] | None = None
                ) -> tuple[dict[str, list[int]], list[str]]:
     """New documents for ``tasks`` (which the reference knows) so each reaches ``budget``; one planner call.

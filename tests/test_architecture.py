@@ -19,8 +19,8 @@ LONG_FUNCTIONS = {
     "lrmf_plugin.backtest_report.render_markdown",
     "lrmf_plugin.lm_eval_report.report",
 }
-#: cross-module private uses still to remove (the commands' shared reference opener is being made public)
-KNOWN_PRIVATE_USES = {"lrmf_plugin.commands.run imports lrmf_plugin.commands.reference._reference"}
+#: cross-module private uses still to remove (none left)
+KNOWN_PRIVATE_USES: set[str] = set()
 
 
 def _modules(root: Path, prefix: str) -> dict[str, Path]:

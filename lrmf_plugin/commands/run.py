@@ -15,10 +15,13 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EvaluationError, InputError
 from . import add_ref_argument, reference_dir
+
+if TYPE_CHECKING:
+    from ..api import Lrmf
 
 #: our flags; tests check none is a prefix of an lm-eval flag or the other way round
 OUR_FLAGS = ("--ref", "--budget", "--selection", "--target-ci")
@@ -105,7 +108,7 @@ def execute(args: argparse.Namespace) -> int:
 class _Runner:
     """One ``run``: plan, evaluate (in rounds with --target-ci), predict, save, print."""
 
-    def __init__(self, lrmf: Any, cfg: Any, task_manager: Any, budget: int | float, ours: dict[str, Any]):
+    def __init__(self, lrmf: "Lrmf", cfg: Any, task_manager: Any, budget: int | float, ours: dict[str, Any]):
         import random
 
         import numpy as np
