@@ -278,8 +278,8 @@ def test_a_method_taking_reveal_sets_is_told_the_known_benchmarks_before_fitting
 
 def test_ids_and_parents_hides_the_leaderboard_row_and_takes_the_users_path(data):
     """A held-out model given by id keeps its Hub edges but loses its metadata and root link; the
-    copy-the-parents baseline then scores exactly its scored parents' mean (quantised copies aside:
-    the path reads those off their parent with the reference's copy offsets)."""
+    copy-the-parents baseline then scores exactly its scored parents' mean (quantised copies and
+    merges aside: the path applies the reference's relation offsets to those, whatever the method)."""
     import dataclasses
 
     from lrmf_plugin.backtest import holdout
@@ -296,7 +296,7 @@ def test_ids_and_parents_hides_the_leaderboard_row_and_takes_the_users_path(data
     methods = {k: METHODS[k] for k in ("parents_copy", "metadata_regression")}
     res = run_backtest(data, methods, ["zero", "ids-and-parents"], folds=2, seed=0, progress=False)
     p = res.predictions
-    copies = {e.child for e in data.edges if e.relation == "quantized"}
+    copies = {e.child for e in data.edges if e.relation in ("quantized", "merge")}
     ids = p[(p.setting == "ids-and-parents") & (p.method == "parents_copy") & p.with_parent & ~p.model.isin(copies)]
     assert len(ids)
     truth = full_scores(data)
