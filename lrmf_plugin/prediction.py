@@ -91,6 +91,8 @@ class PredictionPath:
 
     def _widened(self, p: Prediction) -> Prediction:
         low, high = self.population.get(p.benchmark, (p.lower, p.upper))
+        if math.isnan(p.lower) or math.isnan(p.upper):  # a method without intervals keeps none
+            return p
         return dataclasses.replace(p, lower=min(p.lower, low), upper=max(p.upper, high))
 
     def _mixed(self, queries: list[ModelQuery]) -> list[list[Prediction]]:
@@ -158,7 +160,7 @@ def _blend(p: Prediction, anchor: Prediction, trust: float) -> Prediction:
         return p
     sd = (p.upper - p.lower) / (2 * Z90)
     sd_anchor = trust * (anchor.upper - anchor.lower) / (2 * Z90)
-    if sd <= 0 or sd_anchor <= 0:
+    if not (sd > 0 and sd_anchor > 0):  # no interval (a baseline without one) gives no weight to compare
         return p
     w = sd ** 2 / (sd ** 2 + sd_anchor ** 2)
     centre = (1 - w) * p.predicted + w * anchor.predicted

@@ -309,3 +309,12 @@ def test_ids_and_parents_hides_the_leaderboard_row_and_takes_the_users_path(data
     meta = p[p.method == "metadata_regression"].pivot_table(index=["model", "benchmark"], columns="setting",
                                                             values="predicted")
     assert (meta["zero"] != meta["ids-and-parents"]).any()
+
+
+def test_ids_and_parents_gives_every_method_finite_predictions_and_keeps_missing_intervals_missing(data):
+    methods = {k: METHODS[k] for k in ("global_mean", "lineage_average", "parents_copy")}
+    p = run_backtest(data, methods, ["ids-and-parents"], folds=2, seed=0, progress=False).predictions
+    assert np.isfinite(p["predicted"]).all()
+    copies = {e.child for e in data.edges if e.relation == "quantized"}  # read off their parent, with an interval
+    no_interval = p[(p.method != "global_mean") & ~p.model.isin(copies)]
+    assert len(no_interval) and no_interval["lower"].isna().all() and no_interval["upper"].isna().all()
