@@ -115,10 +115,9 @@ class PredictionPath:
 
     def report_resolved(self, resolved: Sequence[ResolvedModel], as_if_new: bool = False) -> list[ModelReport]:
         """:meth:`report` of models already resolved (a caller that adds observations in between)."""
-        for r in resolved:
-            if not as_if_new:
-                r.query.scores = {**r.measured, **r.query.scores}
-        per_query = _per_query(self.predict([r.query for r in resolved]), len(resolved))
+        queries = [r.query if as_if_new else dataclasses.replace(r.query, scores={**r.measured, **r.query.scores})
+                   for r in resolved]
+        per_query = _per_query(self.predict(queries), len(resolved))
         return [ModelReport(r, rows, measured_shown=not as_if_new) for r, rows in zip(resolved, per_query)]
 
     def _as_copy(self, q: ModelQuery, benchmarks: list[str], hops: int) -> list[Prediction] | None:
