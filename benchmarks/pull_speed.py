@@ -25,7 +25,8 @@ from lrmf_plugin.api import Lrmf  # noqa: E402
 from lrmf_plugin.dataset import ReferenceData  # noqa: E402
 from lrmf_plugin.distribution import pull, push  # noqa: E402
 from lrmf_plugin.models.lrmf import LRMFPredictor  # noqa: E402
-from lrmf_plugin.reference import ItemObservations, Reference, SourceData  # noqa: E402
+from lrmf_plugin.reference import Reference  # noqa: E402
+from lrmf_plugin.sources import ItemObservations, SourceData  # noqa: E402
 
 REPO, TOKEN = "bench-org/fitted-reference", "hf_bench_token_not_real"
 

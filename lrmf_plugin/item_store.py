@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .artifact import load_artifact, save_artifact
+from .dataset import ItemBlock
 
 KIND = "lrmf-items"
 VERSION = 1
@@ -103,3 +104,24 @@ def load_blocks(stem: Path) -> dict[str, tuple[list[str], list[str], np.ndarray]
 def block_files(stem: Path) -> list[Path]:
     """The files :func:`save_blocks` writes for ``stem`` (to delete them)."""
     return [stem.with_suffix(".npz"), stem.with_suffix(".json")]
+
+
+def merge_blocks(blocks: list[tuple[list[str], list[str], np.ndarray]]) -> tuple[list[str], ItemBlock]:
+    """Union of models (sorted) and items (first-seen order); later blocks overwrite observed cells."""
+    if len(blocks) == 1:
+        models, items, values = blocks[0]
+        order = np.argsort(np.asarray(models, dtype=object), kind="stable")
+        return [models[i] for i in order], ItemBlock(list(items), values[order])
+    models = sorted({m for b in blocks for m in b[0]})
+    items: list[str] = list(dict.fromkeys(it for b in blocks for it in b[1]))
+    mi = {m: i for i, m in enumerate(models)}
+    ii = {it: j for j, it in enumerate(items)}
+    out = np.full((len(models), len(items)), np.nan, dtype=np.float32)
+    for b_models, b_items, values in blocks:
+        rows = np.array([mi[m] for m in b_models])
+        cols = np.array([ii[it] for it in b_items])
+        sub = out[np.ix_(rows, cols)]
+        observed = ~np.isnan(values)
+        sub[observed] = values[observed]
+        out[np.ix_(rows, cols)] = sub
+    return models, ItemBlock(items, out)

@@ -249,3 +249,19 @@ def _edges_in_cycles(edges: Sequence[Edge]) -> set[int]:
                         break
     return {i for i, e in enumerate(edges) if comp.get(e.parent) == comp.get(e.child)
             and e.parent in comp and e.child in comp}
+
+
+def connected_to(graph: LineageGraph, models: set[str]) -> set[str]:
+    """Lineage nodes in a weakly connected component that contains one of ``models``."""
+    neighbours: dict[str, list[str]] = defaultdict(list)
+    for e in graph.edges:
+        neighbours[e.parent].append(e.child)
+        neighbours[e.child].append(e.parent)
+    seen = {m for m in models if m in neighbours}
+    stack = list(seen)
+    while stack:
+        for other in neighbours[stack.pop()]:
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return seen - models

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sqlite3
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,180 +26,21 @@ import numpy as np
 import pandas as pd
 
 from . import item_store
+from .item_store import merge_blocks
 from .dataset import ItemBlock, ReferenceData
-from .errors import InputError, LrmfError, ReferenceStoreError, UnknownBenchmarkError
-from .lineage import LineageGraph
+from .errors import LrmfError, ReferenceStoreError, UnknownBenchmarkError
+from .lineage import LineageGraph, connected_to
 from .metadata import METADATA_FIELDS
-from .schema import RELATIONS, SCORE_RANGE, BenchmarkInfo, Edge
+from .reference_summary import BenchmarkSummary, ReferenceSummary
+from .schema import BenchmarkInfo, Edge
+from .store_schema import SCHEMA
+from .sources import (ImportReport, SourceData, SourceInfo, content_checksum, is_missing, plain_value, source_models,
+                      validated)
 
 FORMAT = "lrmf-reference"
 VERSION = 1
 DB_NAME = "reference.sqlite"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sources (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
-    location TEXT NOT NULL, imported_at TEXT NOT NULL, items_file TEXT,
-    n_models INTEGER NOT NULL, n_scores INTEGER NOT NULL, n_edges INTEGER NOT NULL,
-    n_observations INTEGER NOT NULL, notes TEXT NOT NULL DEFAULT '[]', checksum TEXT);
-CREATE TABLE IF NOT EXISTS nodes (
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, model TEXT NOT NULL,
-    PRIMARY KEY (source_id, model));
-CREATE TABLE IF NOT EXISTS scores (
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, model TEXT NOT NULL,
-    benchmark TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (source_id, model, benchmark));
-CREATE TABLE IF NOT EXISTS metadata (
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, model TEXT NOT NULL,
-    field TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source_id, model, field));
-CREATE TABLE IF NOT EXISTS edges (
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
-    parent TEXT NOT NULL, child TEXT NOT NULL, relation TEXT NOT NULL, PRIMARY KEY (source_id, seq));
-CREATE TABLE IF NOT EXISTS benchmarks (
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, name TEXT NOT NULL,
-    suite TEXT NOT NULL, has_scores INTEGER NOT NULL, items_complete INTEGER NOT NULL,
-    PRIMARY KEY (source_id, name));
-CREATE TABLE IF NOT EXISTS block_items (
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, benchmark TEXT NOT NULL,
-    pos INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (source_id, benchmark, pos));
-CREATE TABLE IF NOT EXISTS block_models (
-    source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE, benchmark TEXT NOT NULL,
-    model TEXT NOT NULL, PRIMARY KEY (source_id, benchmark, model));
-CREATE INDEX IF NOT EXISTS block_items_by_benchmark ON block_items (benchmark);
-CREATE INDEX IF NOT EXISTS block_models_by_benchmark ON block_models (benchmark);
-"""
-
-
-@dataclass
-class ItemObservations:
-    """Per-item values of one benchmark from one source: ``values[model, item]`` in [0, 1], NaN = missing.
-
-    ``complete`` says ``items`` is the whole benchmark (a full lm-eval run), not a subset.
-    """
-
-    benchmark: str
-    models: list[str]
-    items: list[str]
-    values: np.ndarray
-    complete: bool = False
-
-
-@dataclass
-class SourceData:
-    """Everything one source brings, as an importer returns it and :meth:`Reference.write_source` stores it.
-
-    ``key`` identifies the source: importing a source with the same key replaces the previous one.
-    ``scores`` is long (model, benchmark, score); ``metadata`` has a ``model`` column plus canonical
-    :data:`~lrmf_plugin.metadata.METADATA_FIELDS` columns; ``nodes`` lists models known only by
-    name (e.g. ancestors from a lineage file). ``notes`` are one-line remarks for the import report.
-    """
-
-    key: str
-    kind: str
-    location: str
-    scores: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["model", "benchmark", "score"]))
-    metadata: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["model"]))
-    edges: list[Edge] = field(default_factory=list)
-    items: list[ItemObservations] = field(default_factory=list)
-    benchmarks: dict[str, BenchmarkInfo] = field(default_factory=dict)
-    nodes: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    #: SHA-256 of what was read (file bytes, importer and options); re-importing the same bytes is a no-op
-    checksum: str | None = None
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """One stored source, as listed by :meth:`Reference.sources`."""
-
-    id: int
-    key: str
-    kind: str
-    location: str
-    imported_at: str
-    n_models: int
-    n_scores: int
-    n_edges: int
-    n_observations: int
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    """What :meth:`Reference.write_source` stored."""
-
-    source: SourceInfo
-    benchmarks: tuple[str, ...]
-    replaced: bool
-    unchanged: bool = False
-
-    def __str__(self) -> str:
-        s = self.source
-        if self.unchanged:
-            return (f"unchanged: {s.kind} from {s.location} is byte-identical to the stored import of "
-                    f"{s.imported_at}; kept it (a fitted predictor stays valid)")
-        text = (f"imported {s.kind} from {s.location}: {s.n_models} models, {s.n_scores} scores, "
-                f"{s.n_observations} item observations, {s.n_edges} lineage edges")
-        if self.benchmarks:
-            text += f"; benchmarks: {', '.join(self.benchmarks)}"
-        if self.replaced:
-            text += " (replaced the previous import of this source)"
-        return "\n".join([text, *s.notes])
-
-
-@dataclass(frozen=True)
-class BenchmarkSummary:
-    """Per-benchmark counts for ``reference show``."""
-
-    info: BenchmarkInfo
-    n_scored: int
-    n_with_items: int
-
-
-@dataclass(frozen=True)
-class ReferenceSummary:
-    """What a reference holds, for ``reference show`` and the faces."""
-
-    path: str
-    n_models: int
-    n_with_data: int
-    benchmarks: tuple[BenchmarkSummary, ...]
-    edges_by_relation: dict[str, int]
-    dropped: tuple[tuple[Edge, str], ...]
-    sources: tuple[SourceInfo, ...]
-    fingerprint: str
-
-    def format(self, max_dropped: int = 10) -> str:
-        """Human-readable multi-line text."""
-        lines = [f"reference {self.path} (fingerprint {self.fingerprint})",
-                 f"models: {self.n_models} ({self.n_with_data} with scores or items, "
-                 f"{self.n_models - self.n_with_data} lineage/metadata only)", "benchmarks:"]
-        if not self.benchmarks:
-            lines.append("  (none)")
-        for b in self.benchmarks:
-            i = b.info
-            items = (f"{i.n_items} items ({'complete' if i.items_complete else 'subset'}) x {b.n_with_items} models"
-                     if i.n_items else "no items")
-            lines.append(f"  {i.name:<14} suite {i.suite or '-':<6} scores: {b.n_scored:>6} models   {items}")
-        total = sum(self.edges_by_relation.values())
-        lines.append(f"lineage edges: {total} (" + ", ".join(
-            f"{r} {n}" for r, n in self.edges_by_relation.items()) + ")")
-        by_reason: dict[str, int] = defaultdict(int)
-        for _, reason in self.dropped:
-            by_reason[reason] += 1
-        lines.append(f"dropped edges: {len(self.dropped)}" + (
-            " (" + ", ".join(f"{r}: {n}" for r, n in sorted(by_reason.items())) + ")" if self.dropped else ""))
-        for e, reason in self.dropped[:max_dropped]:
-            lines.append(f"  {e.parent} -> {e.child} [{e.relation}]: {reason}")
-        if len(self.dropped) > max_dropped:
-            lines.append(f"  ... and {len(self.dropped) - max_dropped} more")
-        lines.append("sources:")
-        if not self.sources:
-            lines.append("  (none)")
-        for s in self.sources:
-            lines.append(f"  [{s.id}] {s.kind:<15} {s.imported_at}  {s.location}  ({s.n_models} models, "
-                         f"{s.n_scores} scores, {s.n_observations} observations, {s.n_edges} edges)")
-        return "\n".join(lines)
 
 
 class Reference:
@@ -237,7 +76,7 @@ class Reference:
             con = sqlite3.connect(path / DB_NAME, isolation_level=None)
             try:
                 con.execute("PRAGMA journal_mode=WAL")
-                con.executescript("BEGIN;" + _SCHEMA +
+                con.executescript("BEGIN;" + SCHEMA +
                                   f"INSERT INTO info VALUES ('format', '{FORMAT}'), ('version', '{VERSION}');"
                                   "COMMIT;")
             finally:
@@ -280,11 +119,11 @@ class Reference:
         Validates everything first (``InputError``); then one SQLite transaction holds the rows,
         and the items artifact is written before it commits and deleted if anything fails.
         """
-        src = _validated(src)
+        src = validated(src)
         same = self._unchanged(src)
         if same is not None:
             return ImportReport(same, (), replaced=False, unchanged=True)
-        models = _source_models(src)
+        models = source_models(src)
         n_obs = int(sum(np.count_nonzero(~np.isnan(o.values)) for o in src.items))
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         items_dir = self.path / "items"
@@ -344,9 +183,9 @@ class Reference:
                         ((sid, m, b, float(s)) for m, b, s in src.scores[["model", "benchmark", "score"]].itertuples(index=False)))
         fields = [c for c in src.metadata.columns if c != "model"]
         con.executemany("INSERT INTO metadata VALUES (?, ?, ?, ?)", (
-            (sid, row[0], f, json.dumps(_plain(v)))
+            (sid, row[0], f, json.dumps(plain_value(v)))
             for row in src.metadata[["model", *fields]].itertuples(index=False)
-            for f, v in zip(fields, row[1:]) if not _missing(v)))
+            for f, v in zip(fields, row[1:]) if not is_missing(v)))
         con.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?)",
                         ((sid, i, e.parent, e.child, e.relation) for i, e in enumerate(src.edges)))
         con.executemany("INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?)",
@@ -470,7 +309,7 @@ class Reference:
             raise UnknownBenchmarkError(f"benchmark {benchmark!r} has no item observations in {self.path} "
                                         f"(benchmarks: {', '.join(known) or 'none'})")
         blocks = [self._load_blocks(sid)[benchmark] for sid in ids]
-        return _merge_blocks(blocks)
+        return merge_blocks(blocks)
 
     def _load_blocks(self, sid: int) -> dict[str, tuple[list[str], list[str], np.ndarray]]:
         row = self._query("SELECT items_file FROM sources WHERE id = ?", (sid,))
@@ -496,13 +335,13 @@ class Reference:
         for sid, b in self._query("SELECT DISTINCT source_id, benchmark FROM block_items ORDER BY source_id"):
             bench_sources[b].append(sid)
         loaded = {sid: self._load_blocks(sid) for sid in sorted({s for ids in bench_sources.values() for s in ids})}
-        merged = {b: _merge_blocks([loaded[s][b] for s in ids]) for b, ids in bench_sources.items()}
+        merged = {b: merge_blocks([loaded[s][b] for s in ids]) for b, ids in bench_sources.items()}
         del loaded
         wide = self.wide_scores()
         with_data = set(wide.index)
         for block_models, _ in merged.values():
             with_data.update(block_models)
-        models = self.models() if all_nodes else sorted(with_data | _connected_to(graph, with_data))
+        models = self.models() if all_nodes else sorted(with_data | connected_to(graph, with_data))
         index = {m: i for i, m in enumerate(models)}
         scores = wide.reindex(models)
         items = {}
@@ -536,161 +375,3 @@ class Reference:
 
 def _has_checksums(con: sqlite3.Connection) -> bool:
     return "checksum" in {r[1] for r in con.execute("PRAGMA table_info(sources)")}
-
-
-def content_checksum(kind: str, path: str | Path, options: dict[str, Any]) -> str | None:
-    """SHA-256 of what an import reads: the importer, its options and the bytes of the file (or of
-    every file under a directory, with their relative paths); None when they cannot be read (the
-    importer then says why)."""
-    path = Path(path)
-    h = hashlib.sha256(json.dumps([kind, sorted(options.items())], default=str).encode())
-    try:
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for f in files:
-            h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode() + b"\0")
-            with open(f, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
-    except OSError:
-        return None
-    return h.hexdigest()
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python scalars, so they serialise as JSON."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _source_models(src: SourceData) -> list[str]:
-    """Every model id a source mentions."""
-    models = set(src.scores["model"]) | set(src.metadata["model"]) | set(src.nodes)
-    for e in src.edges:
-        models.update((e.parent, e.child))
-    for o in src.items:
-        models.update(o.models)
-    return sorted(models)
-
-
-def _check_ids(values: Any, what: str, where: str) -> None:
-    for i, v in enumerate(values):
-        if not isinstance(v, str) or not v.strip():
-            raise InputError(f"{where}: {what} #{i + 1} is empty or not text ({v!r})")
-        if "\n" in v or "\r" in v:
-            raise InputError(f"{where}: {what} {v!r} contains a line break")
-
-
-def _check_score_values(scores: pd.DataFrame, where: str) -> None:
-    """Every score finite and on the reference's scale, whichever importer or pull produced it."""
-    values = pd.to_numeric(scores["score"], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        r = scores.iloc[bad[0]]
-        raise InputError(f"{where}: score of {r['model']!r} on {r['benchmark']!r} is not a finite number ({_plain(r['score'])!r})")
-    low, high = SCORE_RANGE
-    bad = np.flatnonzero((values < low) | (values > high))
-    if len(bad):
-        r = scores.iloc[bad[0]]
-        raise InputError(f"{where}: score {_plain(r['score'])!r} of {r['model']!r} on {r['benchmark']!r} "
-                         f"is outside [{low:g}, {high:g}]")
-
-
-def _validated(src: SourceData) -> SourceData:
-    """Check a source before anything is written; fills in missing :class:`BenchmarkInfo` entries."""
-    where = f"source {src.key!r}"
-    if not src.key or not src.kind:
-        raise InputError(f"{where}: a source needs a key and a kind")
-    missing = {"model", "benchmark", "score"} - set(src.scores.columns)
-    if missing:
-        raise InputError(f"{where}: scores lack columns {', '.join(sorted(missing))}")
-    _check_ids(src.scores["model"], "score model id", where)
-    _check_ids(src.scores["benchmark"], "score benchmark name", where)
-    _check_score_values(src.scores, where)
-    dup = src.scores.duplicated(["model", "benchmark"])
-    if dup.any():
-        r = src.scores[dup].iloc[0]
-        raise InputError(f"{where}: two scores for {r['model']!r} on {r['benchmark']!r}")
-    if "model" not in src.metadata.columns:
-        raise InputError(f"{where}: metadata lacks the 'model' column")
-    unknown = set(src.metadata.columns) - set(METADATA_FIELDS) - {"model"}
-    if unknown:
-        raise InputError(f"{where}: unknown metadata fields {', '.join(sorted(unknown))}")
-    _check_ids(src.metadata["model"], "metadata model id", where)
-    if src.metadata["model"].duplicated().any():
-        raise InputError(f"{where}: metadata lists {src.metadata['model'][src.metadata['model'].duplicated()].iloc[0]!r} twice")
-    for e in src.edges:
-        _check_ids((e.parent, e.child), "lineage model id", where)
-        if e.relation not in RELATIONS:
-            raise InputError(f"{where}: edge {e.parent} -> {e.child} has unknown relation {e.relation!r}")
-    _check_ids(src.nodes, "node id", where)
-    seen_blocks: set[str] = set()
-    for o in src.items:
-        bw = f"{where}, items of {o.benchmark!r}"
-        _check_ids([o.benchmark], "benchmark name", where)
-        if o.benchmark in seen_blocks:
-            raise InputError(f"{bw}: benchmark given twice (merge the observations into one block)")
-        seen_blocks.add(o.benchmark)
-        _check_ids(o.models, "model id", bw)
-        _check_ids(o.items, "item id", bw)
-        if len(set(o.models)) != len(o.models):
-            raise InputError(f"{bw}: a model appears twice")
-        if len(set(o.items)) != len(o.items):
-            raise InputError(f"{bw}: an item id appears twice")
-        v = np.asarray(o.values, dtype=np.float32)
-        if v.shape != (len(o.models), len(o.items)):
-            raise InputError(f"{bw}: values have shape {v.shape}, expected {(len(o.models), len(o.items))}")
-        bad_cells = np.argwhere(~np.isnan(v) & ((v < 0) | (v > 1)))
-        if len(bad_cells):
-            i, j = bad_cells[0]
-            raise InputError(f"{bw}: value {float(v[i, j])!r} for model {o.models[i]!r}, item {o.items[j]!r} is outside [0, 1]")
-        o.values = v
-    benchmarks = dict(src.benchmarks)
-    scored = set(src.scores["benchmark"])
-    for name in scored | seen_blocks:
-        info = benchmarks.get(name) or BenchmarkInfo(name=name)
-        block = next((o for o in src.items if o.benchmark == name), None)
-        benchmarks[name] = BenchmarkInfo(name=name, suite=info.suite, has_scores=name in scored or info.has_scores,
-                                         n_items=len(block.items) if block else 0,
-                                         items_complete=bool(block and block.complete))
-    src.benchmarks = benchmarks
-    return src
-
-
-def _merge_blocks(blocks: list[tuple[list[str], list[str], np.ndarray]]) -> tuple[list[str], ItemBlock]:
-    """Union of models (sorted) and items (first-seen order); later blocks overwrite observed cells."""
-    if len(blocks) == 1:
-        models, items, values = blocks[0]
-        order = np.argsort(np.asarray(models, dtype=object), kind="stable")
-        return [models[i] for i in order], ItemBlock(list(items), values[order])
-    models = sorted({m for b in blocks for m in b[0]})
-    items: list[str] = list(dict.fromkeys(it for b in blocks for it in b[1]))
-    mi = {m: i for i, m in enumerate(models)}
-    ii = {it: j for j, it in enumerate(items)}
-    out = np.full((len(models), len(items)), np.nan, dtype=np.float32)
-    for b_models, b_items, values in blocks:
-        rows = np.array([mi[m] for m in b_models])
-        cols = np.array([ii[it] for it in b_items])
-        sub = out[np.ix_(rows, cols)]
-        observed = ~np.isnan(values)
-        sub[observed] = values[observed]
-        out[np.ix_(rows, cols)] = sub
-    return models, ItemBlock(items, out)
-
-
-def _connected_to(graph: LineageGraph, models: set[str]) -> set[str]:
-    """Lineage nodes in a weakly connected component that contains one of ``models``."""
-    neighbours: dict[str, list[str]] = defaultdict(list)
-    for e in graph.edges:
-        neighbours[e.parent].append(e.child)
-        neighbours[e.child].append(e.parent)
-    seen = {m for m in models if m in neighbours}
-    stack = list(seen)
-    while stack:
-        for other in neighbours[stack.pop()]:
-            if other not in seen:
-                seen.add(other)
-                stack.append(other)
-    return seen - models

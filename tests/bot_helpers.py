@@ -13,7 +13,8 @@ import pytest
 
 from lrmf_bot.config import BotConfig
 from lrmf_plugin.leaderboard import BENCHMARKS
-from lrmf_plugin.reference import Reference, SourceData
+from lrmf_plugin.reference import Reference
+from lrmf_plugin.sources import SourceData
 from lrmf_plugin.schema import Edge
 
 BOT = "pred-bot"

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from lrmf_plugin.api import Lrmf
-from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+from lrmf_plugin.reference import Reference
+from lrmf_plugin.sources import ItemObservations, SourceData
 from lrmf_plugin.schema import BenchmarkInfo, Edge, Prediction
 from lrmf_plugin.track_record import PredictionLog
 

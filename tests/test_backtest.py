@@ -201,7 +201,8 @@ def test_summary_report_and_targets(data, tmp_path):
 
 
 def _write_reference(data, path):
-    from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+    from lrmf_plugin.reference import Reference
+    from lrmf_plugin.sources import ItemObservations, SourceData
 
     long = data.scores.rename_axis("model").reset_index().melt(id_vars="model", var_name="benchmark", value_name="score")
     long = long.dropna()

@@ -13,7 +13,8 @@ import pytest
 from cli_run import run_cli
 
 from lrmf_plugin.errors import InputError
-from lrmf_plugin.reference import Reference, SourceData
+from lrmf_plugin.reference import Reference
+from lrmf_plugin.sources import SourceData
 
 V2 = "model_name," + ",".join(f"evaluations_{b}_normalized_score" for b in ("ifeval", "bbh", "math", "gpqa", "musr", "mmlu_pro"))
 V1 = "name,arc,hellaswag,mmlu,truthfulqa,winogrande,gsm8k"

@@ -16,7 +16,8 @@ from synthetic_lowrank import make_reference
 from lrmf_plugin.api import Lrmf
 from lrmf_plugin.cli import main
 from lrmf_plugin.distribution import DEFAULT_REPO, FORMAT_VERSION, MANIFEST
-from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+from lrmf_plugin.reference import Reference
+from lrmf_plugin.sources import ItemObservations, SourceData
 from lrmf_plugin.schema import Edge
 
 TOKEN = "hf_publisher_secret_token_42"

@@ -10,7 +10,8 @@ import pytest
 from cli_run import run_cli
 from synthetic_lowrank import make_reference
 
-from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+from lrmf_plugin.reference import Reference
+from lrmf_plugin.sources import ItemObservations, SourceData
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -10,7 +10,8 @@ from csv_files import write_csv
 
 from lrmf_plugin import item_store
 from lrmf_plugin.errors import InputError, ReferenceStoreError, UnknownBenchmarkError
-from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+from lrmf_plugin.reference import Reference
+from lrmf_plugin.sources import ItemObservations, SourceData
 from lrmf_plugin.schema import Edge
 
 

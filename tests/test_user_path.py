@@ -12,7 +12,8 @@ from synthetic_lowrank import make_reference
 
 from lrmf_plugin.api import Lrmf
 from lrmf_plugin.models.scores import full_scores
-from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+from lrmf_plugin.reference import Reference
+from lrmf_plugin.sources import ItemObservations, SourceData
 from lrmf_plugin.resolution import ModelRequest
 
 

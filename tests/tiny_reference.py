@@ -6,7 +6,8 @@ from pathlib import Path
 from synthetic_lowrank import make_reference
 
 from lrmf_plugin.api import Lrmf
-from lrmf_plugin.reference import ItemObservations, Reference, SourceData
+from lrmf_plugin.reference import Reference
+from lrmf_plugin.sources import ItemObservations, SourceData
 
 
 def write_tiny_reference(path: Path, *, items: bool = True, fit: bool = True) -> dict:

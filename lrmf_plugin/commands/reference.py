@@ -89,7 +89,7 @@ def _register_hub(sub: argparse._SubParsersAction) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     from ..importers import get_importer
-    from ..reference import content_checksum
+    from ..sources import content_checksum
 
     options = {k: v for k, v in (("benchmark", args.benchmark), ("model", args.model)) if v is not None}
     checksum = content_checksum(args.kind, args.path, options)

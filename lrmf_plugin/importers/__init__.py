@@ -40,7 +40,7 @@ def _lazy(kind: str, target: str) -> Callable[..., Any]:
     return read
 
 
-#: --kind -> reader returning a :class:`~lrmf_plugin.reference.SourceData`
+#: --kind -> reader returning a :class:`~lrmf_plugin.sources.SourceData`
 IMPORTERS: dict[str, Callable[..., Any]] = {kind: _lazy(kind, target) for kind, target in _READERS.items()}
 
 

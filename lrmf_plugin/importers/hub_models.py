@@ -22,7 +22,7 @@ _REQUIRED = ("id", "type", "architecture")
 
 def read(path: Path, **options: Any):
     """One metadata row per listed model (a model listed twice is an error)."""
-    from ..reference import SourceData
+    from ..sources import SourceData
 
     reject_options("hub-models", options)
     df = read_table(path, required=_REQUIRED)

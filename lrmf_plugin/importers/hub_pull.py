@@ -18,7 +18,8 @@ from ..errors import HubError, HubNotFound, InputError
 from ..hub import REPO_ID_RE, connect, lineage_from_model_info, retrying
 from ..leaderboard import BENCHMARKS
 from ..metadata import METADATA_FIELDS, normalise_metadata
-from ..reference import ImportReport, Reference, SourceData
+from ..reference import Reference
+from ..sources import ImportReport, SourceData
 from ..schema import BenchmarkInfo, Edge
 
 CONTENTS_REPO = "open-llm-leaderboard/contents"

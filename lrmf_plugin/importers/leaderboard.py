@@ -64,7 +64,7 @@ def _deduplicate(path: Path, df: pd.DataFrame, id_column: str, date_column: str 
 
 def _leaderboard_source(kind: str, path: Path, df: pd.DataFrame, id_column: str,
                         score_columns: dict[str, str], suite: str, notes: list[str]):
-    from ..reference import SourceData
+    from ..sources import SourceData
 
     rows = []
     skipped = 0

@@ -20,7 +20,7 @@ _HEADERS = (("source", "target", "edge"), ("parent", "child", "relation"))
 
 def read(path: Path, **options: Any):
     """Edges in file order (the order decides which edge of a cycle is dropped)."""
-    from ..reference import SourceData
+    from ..sources import SourceData
 
     reject_options("lineage", options)
     df = read_table(path)

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from . import reject_options, source_key
 from ..leaderboard import benchmark_name, instance_metrics
-from ..reference import ItemObservations, SourceData
+from ..sources import ItemObservations, SourceData
 from ..schema import BenchmarkInfo, check_unit_value
 
 _SAMPLES_RE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[0-9.\-]+)\.jsonl?$")

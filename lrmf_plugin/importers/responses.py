@@ -20,7 +20,7 @@ _VALUES = {"0": 0.0, "1": 1.0, "0.0": 0.0, "1.0": 1.0, "": np.nan}
 
 def read(path: Path, benchmark: str | None = None, **options: Any):
     """Rows are models, columns item ids, cells 0, 1 or empty (not evaluated)."""
-    from ..reference import ItemObservations, SourceData
+    from ..sources import ItemObservations, SourceData
 
     reject_options("responses", options)
     if not benchmark or not str(benchmark).strip():
