@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -150,22 +152,53 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, sep, *body])
 
 
+def _intro(result: BacktestResult, title: str) -> list[str]:
+    """The title and the paragraph saying what was held out and what each setting reveals."""
+    cfg = result.config
+    return [f"# {title}", "",
+            f"Held-out models: {cfg.get('models')} in {cfg.get('folds')} folds (seed {cfg.get('seed')}); "
+            "each fold's models are removed from the fit and stay in the lineage graph without data. "
+            "Setting `zero` gives a held-out model's leaderboard metadata and root-ancestor link; "
+            "`ids-and-parents` gives only its id, resolved as the CLI resolves one (Hub lineage edges, "
+            "the Hub's model list, metadata inherited from parents; no leaderboard row); "
+            f"setting `known` reveals {', '.join(cfg.get('known') or []) or 'nothing'}; "
+            "`random-K`/`planned-K` reveal K items per benchmark with items and are judged on the held-out "
+            "models that have items on every such benchmark (column `models`); a planner spends each budget "
+            f"in {cfg.get('planning_rounds')} round(s), seeing the earlier answers. "
+            "Means are over benchmarks (each benchmark weighs the same). The summary's `zero` row covers all "
+            "held-out models; the per-setting tables below also give it on the item settings' models. "
+            f"Instance-level metrics use up to {cfg.get('item_metric_models')} held-out models per fold.", ""]
+
+
+def _setting_sections(table: pd.DataFrame, methods: list[str], settings: list[str]) -> list[str]:
+    """Per setting and subset: MAE per benchmark with the means, then the mean signed error."""
+    lines: list[str] = []
+    for setting in settings:
+        for subset in SUBSET_TITLES:
+            part = table[(table["setting"] == setting) & (table["subset"] == subset)]
+            if part.empty:
+                continue
+            head = f"## Setting `{setting}`" + SUBSET_TITLES[subset]
+            piv = part.pivot(index="method", columns="benchmark", values="mae")
+            cols = [c for c in piv.columns if c != "mean"] + ["mean"]
+            piv = piv.reindex(index=[m for m in methods if m in piv.index], columns=cols).map(_fmt)
+            stats = part[part["benchmark"] == "mean"].set_index("method")
+            for metric in ("rmse", "pearson", "spearman", "coverage", "width"):
+                piv[f"mean {metric}"] = [_fmt(stats[metric].get(m, math.nan)) for m in piv.index]
+            n_models = part[part["benchmark"] != "mean"].groupby("method")["n"].max()
+            piv["models"] = [int(n_models.get(m, 0)) for m in piv.index]
+            bias = part.pivot(index="method", columns="benchmark", values="bias")
+            bias = bias.reindex(index=list(piv.index), columns=cols).map(_fmt)
+            lines += [head, "", "MAE per benchmark, then means over benchmarks.", "",
+                      _markdown_table(piv.reset_index()), "",
+                      "Mean signed error (predicted - measured) per benchmark:", "",
+                      _markdown_table(bias.reset_index()), ""]
+    return lines
+
+
 def render_markdown(result: BacktestResult, table: pd.DataFrame, title: str, plots: list[str]) -> str:
     """The report: setup, targets (pass/fail per method), per-setting tables, instance metrics, plots."""
-    cfg = result.config
-    lines = [f"# {title}", "",
-             f"Held-out models: {cfg.get('models')} in {cfg.get('folds')} folds (seed {cfg.get('seed')}); "
-             "each fold's models are removed from the fit and stay in the lineage graph without data. "
-             "Setting `zero` gives a held-out model's leaderboard metadata and root-ancestor link; "
-             "`ids-and-parents` gives only its id, resolved as the CLI resolves one (Hub lineage edges, "
-             "the Hub's model list, metadata inherited from parents; no leaderboard row); "
-             f"setting `known` reveals {', '.join(cfg.get('known') or []) or 'nothing'}; "
-             "`random-K`/`planned-K` reveal K items per benchmark with items and are judged on the held-out "
-             "models that have items on every such benchmark (column `models`); a planner spends each budget "
-             f"in {cfg.get('planning_rounds')} round(s), seeing the earlier answers. "
-             "Means are over benchmarks (each benchmark weighs the same). The summary's `zero` row covers all "
-             "held-out models; the per-setting tables below also give it on the item settings' models. "
-             f"Instance-level metrics use up to {cfg.get('item_metric_models')} held-out models per fold.", ""]
+    lines = _intro(result, title)
     lines += [f"- {n}" for n in result.notes]
     if result.notes:
         lines.append("")
@@ -191,26 +224,7 @@ def render_markdown(result: BacktestResult, table: pd.DataFrame, title: str, plo
         piv = piv.reindex(index=[s for s in settings if s in piv.index], columns=[m for m in methods if m in piv.columns])
         frame = piv.map(_fmt).reset_index().rename(columns={"setting": f"{metric} \\ method"})
         lines += [f"### {metric.upper() if metric == 'mae' else metric.capitalize()}", "", _markdown_table(frame), ""]
-    for setting in settings:
-        for subset in SUBSET_TITLES:
-            part = table[(table["setting"] == setting) & (table["subset"] == subset)]
-            if part.empty:
-                continue
-            head = f"## Setting `{setting}`" + SUBSET_TITLES[subset]
-            piv = part.pivot(index="method", columns="benchmark", values="mae")
-            cols = [c for c in piv.columns if c != "mean"] + ["mean"]
-            piv = piv.reindex(index=[m for m in methods if m in piv.index], columns=cols).map(_fmt)
-            stats = part[part["benchmark"] == "mean"].set_index("method")
-            for metric in ("rmse", "pearson", "spearman", "coverage", "width"):
-                piv[f"mean {metric}"] = [_fmt(stats[metric].get(m, math.nan)) for m in piv.index]
-            n_models = part[part["benchmark"] != "mean"].groupby("method")["n"].max()
-            piv["models"] = [int(n_models.get(m, 0)) for m in piv.index]
-            bias = part.pivot(index="method", columns="benchmark", values="bias")
-            bias = bias.reindex(index=list(piv.index), columns=cols).map(_fmt)
-            lines += [head, "", "MAE per benchmark, then means over benchmarks.", "",
-                      _markdown_table(piv.reset_index()), "",
-                      "Mean signed error (predicted - measured) per benchmark:", "",
-                      _markdown_table(bias.reset_index()), ""]
+    lines += _setting_sections(table, methods, settings)
     items = table[(table["benchmark"] == "mean") & (table["subset"] == "all") & table["auc"].notna()]
     if len(items):
         lines += ["## Instance level (items not revealed; mean over benchmarks)", ""]
@@ -230,81 +244,96 @@ def _plots(result: BacktestResult, table: pd.DataFrame, out: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
     mean = table[(table["benchmark"] == "mean") & (table["subset"] == "all")]
+    drawn = [("error_vs_budget.png", _budget_plot(plt, result, table, mean)),
+             ("predicted_vs_actual.png", _scatter_plot(plt, result)),
+             ("coverage.png", _coverage_plot(plt, result, mean))]
+    written = []
+    for name, fig in drawn:
+        if fig is not None:
+            fig.tight_layout()
+            fig.savefig(out / name, dpi=110)
+            plt.close(fig)
+            written.append(name)
+    return written
+
+
+def _budget_plot(plt: Any, result: BacktestResult, table: pd.DataFrame, mean: pd.DataFrame) -> Any:
+    """MAE against items per benchmark, random and planned, per method (None without item settings)."""
     # the zero point of the budget curve is measured on the models the item settings are judged on
     curve = table[(table["benchmark"] == "mean") & (table["subset"] == "with_items")]
     curve = pd.concat([curve, mean[mean["setting"] != "zero"]]) if len(curve) else mean
     budget = curve.assign(kind=[parse_setting(s).kind for s in curve["setting"]],
                           k=[parse_setting(s).k for s in curve["setting"]])
     budget = budget[budget["kind"].isin(["zero", "random", "planned"])]
-    if (budget["kind"] != "zero").any():
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        for i, m in enumerate(result.methods):
-            color = f"C{i}"
-            zero = budget[(budget["method"] == m) & (budget["kind"] == "zero")]
-            for kind, style in (("random", "-"), ("planned", "--")):
-                part = budget[(budget["method"] == m) & (budget["kind"] == kind)].sort_values("k")
-                x = list(part["k"])
-                y = list(part["mae"])
-                if len(zero):
-                    x, y = [0] + x, [float(zero["mae"].iloc[0])] + y
-                if len(part):
-                    ax.plot(x, y, style, marker="o", color=color, label=f"{m} ({kind})")
-        ax.set_xlabel("items per benchmark (0 = zero evaluations)")
-        ax.set_ylabel("MAE (mean over benchmarks)")
-        ax.set_title("Error vs evaluation budget")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "error_vs_budget.png", dpi=110)
-        plt.close(fig)
-        written.append("error_vs_budget.png")
+    if not (budget["kind"] != "zero").any():
+        return None
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for i, m in enumerate(result.methods):
+        color = f"C{i}"
+        zero = budget[(budget["method"] == m) & (budget["kind"] == "zero")]
+        for kind, style in (("random", "-"), ("planned", "--")):
+            part = budget[(budget["method"] == m) & (budget["kind"] == kind)].sort_values("k")
+            x = list(part["k"])
+            y = list(part["mae"])
+            if len(zero):
+                x, y = [0] + x, [float(zero["mae"].iloc[0])] + y
+            if len(part):
+                ax.plot(x, y, style, marker="o", color=color, label=f"{m} ({kind})")
+    ax.set_xlabel("items per benchmark (0 = zero evaluations)")
+    ax.set_ylabel("MAE (mean over benchmarks)")
+    ax.set_title("Error vs evaluation budget")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _scatter_plot(plt: Any, result: BacktestResult) -> Any:
+    """Our predictions against the truth per benchmark, setting ``zero`` (else the first setting)."""
     p = result.predictions
     focus = HIGHLIGHT if HIGHLIGHT in result.methods else result.methods[-1]
     part = p[(p["method"] == focus) & (p["setting"] == "zero")]
     if part.empty:
         part = p[(p["method"] == focus) & (p["setting"] == result.settings[0])]
-    if len(part):
-        benches = sorted(part["benchmark"].unique())
-        cols = min(3, len(benches))
-        rows = int(math.ceil(len(benches) / cols))
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False)
-        for ax, b in zip(axes.ravel(), benches):
-            g = part[part["benchmark"] == b]
-            ax.scatter(g["truth"], g["predicted"], s=4, alpha=0.4)
-            lo = float(min(g["truth"].min(), g["predicted"].min()))
-            hi = float(max(g["truth"].max(), g["predicted"].max()))
-            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-            mae = float(np.mean(np.abs(g["predicted"] - g["truth"])))
-            ax.set_title(f"{b} (MAE {mae:.2f})", fontsize=9)
-            ax.set_xlabel("actual")
-            ax.set_ylabel("predicted")
-        for ax in axes.ravel()[len(benches):]:
-            ax.axis("off")
-        fig.suptitle(f"{focus}: predicted vs actual, setting {part['setting'].iloc[0]}")
-        fig.tight_layout()
-        fig.savefig(out / "predicted_vs_actual.png", dpi=110)
-        plt.close(fig)
-        written.append("predicted_vs_actual.png")
+    if part.empty:
+        return None
+    benches = sorted(part["benchmark"].unique())
+    cols = min(3, len(benches))
+    rows = int(math.ceil(len(benches) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.8 * rows), squeeze=False)
+    for ax, b in zip(axes.ravel(), benches):
+        g = part[part["benchmark"] == b]
+        ax.scatter(g["truth"], g["predicted"], s=4, alpha=0.4)
+        lo = float(min(g["truth"].min(), g["predicted"].min()))
+        hi = float(max(g["truth"].max(), g["predicted"].max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        mae = float(np.mean(np.abs(g["predicted"] - g["truth"])))
+        ax.set_title(f"{b} (MAE {mae:.2f})", fontsize=9)
+        ax.set_xlabel("actual")
+        ax.set_ylabel("predicted")
+    for ax in axes.ravel()[len(benches):]:
+        ax.axis("off")
+    fig.suptitle(f"{focus}: predicted vs actual, setting {part['setting'].iloc[0]}")
+    return fig
+
+
+def _coverage_plot(plt: Any, result: BacktestResult, mean: pd.DataFrame) -> Any:
+    """Coverage per setting and method against the 85-95% band (None when no method has intervals)."""
     cov = mean.pivot(index="setting", columns="method", values="coverage").dropna(axis=1, how="all")
-    if not cov.empty:
-        cov = cov.reindex(index=[s for s in result.settings if s in cov.index])
-        fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(cov) * max(1, len(cov.columns))), 4))
-        width = 0.8 / len(cov.columns)
-        x = np.arange(len(cov))
-        for i, m in enumerate(cov.columns):
-            ax.bar(x + i * width, cov[m].to_numpy(), width, label=m)
-        ax.axhspan(0.85, 0.95, color="green", alpha=0.15, label="target 85–95%")
-        ax.set_xticks(x + width * (len(cov.columns) - 1) / 2, cov.index, rotation=30, fontsize=8)
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("90% interval coverage")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        fig.tight_layout()
-        fig.savefig(out / "coverage.png", dpi=110)
-        plt.close(fig)
-        written.append("coverage.png")
-    return written
+    if cov.empty:
+        return None
+    cov = cov.reindex(index=[s for s in result.settings if s in cov.index])
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(cov) * max(1, len(cov.columns))), 4))
+    width = 0.8 / len(cov.columns)
+    x = np.arange(len(cov))
+    for i, m in enumerate(cov.columns):
+        ax.bar(x + i * width, cov[m].to_numpy(), width, label=m)
+    ax.axhspan(0.85, 0.95, color="green", alpha=0.15, label="target 85–95%")
+    ax.set_xticks(x + width * (len(cov.columns) - 1) / 2, cov.index, rotation=30, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("90% interval coverage")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
 
 
 def write_report(result: BacktestResult, out: str | Path, title: str = "Backtest report") -> Path:

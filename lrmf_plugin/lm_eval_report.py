@@ -130,6 +130,19 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
         notes.append(f"{bench}: the reference has the leaderboard score but no per-instance data for its "
                      f"{len(e.tasks)} subtask(s); their {e.n} of {e.N} evaluated documents estimate it as "
                      f"{e.value:.1f} +- {e.sd:.1f} (standard error), which the prediction of the full score uses")
+    groups = _group_rows(run, benchmarks)
+    block = {"model": run.model, "predictor": dict(predictor), "lrmf_plugin_version": __version__,
+             "lm_eval_version": run.lm_eval_version, "plan": dict(plan), "tasks": tasks,
+             "benchmarks": benchmarks, "groups": groups, "warnings": warnings, "notes": notes}
+    lb = _leaderboard(benchmarks, tasks)
+    if lb:
+        block["leaderboard"] = lb
+    return block
+
+
+def _group_rows(run: RunObservations, benchmarks: Mapping[str, Any]) -> dict[str, Any]:
+    """Per lm-eval group whose leaves were all evaluated: the subset score, and the prediction weighted
+    by the leaves' full sizes where they share one metric."""
     groups: dict[str, Any] = {}
     for group in sorted(run.groups):
         leaves = _leaves(run.groups, group)
@@ -146,13 +159,7 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
                     if all(r[key] is not None for r in rows):
                         row[key] = _round(sum(r[key] * r["N"] for r in rows) / N)
         groups[group] = row
-    block = {"model": run.model, "predictor": dict(predictor), "lrmf_plugin_version": __version__,
-             "lm_eval_version": run.lm_eval_version, "plan": dict(plan), "tasks": tasks,
-             "benchmarks": benchmarks, "groups": groups, "warnings": warnings, "notes": notes}
-    lb = _leaderboard(benchmarks, tasks)
-    if lb:
-        block["leaderboard"] = lb
-    return block
+    return groups
 
 
 def _leaderboard(benchmarks: Mapping[str, Any], tasks: Mapping[str, Any]) -> dict[str, Any]:
