@@ -73,7 +73,7 @@ def query_for(run: RunObservations, reference: Any) -> tuple[ModelQuery, list[st
         ids = set(block.items)
         usable = {k: v for k, v in values.items() if k in ids}
         if len(usable) < len(values):
-            warnings.append(f"{bench}: {len(values) - len(usable)} evaluated documents are not in the reference "
+            warnings.append(f"{bench}: {len(values) - len(usable)} evaluated items are not in the reference "
                             "and only count as observed")
         if usable:
             items[bench] = usable
@@ -118,7 +118,7 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
                 benchmarks[bench]["score_benchmark"] = bridged[task]
             elif p is None:
                 warnings.append(f"{bench}: the reference has no data for it; reported as observed only "
-                                f"({len(values)} of {obs.n_full} documents)")
+                                f"({len(values)} of {obs.n_full} items)")
     for bench, p in sorted(preds.items()):
         benchmarks.setdefault(bench, {"task": None, "metric": None, "n": 0, "N": None, "observed": None,
                                       "predicted": _round(p.predicted), "lower": _round(p.lower),
@@ -128,7 +128,7 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
                                             "predicted": None, "lower": None, "upper": None})
         row.update(n=e.n, N=e.N, estimate={"value": _round(e.value), "sd": _round(e.sd), "tasks": list(e.tasks)})
         notes.append(f"{bench}: the reference has the leaderboard score but no per-instance data for its "
-                     f"{len(e.tasks)} subtask(s); their {e.n} of {e.N} evaluated documents estimate it as "
+                     f"{len(e.tasks)} subtask(s); their {e.n} of {e.N} evaluated items estimate it as "
                      f"{e.value:.1f} +- {e.sd:.1f} (standard error), which the prediction of the full score uses")
     groups = _group_rows(run, benchmarks)
     block = {"model": run.model, "predictor": dict(predictor), "lrmf_plugin_version": __version__,

@@ -33,7 +33,7 @@ def load_tasks(task_manager: Any, specs: Sequence[Any]) -> LoadedTasks:
                               "(offline: download it first or point the task at local files)") from None
     empty = sorted(t for t, n in sizes.items() if n == 0)
     if empty:
-        raise EvaluationError(f"task(s) {', '.join(empty)} have no documents to evaluate")
+        raise EvaluationError(f"task(s) {', '.join(empty)} have no items (documents) to evaluate")
     return LoadedTasks(leaves=dict(loaded["tasks"]), sizes=sizes)
 
 

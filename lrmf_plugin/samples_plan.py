@@ -40,7 +40,7 @@ def doc_index(item: int | str, task: str) -> int:
     text = str(item).strip()
     if text.isdigit():
         return int(text)
-    raise EvaluationError(f"task {task!r}: item id {item!r} is not an lm-eval document index")
+    raise EvaluationError(f"task {task!r}: item id {item!r} is not an lm-eval document index (doc_id)")
 
 
 def samples_dict(plan: Mapping[str, Iterable[int | str]], sizes: Mapping[str, int]) -> dict[str, list[int]]:
@@ -59,13 +59,13 @@ def samples_dict(plan: Mapping[str, Iterable[int | str]], sizes: Mapping[str, in
         ids = sorted({doc_index(i, task) for i in items})
         bad = [i for i in ids if not 0 <= i < sizes[task]]
         if bad:
-            raise EvaluationError(f"task {task!r}: planned document {bad[0]} is out of range "
-                                  f"(the task has {sizes[task]} documents; is the reference from another task version?)")
+            raise EvaluationError(f"task {task!r}: planned item {bad[0]} is out of range "
+                                  f"(the task has {sizes[task]} items; is the reference from another task version?)")
         if ids:
             out[task] = ids
     missing = sorted(set(sizes) - set(out))
     if missing:
-        raise EvaluationError(f"no planned documents for {', '.join(missing)}: lm-eval would evaluate "
+        raise EvaluationError(f"no planned items for {', '.join(missing)}: lm-eval would evaluate "
                               "them in full, refusing")
     return {t: out[t] for t in sorted(out)}
 
@@ -79,10 +79,10 @@ def check_evaluated(samples: Mapping[str, list[int]], n_samples: Mapping[str, Ma
     for task, ids in samples.items():
         effective = (n_samples.get(task) or {}).get("effective")
         if effective != len(ids):
-            raise EvaluationError(f"task {task!r}: lm-eval evaluated {effective} documents, the plan has {len(ids)}")
+            raise EvaluationError(f"task {task!r}: lm-eval evaluated {effective} items, the plan has {len(ids)}")
         seen = sorted(set(logged.get(task, ())))
         if seen != list(ids):
-            raise EvaluationError(f"task {task!r}: lm-eval logged documents {seen[:5]}... "
+            raise EvaluationError(f"task {task!r}: lm-eval logged items {seen[:5]}... "
                                   f"instead of the planned {list(ids)[:5]}...")
 
 
@@ -91,7 +91,7 @@ def split_tasks(reference: Any, sizes: Mapping[str, int]) -> tuple[list[str], li
     known = reference.benchmarks()
     planned = sorted(t for t in sizes if t in known and known[t].n_items)
     unplanned = sorted(set(sizes) - set(planned))
-    warnings = [f"{t}: the task has {sizes[t]} documents but the reference {known[t].n_items} items "
+    warnings = [f"{t}: the task has {sizes[t]} items but the reference {known[t].n_items} items "
                  "(another task version?)" for t in planned if known[t].n_items != sizes[t]]
     return planned, unplanned, warnings
 

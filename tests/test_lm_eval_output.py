@@ -132,7 +132,7 @@ def test_model_args_string_and_first_filter_only(tmp_path):
     ([_rec(0), "{not json"], ":2: not a JSON record"),
     ([{"filter": "none"}], "no doc_id"),
     ([_rec(-1)], "not a document index"),
-    ([_rec(5)], "doc_id 5 is out of range for task 'toy_mc2' \\(3 documents\\)"),
+    ([_rec(5)], "doc_id 5 is out of range for task 'toy_mc2' \\(3 items\\)"),
     ([_rec(0, [])], "empty list"),
     ([{"doc_id": 0, "metrics": []}], "no per-instance metric"),
 ])

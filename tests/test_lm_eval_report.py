@@ -93,4 +93,4 @@ def test_query_keeps_only_what_the_reference_knows(tmp_path):
     run.tasks["unknown"] = TaskObservations(task="unknown", values={"unknown": {0: 1.0}}, n_full=3)
     query, warnings = query_for(run, ref)
     assert query.model == "org/new" and query.items == {"known": {"0": 1.0}}
-    assert warnings == ["known: 1 evaluated documents are not in the reference and only count as observed"]
+    assert warnings == ["known: 1 evaluated items are not in the reference and only count as observed"]

@@ -15,11 +15,11 @@ def test_unsorted_duplicate_and_string_ids_become_sorted_unique_indices():
 
 @pytest.mark.parametrize("plan, message", [
     ({"a": [1], "group_ab": [0]}, "'group_ab', which is not a leaf task"),   # group keys are ignored by lm-eval
-    ({"a": [1]}, "no planned documents for b"),                              # missing -> full run
-    ({"a": [1], "b": []}, "no planned documents for b"),                     # empty -> full run
-    ({"a": [1], "b": [5]}, "planned document 5 is out of range \\(the task has 5 documents"),
+    ({"a": [1]}, "no planned items for b"),                              # missing -> full run
+    ({"a": [1], "b": []}, "no planned items for b"),                     # empty -> full run
+    ({"a": [1], "b": [5]}, "planned item 5 is out of range \\(the task has 5 items"),
     ({"a": [1], "b": ["x1"]}, "item id 'x1' is not an lm-eval document index"),
-    ({"a": [1], "b": [-1]}, "planned document -1 is out of range"),
+    ({"a": [1], "b": [-1]}, "planned item -1 is out of range"),
 ])
 def test_plans_lm_eval_would_misread_are_refused(plan, message):
     with pytest.raises(EvaluationError, match=message):
@@ -46,9 +46,9 @@ def test_check_evaluated_catches_what_lm_eval_would_do_wrong():
     plan = {"a": [0, 3], "b": [1]}
     ok = {"a": {"original": 20, "effective": 2}, "b": {"original": 5, "effective": 1}}
     check_evaluated(plan, ok, {"a": [0, 3, 0, 3], "b": [1]})  # one record per filter is fine
-    with pytest.raises(EvaluationError, match="evaluated 20 documents, the plan has 2"):
+    with pytest.raises(EvaluationError, match="evaluated 20 items, the plan has 2"):
         check_evaluated(plan, {**ok, "a": {"original": 20, "effective": 20}}, {"a": [0, 3], "b": [1]})
-    with pytest.raises(EvaluationError, match="logged documents"):
+    with pytest.raises(EvaluationError, match="logged items"):
         check_evaluated(plan, ok, {"a": [3, 0], "b": [2]})
     with pytest.raises(EvaluationError, match="unplanned task"):
         check_evaluated(plan, {**ok, "c": {"original": 4, "effective": 4}}, {})

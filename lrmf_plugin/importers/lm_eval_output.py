@@ -89,7 +89,7 @@ class RunObservations:
         for bench, docs in values.items():
             if obs.n_full is not None and docs and max(docs) >= obs.n_full:
                 raise InputError(f"{where}: doc_id {max(docs)} is out of range for task {task!r} "
-                                 f"({obs.n_full} documents)")
+                                 f"({obs.n_full} items)")
             obs.values.setdefault(bench, {}).update(docs)
         obs.version = (results.get("versions") or {}).get(task, obs.version)
         obs.task_hash = (results.get("task_hashes") or {}).get(task, obs.task_hash)
