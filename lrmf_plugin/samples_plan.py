@@ -113,7 +113,7 @@ def plan_tasks(lrmf: "Lrmf", query: "ModelQuery", tasks: Sequence[str], sizes: M
         cap = budget_count(budget, sizes[t]) - len(seen)
         new = [i for i in dict.fromkeys(doc_index(i, t) for i in chosen.get(t, [])) if i not in seen][:max(cap, 0)]
         if not new and not seen:
-            warnings.append(f"{t}: the planner chose no documents; evaluating a random share")
+            warnings.append(f"{t}: the planner chose no items; evaluating a random share")
             new = share_indices(t, sizes[t], budget, seed)
         if new:
             plan[t] = new
