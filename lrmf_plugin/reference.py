@@ -48,6 +48,7 @@ class Reference:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._metadata: tuple[str, pd.DataFrame] | None = None  # (fingerprint, frame): read once per state
         db = self.path / DB_NAME
         if not db.is_file():
             raise ReferenceStoreError(f"{self.path}: not a reference directory (no {DB_NAME}); "
@@ -253,8 +254,16 @@ class Reference:
     def metadata(self) -> pd.DataFrame:
         """Index model (every model of :meth:`models`), one column per canonical metadata field.
 
-        When several sources give a field for a model, the newest import wins.
+        When several sources give a field for a model, the newest import wins. Read once per state of
+        the reference (a fitted v2 reference with the Hub's model list takes seconds to read, and
+        resolving a model needs it beside :meth:`load_data`, which reads it too); callers get a copy.
         """
+        fingerprint = self.fingerprint()
+        if self._metadata is None or self._metadata[0] != fingerprint:
+            self._metadata = (fingerprint, self._read_metadata())
+        return self._metadata[1].copy()
+
+    def _read_metadata(self) -> pd.DataFrame:
         rows = self._query("SELECT model, field, value FROM metadata ORDER BY source_id")
         latest: dict[tuple[str, str], Any] = {(m, f): json.loads(v) for m, f, v in rows}
         out = pd.DataFrame(index=pd.Index(self.models(), name="model"), columns=list(METADATA_FIELDS), dtype=object)
