@@ -54,6 +54,10 @@ CERTAIN = 0.9
 #: Words in a model's name that shift a mixed field's odds (74% of the leaderboard's models named
 #: ``instruct``, ``chat``, ``-it``, ``sft``, ``dpo`` ... have a chat template, 46% of the others).
 NAME_HINTS = {"chat_template": re.compile(r"instruct|chat|-it\b|\bit\b|sft|dpo|orpo|rlhf|assistant")}
+#: A mixed field's odds are also moved by the owner's other models in the reference (an organisation
+#: fine-tunes with one recipe): their counts are added to the lineage's odds, which weigh as this many
+#: models. Fields of this kind only.
+OWNER_FIELDS, OWNER_PRIOR = ("chat_template",), 2.0
 #: The Hub node list's type -> the relation its edge to a parent has.
 HUB_TYPE_RELATION = {"finetuned": "finetune", "quantized": "quantized", "merged": "merge", "adapter": "adapter"}
 #: How far up the lineage the resolver looks for metadata of data-less ancestors.
@@ -135,6 +139,13 @@ class Inheritance:
         self.child_share = {k: {v: n / sum(c.values()) for v, n in c.items()} for k, c in children.items()
                             if sum(c.values()) >= MIN_EDGES}
         self.arch_of_hub = _hub_architectures(metadata)
+        self.owner_counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        for model, row in rows.items():
+            for f in OWNER_FIELDS:
+                if _present(row.get(f)):
+                    self.owner_counts[(f, model.split("/")[0])][row[f]] += 1
+        overall = {f: Counter(row[f] for row in rows.values() if _present(row.get(f))) for f in OWNER_FIELDS}
+        self.overall = {f: {v: n / sum(c.values()) for v, n in c.items()} for f, c in overall.items() if c}
         self.lag_days = {r: int(np.median(v)) for r, v in lags.items() if len(v) >= MIN_EDGES}
 
     def passes(self, relation: str, field_name: str) -> bool:
@@ -158,6 +169,18 @@ class Inheritance:
         if field_name in CONDITIONAL and (relation, field_name, parent_value) in self.child_value:
             return self.child_value[(relation, field_name, parent_value)]
         return parent_value if self.passes(relation, field_name) else None
+
+
+    def with_owner(self, field_name: str, model: str, shares: dict[Any, float]) -> dict[Any, float]:
+        """``shares`` (the lineage's odds, or the whole reference's when empty) updated by the counts of
+        the owner's other described models, each counting as one observation."""
+        counts = self.owner_counts.get((field_name, model.split("/")[0]), Counter())
+        n = sum(counts.values())
+        if not n:
+            return shares
+        prior = shares or self.overall.get(field_name, {})
+        values = sorted(set(prior) | set(counts), key=str)
+        return {v: (counts[v] + OWNER_PRIOR * prior.get(v, 0.0)) / (n + OWNER_PRIOR) for v in values}
 
 
 def name_hint(field_name: str, model: str) -> bool | None:
@@ -281,18 +304,34 @@ class ModelResolver:
         for f in INHERITABLE:
             if f in meta:
                 continue
-            if f in MIXED and options is not None:
-                shares, via = self._inherited_shares(f, model, described)
-                if shares and max(shares.values()) < CERTAIN:
-                    options[f] = shares
-                    sources[f] = "mixed: " + ", ".join(f"{v} {w:.0%}" for v, w in shares.items()) + f" (children of {via})"
-                    continue
+            if f in MIXED and options is not None and self._mixed(f, model, described, meta, sources, options):
+                continue
             value, via = self._inherited_value(f, described)
             if value is not None:
                 meta[f], sources[f] = value, f"inherited from {via}"
         if "architecture" not in meta and meta.get("hub_architecture") in self.inheritance.arch_of_hub:
             meta["architecture"] = self.inheritance.arch_of_hub[meta["hub_architecture"]]
             sources["architecture"] = "the Hub's model list"
+
+    def _mixed(self, f: str, model: str, described: list[tuple[str, str, dict[str, Any]]], meta: dict[str, Any],
+               sources: dict[str, str], options: dict[str, dict[Any, float]]) -> bool:
+        """Settle a mixed field from the odds of the parents' children (and the owner's models): one value
+        when it is nearly sure, else every value with its odds. False when nothing gives odds."""
+        shares, via = self._inherited_shares(f, model, described)
+        via = f"children of {via}" if via else ""
+        if f in OWNER_FIELDS and model.count("/") == 1:
+            owned = self.inheritance.with_owner(f, model, shares)
+            if owned is not shares:
+                shares, via = owned, "; ".join(filter(None, [via, f"models of {model.split('/')[0]}"]))
+        if not shares:
+            return False
+        best = max(shares, key=shares.get)
+        if shares[best] >= CERTAIN:
+            meta[f], sources[f] = best, f"inferred from {via}"
+        else:
+            options[f] = shares
+            sources[f] = "mixed: " + ", ".join(f"{v} {w:.0%}" for v, w in shares.items()) + f" ({via})"
+        return True
 
     def _inherited_shares(self, f: str, model: str, described: list[tuple[str, str, dict[str, Any]]]
                           ) -> tuple[dict[Any, float], str]:
