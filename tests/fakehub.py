@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from fakehub_repos import HubAnswerError, RepoWrites, at_revision, lfs_headers, tree_entry
+from fakehub_repos import HubAnswerError, RepoWrites, Snapshot, at_revision, lfs_headers, tree_entry
 
 #: ``expand=`` values the fake accepts for models (the real Hub answers 400 to others)
 MODEL_EXPAND = frozenset({
@@ -192,6 +192,19 @@ class FakeHub:
             self.models[repo_id] = _Repo(info, dict(files or {}), {author, *collaborators}, discussions_disabled,
                                          set(blocked), old.discussions if old else [])
         return info
+
+    def commit_model_file(self, repo_id: str, path: str, data: bytes) -> str:
+        """A new commit on a seeded model adding or replacing one file (e.g. an ``.eval_results`` file
+        arriving after release): the earlier commit stays readable, as on the Hub. Returns the new sha."""
+        with self._lock:
+            repo = self.models[repo_id]
+            old = repo.info["sha"]
+            repo.history[old] = Snapshot(old, dict(repo.files), set(repo.lfs))
+            repo.files[path] = data
+            sha = _sha(old, path, hashlib.sha1(data).hexdigest())
+            repo.info.update(sha=sha, lastModified=_iso(datetime.now(timezone.utc)),
+                             siblings=[{"rfilename": p} for p in sorted(repo.files)])
+        return sha
 
     def update_model(self, repo_id: str, **fields: Any) -> None:
         """Change raw JSON fields of a seeded model (e.g. lineage tags arriving after creation)."""
