@@ -181,3 +181,15 @@ def skip_note(skipped: Counter) -> str | None:
     parts = [f"{skipped[r]} {r}{'s' if skipped[r] != 1 else ''}" for r in SKIP_REASONS if skipped[r]]
     parts += [f"{n} {r}" for r, n in sorted(skipped.items()) if r not in SKIP_REASONS and n]
     return f"skipped (never stored): {', '.join(parts)}" if parts else None
+
+
+def interval_reasons(suites: dict[str, str], calibrated: Iterable[str], n_scored: dict[str, int],
+                     min_cases: int) -> dict[str, str]:
+    """Why a benchmark known only from evaluation results is predicted without an interval: its
+    calibration had too few held-out models with a score on it to give it a scale of its own (an
+    interval borrowed from other benchmarks would claim a coverage nobody measured). ``suites``:
+    benchmark -> suite; ``calibrated``: benchmarks with a calibrated scale at some evidence level."""
+    have = set(calibrated)
+    return {b: (f"no interval: only {n_scored.get(b, 0)} reference models have a score on {b}, too few to "
+                f"calibrate one (a calibration needs {min_cases} held-out models with it)")
+            for b, suite in suites.items() if suite == SUITE and b not in have}

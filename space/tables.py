@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from lrmf_plugin.eval_results import SUITE as EVAL_RESULTS_SUITE
 from lrmf_plugin.leaderboard import DISPLAY_NAMES, display_name
 from lrmf_plugin.schema import BenchmarkInfo, Prediction
 
@@ -31,10 +32,12 @@ def leaderboard_order(name: str) -> tuple[int, str]:
 
 
 def suites_of(benchmarks: Mapping[str, BenchmarkInfo]) -> dict[str, list[str]]:
-    """Suite name -> its benchmarks in the leaderboard's order; benchmarks without a suite form the suite ``""``."""
+    """Suite name -> its benchmarks in the leaderboard's order; benchmarks without a suite form the suite ``""``.
+    Benchmarks known only from evaluation results form none: each is on its own scale, so no average."""
     out: dict[str, list[str]] = {}
     for name in sorted(benchmarks, key=leaderboard_order):
-        out.setdefault(benchmarks[name].suite, []).append(name)
+        if benchmarks[name].suite != EVAL_RESULTS_SUITE:
+            out.setdefault(benchmarks[name].suite, []).append(name)
     return out
 
 
