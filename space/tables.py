@@ -198,20 +198,35 @@ def track_record(table: pd.DataFrame) -> pd.DataFrame:
     """Rows of the prediction log whose score was measured later, with error and interval hit."""
     done = table.dropna(subset=["measured", "predicted"]).copy()
     done["error"] = done["predicted"] - done["measured"]
-    done["covered"] = (done["lower"] <= done["measured"]) & (done["measured"] <= done["upper"])
+    inside = (done["lower"] <= done["measured"]) & (done["measured"] <= done["upper"])
+    # a prediction made without an interval (too few models to calibrate one) counts for error only
+    done["covered"] = inside.astype(float).where(done["lower"].notna() & done["upper"].notna())
     return done.reset_index(drop=True)
+
+
+def _inside(part: pd.DataFrame) -> str:
+    share = part["covered"].mean()
+    return "no interval" if share != share else f"{100 * float(share):.0f}%"
 
 
 def track_summary(done: pd.DataFrame) -> pd.DataFrame:
     """Per benchmark and overall: count, mean absolute error, share inside the 90% interval."""
     def stats(part: pd.DataFrame, name: str) -> dict[str, Any]:
         return {"Benchmark": name, "Predictions": int(len(part)),
-                "MAE (points)": round(float(part["error"].abs().mean()), 1),
-                "In 90% interval": f"{100 * float(part['covered'].mean()):.0f}%"}
+                "MAE (points)": round(float(part["error"].abs().mean()), 1), "In 90% interval": _inside(part)}
     rows = [stats(part, display_name(str(b))) for b, part in done.groupby("benchmark", sort=True)]
     if len(done):
         rows.append(stats(done, "all"))
     return pd.DataFrame(rows, columns=["Benchmark", "Predictions", "MAE (points)", "In 90% interval"])
+
+
+def track_by_evidence(done: pd.DataFrame) -> pd.DataFrame:
+    """Per evidence level the prediction stood on (the bot logs it): count, MAE, share inside the interval."""
+    evidence = done["evidence"] if "evidence" in done.columns else pd.Series("unknown", index=done.index)
+    rows = [{"Evidence": str(level), "Predictions": int(len(part)),
+             "MAE (points)": round(float(part["error"].abs().mean()), 1), "In 90% interval": _inside(part)}
+            for level, part in done.groupby(evidence.fillna("unknown"), sort=True)]
+    return pd.DataFrame(rows, columns=["Evidence", "Predictions", "MAE (points)", "In 90% interval"])
 
 
 def parse_candidates(text: str, known: set[str] | None = None) -> list[list[str]]:

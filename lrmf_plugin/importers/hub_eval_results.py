@@ -48,26 +48,34 @@ def _card_header(path: Path, skipped: Counter) -> dict | None:
         return None
 
 
-def _result_files(api: Any, model: str, attempts: int) -> list[str]:
+#: ``call(what, fn)``: one Hub request ``fn()`` made politely (retries, rate limits), named ``what`` in errors
+HubCall = Callable[[str, Callable[[], Any]], Any]
+
+
+def retrying_call(attempts: int) -> HubCall:
+    """The importer's :data:`HubCall`: retry server errors, wait out rate limits (the bot passes its own)."""
+    return lambda what, fn: retrying(fn, what, attempts=attempts)
+
+
+def _result_files(api: Any, model: str, call: HubCall) -> list[str]:
     try:
-        tree = retrying(lambda: list(api.list_repo_tree(model, path_in_repo=FOLDER)), f"listing {model}/{FOLDER}",
-                        attempts=attempts)
+        tree = call(f"listing {model}/{FOLDER}", lambda: list(api.list_repo_tree(model, path_in_repo=FOLDER)))
     except HubNotFound:  # no such folder (a missing repo is noticed on the card download)
         return []
     return sorted(f.path for f in tree if f.path.endswith((".yaml", ".yml")) and hasattr(f, "size"))
 
 
-def read_model(api: Any, model: str, tmp: Path, out: EvalResultsRead, attempts: int,
+def read_model(api: Any, model: str, tmp: Path, out: EvalResultsRead, call: HubCall,
                known_dataset: Callable[[str], bool]) -> None:
     """Add one model's results to ``out`` (a model gone from the Hub is counted, not fatal)."""
     def download(path: str) -> Path:
-        return Path(retrying(lambda: api.hf_hub_download(model, path, local_dir=tmp / model.replace("/", "__")),
-                             f"downloading {model}/{path}", attempts=attempts))
+        return Path(call(f"downloading {model}/{path}",
+                         lambda: api.hf_hub_download(model, path, local_dir=tmp / model.replace("/", "__"))))
     try:
         readme = download("README.md")
     except HubNotFound:
         readme = None
-    files = _result_files(api, model, attempts)
+    files = _result_files(api, model, call)
     if readme is None and not files:
         out.missing_models += 1
         return
@@ -88,14 +96,14 @@ def read_model(api: Any, model: str, tmp: Path, out: EvalResultsRead, attempts: 
     out.scores += found
 
 
-def dataset_checker(api: Any, attempts: int) -> Callable[[str], bool]:
+def dataset_checker(api: Any, call: HubCall) -> Callable[[str], bool]:
     """Whether the Hub knows a benchmark dataset, asked once per dataset per read."""
     seen: dict[str, bool] = {}
 
     def known(dataset: str) -> bool:
         if dataset not in seen:
             try:
-                retrying(lambda: api.dataset_info(dataset), f"dataset {dataset}", attempts=attempts)
+                call(f"dataset {dataset}", lambda: api.dataset_info(dataset))
                 seen[dataset] = True
             except HubNotFound:
                 seen[dataset] = False
@@ -104,14 +112,16 @@ def dataset_checker(api: Any, attempts: int) -> Callable[[str], bool]:
 
 
 def read_models(api: Any, models: Sequence[str], *, progress: bool = False, attempts: int = 3,
-                check_datasets: bool = True) -> EvalResultsRead:
-    """The evaluation results of ``models``; ``check_datasets=False`` skips asking about datasets (the bot
-    only keeps benchmarks its predictor knows, so an unknown dataset never reaches it)."""
+                call: HubCall | None = None, check_datasets: bool = True) -> EvalResultsRead:
+    """The evaluation results of ``models``, each request made through ``call`` (default: retrying
+    ``attempts`` times); ``check_datasets=False`` skips asking about datasets (the bot only keeps
+    benchmarks its predictor knows, so an unknown dataset never reaches it)."""
     out = EvalResultsRead()
-    known = dataset_checker(api, attempts) if check_datasets else (lambda _: True)
+    call = call or retrying_call(attempts)
+    known = dataset_checker(api, call) if check_datasets else (lambda _: True)
     with tempfile.TemporaryDirectory(prefix="lrmf-eval-results-") as tmpdir:
         for model in tqdm(models, desc="evaluation results", unit="model", disable=not progress):
-            read_model(api, model, Path(tmpdir), out, attempts, known)
+            read_model(api, model, Path(tmpdir), out, call, known)
     return out
 
 
