@@ -41,6 +41,7 @@ def seed_eval_results(hub) -> None:
         ".eval_results/gpqa.yaml": eval_results_yaml([
             {"dataset": "Idavidrein/gpqa", "task": "gpqa_diamond", "value": 33.0, "date": "2026-02-01"}])})
     hub.add_model("org/gamma", files={"README.md": b"# no YAML header at all\n"})
+    hub.add_model("org/gated", gated="manual", files={"README.md": leaderboard_card("org/gated", {"bbh": 20.0})})
 
 
 def test_the_format_parser_is_huggingface_hubs_own_and_one_bad_entry_spoils_nothing():
@@ -58,7 +59,7 @@ def test_import_maps_the_leaderboards_rows_keeps_the_rest_apart_and_counts_what_
                                                                                           capsys):
     seed_eval_results(fake_hub)
     ids = tmp_path / "models.txt"
-    ids.write_text("# predicted lately\norg/alpha\norg/beta\norg/gamma\norg/gone\n")
+    ids.write_text("# predicted lately\norg/alpha\norg/beta\norg/gamma\norg/gone\norg/gated\n")
     ref_dir = tmp_path / "ref"
     rc, _, err = run_cli(capsys, "reference", "import", "--ref", str(ref_dir), "--kind", "hub-eval-results",
                          "--endpoint", fake_hub.url, str(ids))
@@ -76,6 +77,7 @@ def test_import_maps_the_leaderboards_rows_keeps_the_rest_apart_and_counts_what_
     assert ("skipped (never stored): 2 malformed files, 1 malformed entry, 1 unknown dataset, 1 unreadable value, "
             "1 off-scale value") in show
     assert "1 models have no card and no .eval_results on the Hub" in show
+    assert "1 models could not be read (gated or disabled on the Hub)" in show
     assert f"{GPQA_D}: 2 scores from https://huggingface.co/spaces/org/evals" in show
     assert "dated 2026-01-15 to 2026-02-01" in show
 
@@ -107,3 +109,30 @@ def test_a_bad_ids_file_is_one_line_and_creates_nothing(fake_hub, tmp_path, caps
 @pytest.mark.parametrize("key", sorted(SAME_MEASUREMENT))
 def test_every_mapping_row_is_lower_case_so_card_spelling_does_not_matter(key):
     assert all(part == part.casefold() for part in key)
+
+
+def test_reference_pull_reads_the_pulled_models_eval_results(fake_hub, tmp_path, capsys):
+    import io
+
+    import pandas as pd
+
+    seed_eval_results(fake_hub)
+    contents = pd.DataFrame([{"fullname": m, "IFEval": 50.0, "BBH": 30.0, "MATH Lvl 5": 10.0, "GPQA": 5.0,
+                              "MUSR": 8.0, "MMLU-PRO": 25.0} for m in ("org/alpha", "org/beta")])
+    buf = io.BytesIO()
+    contents.to_parquet(buf, index=False)
+    fake_hub.add_dataset("open-llm-leaderboard/contents", {"data/train.parquet": buf.getvalue()})
+    ref_dir = tmp_path / "ref"
+    rc, out, err = run_cli(capsys, "reference", "pull", "--ref", str(ref_dir), "--endpoint", fake_hub.url,
+                           "--no-lineage", "--quiet")
+    assert rc == 0, err
+    assert "imported hub-eval-results" in out and "1 unknown dataset" in out
+    ref = Reference(ref_dir)
+    scores = {(r.model, r.benchmark): r.score for r in ref.scores().itertuples()}
+    # the card's leaderboard rows are the same measurement as the contents columns (the newer import wins)
+    assert scores[("org/alpha", "ifeval")] == 61.5 and scores[("org/beta", "ifeval")] == 50.0
+    assert scores[("org/alpha", GPQA_D)] == 41.2 and scores[("org/beta", GPQA_D)] == 33.0
+    assert ref.benchmarks()["ifeval"].suite == "v2" and ref.benchmarks()[GPQA_D].suite == "eval-results"
+    rc, out, _ = run_cli(capsys, "reference", "pull", "--ref", str(tmp_path / "ref2"), "--endpoint", fake_hub.url,
+                         "--no-lineage", "--no-eval-results", "--quiet")
+    assert rc == 0 and "hub-eval-results" not in out

@@ -113,3 +113,19 @@ def test_held_out_models_eval_results_scores_are_predicted_better_than_the_bench
           f"coverage {inside:.2f} of {len(HELD)}")
     assert mae < 0.6 * mae_mean
     assert inside >= 0.6
+
+
+def test_the_space_shows_the_new_benchmarks_and_says_why_one_has_no_interval(built):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "space"))
+    from service import SpaceService
+
+    service = SpaceService(built["ref"])
+    result = service.predict_model("fam3/m1")
+    rows = result.frame.set_index("benchmark")
+    assert rows.loc[GPQA_D, "lower"] < rows.loc[GPQA_D, "upper"]
+    assert math.isnan(rows.loc[HLE_TOOLS, "lower"])
+    assert any(note.startswith("no interval: only 3 reference models") and HLE_TOOLS in note for note in result.notes)
+    assert "eval-results" not in service.suites  # no average over benchmarks on their own scales

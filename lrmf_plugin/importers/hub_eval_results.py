@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import yaml
 from tqdm.auto import tqdm
 
-from ..errors import HubNotFound, InputError
+from ..errors import HubForbidden, HubNotFound, InputError
 from ..eval_results import (SAME_MEASUREMENT, SUITE, MeasuredScore, latest_per_benchmark, parse_eval_results_file, parse_model_index,
                             scores_from_entries, scores_from_model_index, skip_note)
 from ..hub import REPO_ID_RE, connect, retrying
@@ -35,6 +35,7 @@ class EvalResultsRead:
     scores: list[MeasuredScore] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     missing_models: int = 0
+    refused_models: int = 0  #: gated, disabled or private repos (the Hub answered 403)
     digest: Any = field(default_factory=hashlib.sha256)
 
 
@@ -67,7 +68,16 @@ def _result_files(api: Any, model: str, call: HubCall) -> list[str]:
 
 def read_model(api: Any, model: str, tmp: Path, out: EvalResultsRead, call: HubCall,
                known_dataset: Callable[[str], bool]) -> None:
-    """Add one model's results to ``out`` (a model gone from the Hub is counted, not fatal)."""
+    """Add one model's results to ``out``; a model gone from the Hub, or one it will not let us read
+    (gated, disabled), is counted, not fatal."""
+    try:
+        _read_model(api, model, tmp, out, call, known_dataset)
+    except HubForbidden:
+        out.refused_models += 1
+
+
+def _read_model(api: Any, model: str, tmp: Path, out: EvalResultsRead, call: HubCall,
+                known_dataset: Callable[[str], bool]) -> None:
     def download(path: str) -> Path:
         return Path(call(f"downloading {model}/{path}",
                          lambda: api.hf_hub_download(model, path, local_dir=tmp / model.replace("/", "__"))))
@@ -79,13 +89,18 @@ def read_model(api: Any, model: str, tmp: Path, out: EvalResultsRead, call: HubC
     if readme is None and not files:
         out.missing_models += 1
         return
+    found_files: list[tuple[str, bytes]] = []  # every download first: a refusal midway counts nothing
+    for path in files:
+        try:
+            found_files.append((path, download(path).read_bytes()))
+        except HubNotFound:  # deleted between the listing and the download
+            continue
     found: list[MeasuredScore] = []
     if readme is not None:
         out.digest.update(model.encode() + b"\0README\0" + readme.read_bytes())
         found += scores_from_model_index(model, parse_model_index(_card_header(readme, out.skipped), out.skipped),
                                          out.skipped)
-    for path in files:
-        raw = download(path).read_bytes()
+    for path, raw in found_files:
         out.digest.update(f"{model}\0{path}\0".encode() + raw)
         try:
             data = yaml.safe_load(raw.decode("utf-8"))
@@ -135,7 +150,10 @@ def eval_results_source(found: EvalResultsRead, key: str, location: str) -> Sour
         notes.append(f"{dropped} older results of a model and benchmark already read were dropped (kept the newest)")
     if found.missing_models:
         notes.append(f"{found.missing_models} models have no card and no {FOLDER} on the Hub")
-    own = sorted({s.benchmark for s in scores} - set(SAME_MEASUREMENT.values()))
+    if found.refused_models:
+        notes.append(f"{found.refused_models} models could not be read (gated or disabled on the Hub)")
+    mapped = set(SAME_MEASUREMENT.values())  # the leaderboard's v2 columns
+    own = sorted({s.benchmark for s in scores} - mapped)
     for b in own:
         sources = sorted({s.source for s in scores if s.benchmark == b})
         dates = sorted(s.date for s in scores if s.benchmark == b and s.date)
@@ -144,7 +162,8 @@ def eval_results_source(found: EvalResultsRead, key: str, location: str) -> Sour
                      + (f", dated {dates[0][:10]} to {dates[-1][:10]}" if dates else ""))
     frame = pd.DataFrame([(s.model, s.benchmark, s.score) for s in scores], columns=["model", "benchmark", "score"])
     return SourceData(key=key, kind="hub-eval-results", location=location, scores=frame,
-                      benchmarks={b: BenchmarkInfo(name=b, suite=SUITE, has_scores=True) for b in own},
+                      benchmarks={b: BenchmarkInfo(name=b, suite="v2" if b in mapped else SUITE, has_scores=True)
+                                  for b in {s.benchmark for s in scores}},
                       notes=notes, checksum=found.digest.hexdigest())
 
 
