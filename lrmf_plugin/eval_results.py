@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from .hub import REPO_ID_RE
 from .schema import SCORE_RANGE
 
 #: suite of the benchmarks known only from evaluation results
@@ -34,7 +35,6 @@ SAME_MEASUREMENT: dict[tuple[str, str, str], str] = {
 }
 #: skip reasons, in the order ``reference show`` lists them
 SKIP_REASONS = ("malformed file", "malformed entry", "unknown dataset", "unreadable value", "off-scale value")
-_HUB_DATASET_ID = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[\w.\-]{1,96}$")
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def scores_from_entries(model: str, entries: Iterable[Any], skipped: Counter,
     ``known_dataset`` says whether the Hub knows the benchmark dataset."""
     out = []
     for e in entries:
-        if not _HUB_DATASET_ID.match(e.dataset_id) or not known_dataset(e.dataset_id):
+        if not REPO_ID_RE.match(e.dataset_id) or not known_dataset(e.dataset_id):
             skipped["unknown dataset"] += 1
             continue
         source = e.source_url or e.source_name or "model repo .eval_results"
@@ -190,6 +190,10 @@ def interval_reasons(suites: dict[str, str], calibrated: Iterable[str], n_scored
     interval borrowed from other benchmarks would claim a coverage nobody measured). ``suites``:
     benchmark -> suite; ``calibrated``: benchmarks with a calibrated scale at some evidence level."""
     have = set(calibrated)
+    if not have:
+        return {b: "no interval: the stored predictor has no calibration pass (fitted with --no-calibration, or "
+                   "on too few models to hold any out), so no interval of this benchmark was ever checked"
+                for b, suite in suites.items() if suite == SUITE}
     return {b: (f"no interval: only {n_scored.get(b, 0)} reference models have a score on {b}, too few to "
                 f"calibrate one (a calibration needs {min_cases} held-out models with it)")
             for b, suite in suites.items() if suite == SUITE and b not in have}

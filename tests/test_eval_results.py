@@ -136,3 +136,13 @@ def test_reference_pull_reads_the_pulled_models_eval_results(fake_hub, tmp_path,
     rc, out, _ = run_cli(capsys, "reference", "pull", "--ref", str(tmp_path / "ref2"), "--endpoint", fake_hub.url,
                          "--no-lineage", "--no-eval-results", "--quiet")
     assert rc == 0 and "hub-eval-results" not in out
+
+
+def test_interval_reasons_name_the_count_or_the_missing_calibration():
+    from lrmf_plugin.eval_results import interval_reasons
+
+    suites = {"ifeval": "v2", GPQA_D: "eval-results", HLE: "eval-results"}
+    reasons = interval_reasons(suites, {"ifeval", GPQA_D}, {GPQA_D: 40, HLE: 3}, min_cases=10)
+    assert list(reasons) == [HLE] and "only 3 reference models" in reasons[HLE]
+    uncalibrated = interval_reasons(suites, set(), {GPQA_D: 40, HLE: 3}, min_cases=10)
+    assert set(uncalibrated) == {GPQA_D, HLE} and "no calibration pass" in uncalibrated[GPQA_D]

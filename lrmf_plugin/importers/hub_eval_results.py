@@ -26,6 +26,8 @@ from ..sources import SourceData
 from . import reject_options, source_key
 
 FOLDER = ".eval_results"
+#: new benchmarks described one a line in the source's notes (a full pull finds hundreds)
+MAX_BENCHMARK_NOTES = 20
 
 
 @dataclass
@@ -154,12 +156,15 @@ def eval_results_source(found: EvalResultsRead, key: str, location: str) -> Sour
         notes.append(f"{found.refused_models} models could not be read (gated or disabled on the Hub)")
     mapped = set(SAME_MEASUREMENT.values())  # the leaderboard's v2 columns
     own = sorted({s.benchmark for s in scores} - mapped)
-    for b in own:
+    counts = Counter(s.benchmark for s in scores if s.benchmark in set(own))
+    for b, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_BENCHMARK_NOTES]:
         sources = sorted({s.source for s in scores if s.benchmark == b})
         dates = sorted(s.date for s in scores if s.benchmark == b and s.date)
-        notes.append(f"{b}: {sum(s.benchmark == b for s in scores)} scores from {', '.join(sources[:3])}"
+        notes.append(f"{b}: {n} scores from {', '.join(sources[:3])}"
                      + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
                      + (f", dated {dates[0][:10]} to {dates[-1][:10]}" if dates else ""))
+    if len(counts) > MAX_BENCHMARK_NOTES:
+        notes.append(f"... and {len(counts) - MAX_BENCHMARK_NOTES} more benchmarks with fewer scores")
     frame = pd.DataFrame([(s.model, s.benchmark, s.score) for s in scores], columns=["model", "benchmark", "score"])
     return SourceData(key=key, kind="hub-eval-results", location=location, scores=frame,
                       benchmarks={b: BenchmarkInfo(name=b, suite="v2" if b in mapped else SUITE, has_scores=True)
