@@ -46,6 +46,18 @@ def _iso(value: datetime | str) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _card_header(readme: bytes) -> dict[str, Any] | None:
+    """A model card's YAML header as the Hub's ``cardData`` (None when it has none or it does not parse)."""
+    import yaml
+
+    m = re.match(rb"\s*---\r?\n(.*?)\r?\n---", readme, re.S)
+    try:
+        data = yaml.safe_load(m.group(1)) if m else None
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _sha(*parts: Any) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -175,6 +187,8 @@ class FakeHub:
         Pass ``created_at=None`` together with ``omit=[...]`` in ``extra`` to drop fields entirely.
         """
         omit = set(extra.pop("omit", ()))
+        if card_data is None and files and "README.md" in files:  # the Hub serves the card's header as cardData
+            card_data = _card_header(files["README.md"])
         author = repo_id.split("/")[0]
         created = _iso(created_at or datetime.now(timezone.utc))
         info = {"_id": _sha(repo_id)[:24], "id": repo_id, "modelId": repo_id, "author": author,
@@ -201,6 +215,8 @@ class FakeHub:
             old = repo.info["sha"]
             repo.history[old] = Snapshot(old, dict(repo.files), set(repo.lfs))
             repo.files[path] = data
+            if path == "README.md":
+                repo.info["cardData"] = _card_header(data)
             sha = _sha(old, path, hashlib.sha1(data).hexdigest())
             repo.info.update(sha=sha, lastModified=_iso(datetime.now(timezone.utc)),
                              siblings=[{"rfilename": p} for p in sorted(repo.files)])

@@ -146,3 +146,17 @@ def test_interval_reasons_name_the_count_or_the_missing_calibration():
     assert list(reasons) == [HLE] and "only 3 reference models" in reasons[HLE]
     uncalibrated = interval_reasons(suites, set(), {GPQA_D: 40, HLE: 3}, min_cases=10)
     assert set(uncalibrated) == {GPQA_D, HLE} and "no calibration pass" in uncalibrated[GPQA_D]
+
+
+def test_the_fake_hub_serves_a_cards_header_as_card_data_like_the_hub(fake_hub):
+    from huggingface_hub import HfApi
+
+    seed_eval_results(fake_hub)
+    api = HfApi(endpoint=fake_hub.url)
+    card = api.model_info("org/alpha", expand=["cardData"]).card_data
+    assert [(r.dataset_type, r.metric_value) for r in card.eval_results] == [("HuggingFaceH4/ifeval", 61.5),
+                                                                            ("BBH", 35.0)]
+    assert api.model_info("org/beta", expand=["cardData"]).card_data is None  # the broken header
+    files = {f.path for f in api.list_repo_tree("org/alpha", path_in_repo=".eval_results")}
+    assert files == {".eval_results/gpqa.yaml", ".eval_results/hle.yaml", ".eval_results/broken.yaml",
+                     ".eval_results/entries.yaml"}

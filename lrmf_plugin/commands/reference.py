@@ -13,6 +13,7 @@ from . import add_ref_argument, default_reference_dir
 
 if TYPE_CHECKING:
     from ..reference import Reference
+    from ..track_record import PredictionLog
 
 
 #: where the bot and the Space find the prediction log (the bot's ``--state``)
@@ -118,7 +119,7 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _track_record(path: Path | None):
+def _track_record(path: Path | None) -> "PredictionLog | None":
     """The prediction log whose predicted models get the import's scores as measured ones, if any."""
     import os
 
