@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from lrmf_plugin.errors import HubError, HubForbidden, HubNotFound
+from lrmf_plugin.eval_results import SUITE as EVAL_RESULTS_SUITE
 from lrmf_plugin.hub import MODEL_EXPAND, REPO_ID_RE, connect, lineage_from_model_info, metadata_from_model_info
 from lrmf_plugin.schema import ModelQuery, Prediction
 from lrmf_plugin.track_record import PredictionLog
@@ -209,8 +210,10 @@ class Poller(FollowUps):
     def predict_and_publish(self, model: str, info: Any, parents: list[tuple[str, str]]) -> None:
         metadata = metadata_from_model_info(info)
         logged, pid = self.predict(model, info, parents, metadata)
-        # a benchmark without a calibrated interval is logged (the track record compares it), not posted
-        predictions = [p for p in logged if p.lower == p.lower] or logged
+        # benchmarks from evaluation results are logged (the track record compares them), not posted: a
+        # full pull brings hundreds, each on its own scale, and some without a calibrated interval
+        extra = {b for b, i in self.lrmf.reference.benchmarks().items() if i.suite == EVAL_RESULTS_SUITE}
+        predictions = [p for p in logged if p.benchmark not in extra] or logged
         width = sum(p.upper - p.lower for p in predictions) / max(len(predictions), 1)
         if not self.basis(parents) and width > self.cfg.max_interval_width:
             return self._skip(model, "no basis (no evaluated relative, wide intervals)")

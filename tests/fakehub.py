@@ -4,8 +4,9 @@ The tests own this server: they seed models, dataset files and discussions, inje
 ``RateLimit`` headers, 5xx, slow answers, malformed JSON, 403 on create) and then assert on what the
 client sent (every request is recorded, minus its ``Authorization`` header). It implements only the
 endpoints ``huggingface_hub`` 2.x calls for what this project does: model listing (``sort``,
-``expand``, ``filter``, ``author``, Link-header pagination with keyset cursors), ``model_info``, dataset/model
-file trees and downloads (``list_repo_files``, ``hf_hub_download``, ``snapshot_download``, at a branch or
+``expand``, ``filter``, ``author``, Link-header pagination with keyset cursors), ``model_info`` (a seeded
+README's YAML header served as ``cardData``), dataset/model file trees and downloads (``.eval_results``
+files and cards included; :meth:`FakeHub.commit_model_file` adds one later, as a new commit) (``list_repo_files``, ``hf_hub_download``, ``snapshot_download``, at a branch or
 commit), discussions (list, details, create, comment, status), organisation members, ``whoami``, and dataset
 repo creation and commits over LFS (``create_repo``, ``create_commit``; see :mod:`fakehub_repos`). Plain stdlib
 (``http.server`` in a thread) so it runs anywhere, offline.

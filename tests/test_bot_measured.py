@@ -62,6 +62,7 @@ def _predicted_then_measured(reference: Path, hub, tmp_path: Path) -> Prediction
     assert GPQA_D in {p.benchmark for p in log.latest(NEW).scores}
     post = hub.discussions(NEW)[0]["events"][0]["data"]["latest"]["raw"]
     assert "`.eval_results/`" in post and "track record" in post
+    assert "IFEval" in post and "gpqa_diamond" not in post  # logged for the track record, not posted
     hub.commit_model_file(NEW, ".eval_results/gpqa.yaml", eval_results_yaml([
         {"dataset": "Idavidrein/gpqa", "task": "gpqa_diamond", "value": 37.5, "date": "2026-12-05T08:00:00Z",
          "source": "https://huggingface.co/datasets/alice/new-tune-evals"}]))
