@@ -135,6 +135,7 @@ def test_the_space_track_record_shows_the_pair_in_the_browser(reference, hub, tm
         visit = Visit(browser, "desktop")
         page = visit.page
         page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Track record", exact=True).wait_for(timeout=60_000)  # the app has rendered
         visit.tab("Track record")
         page.wait_for_selector("#scatter .js-plotly-plot", timeout=60_000)
         info = page.locator("#track-info").inner_text()
