@@ -148,3 +148,14 @@ def test_the_space_track_record_shows_the_pair_in_the_browser(reference, hub, tm
         visit.shot("track-record-eval-results")
         visit.close()
         browser.close()
+
+
+def test_an_lm_eval_import_measures_a_complete_task_not_a_subset():
+    from lrmf_plugin.sources import ItemObservations
+    from lrmf_plugin.track_record import source_scores
+
+    full = ItemObservations("toy_mc", ["a/m", "b/m"], ["0", "1", "2", "3"],
+                            np.array([[1, 0, 1, 1], [1, np.nan, 0, 0]], dtype=np.float32), complete=True)
+    part = ItemObservations("toy_gen", ["a/m"], ["0", "1"], np.array([[1, 1]], dtype=np.float32), complete=False)
+    src = SourceData(key="k", kind="lm-eval-output", location="runs", items=[full, part])
+    assert source_scores(src) == {"a/m": {"toy_mc": 75.0}}  # b/m skipped an item; toy_gen is a subset
