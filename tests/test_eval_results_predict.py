@@ -11,10 +11,11 @@ import pytest
 from cli_run import run_cli
 from csv_files import write_csv
 from fakehub import FakeHub
-from fakehub_evalresults import BENCHMARK_DATASETS, BROKEN_YAML, eval_results_yaml
+from fakehub_evalresults import BENCHMARK_DATASETS, BROKEN_CARD, BROKEN_YAML, eval_results_yaml, leaderboard_card
 from lrmf_plugin.api import Lrmf
 from lrmf_plugin.eval_results import own_benchmark
 from lrmf_plugin.importers.leaderboard import V2_SCORE_COLUMNS
+from lrmf_plugin.reference import Reference
 
 GPQA_D = own_benchmark("Idavidrein/gpqa", "gpqa_diamond")
 HLE_TOOLS = own_benchmark("cais/hle", "default", "tools")
@@ -66,16 +67,20 @@ def built(tmp_path_factory):
                     [{"dataset": "cais/hle", "task": "default", "value": 10.0 + i, "notes": "tools"}])
             if i == 5:
                 files[".eval_results/broken.yaml"] = BROKEN_YAML
-            hub.add_model(m, files={"README.md": b"# a model\n", **files})
+            card = b"# a model\n"
+            if i % 7 == 0:  # the leaderboard's own card rows: the same numbers as the CSV's
+                card = leaderboard_card(m, {"ifeval": round(world["v2"][m][0], 2)})
+            hub.add_model(m, files={"README.md": BROKEN_CARD if i == 6 else card, **files})
         ids = tmp / "ids.txt"
         ids.write_text("\n".join(world["models"]) + "\n")
         ref = tmp / "ref"
-        assert Lrmf is not None
         from lrmf_plugin.cli import main
 
         assert main(["reference", "import", "--ref", str(ref), "--kind", "leaderboard-v2", str(csv)]) == 0
         assert main(["reference", "import", "--ref", str(ref), "--kind", "hub-eval-results", "--endpoint", hub.url,
                      str(ids)]) == 0
+    notes = [n for s in Reference(ref).sources() if s.kind == "hub-eval-results" for n in s.notes]
+    assert notes[0] == "skipped (never stored): 2 malformed files"
     api = Lrmf(ref)
     api.fit(progress=False, n_sweeps=3, calibration_share=0.5)
     return {"ref": ref, "api": api, "world": world}
