@@ -171,9 +171,13 @@ def latest_per_benchmark(scores: Iterable[MeasuredScore]) -> tuple[list[Measured
         n += 1
         key = (s.model, s.benchmark)
         old = best.get(key)
-        if old is None or (s.date or "", s.origin == ".eval_results") >= (old.date or "", old.origin == ".eval_results"):
+        if old is None or _recency(s) >= _recency(old):
             best[key] = s
     return list(best.values()), n - len(best)
+
+
+def _recency(s: MeasuredScore) -> tuple[str, bool]:
+    return (s.date or "", s.origin == ".eval_results")
 
 
 def skip_note(skipped: Counter) -> str | None:

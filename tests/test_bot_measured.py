@@ -75,7 +75,8 @@ def _predicted_then_measured(reference: Path, hub, tmp_path: Path) -> Prediction
 def test_a_predicted_model_gaining_eval_results_is_measured_on_the_next_due_run(reference, hub, tmp_path):  # noqa: F811
     log = _predicted_then_measured(reference, hub, tmp_path)
     details = log.measured_details()
-    assert details[(NEW, GPQA_D)] == (37.5, "2026-12-05T08:00:00Z", "https://huggingface.co/datasets/alice/new-tune-evals")
+    assert details[(NEW, GPQA_D)] == (37.5, "2026-12-05T08:00:00Z",
+                                      "https://huggingface.co/datasets/alice/new-tune-evals")
     score, _, source = details[(NEW, "ifeval")]
     assert score == 64.0 and "open-llm-leaderboard" in source
     row = log.table().set_index("benchmark").loc[GPQA_D]

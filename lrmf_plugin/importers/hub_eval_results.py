@@ -18,8 +18,8 @@ import yaml
 from tqdm.auto import tqdm
 
 from ..errors import HubForbidden, HubNotFound, InputError
-from ..eval_results import (SAME_MEASUREMENT, SUITE, MeasuredScore, latest_per_benchmark, parse_eval_results_file, parse_model_index,
-                            scores_from_entries, scores_from_model_index, skip_note)
+from ..eval_results import (SAME_MEASUREMENT, SUITE, MeasuredScore, latest_per_benchmark, parse_eval_results_file,
+                            parse_model_index, scores_from_entries, scores_from_model_index, skip_note)
 from ..hub import REPO_ID_RE, connect, retrying
 from ..schema import BenchmarkInfo
 from ..sources import SourceData
