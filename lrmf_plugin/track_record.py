@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS measurement_checks (
     checked_at TEXT NOT NULL      -- when the model's evaluation results were last read on the Hub
 );
 """
+#: the evidence of a prediction logged before the bot recorded what a prediction stood on
+NOT_RECORDED = "not recorded"
 #: how often a predicted model's evaluation results are read again: daily while the prediction is
 #: young (results come soon after a release, or not for long), weekly after that
 DAILY_FOR = timedelta(days=90)
@@ -199,7 +201,7 @@ class PredictionLog:
                 rows.append({"model": lp.model, "benchmark": p.benchmark, "predicted": p.predicted, "lower": p.lower,
                              "upper": p.upper, "measured": score, "created_at": lp.created_at,
                              "parents": "; ".join(f"{a} ({r})" for a, r in lp.parents),
-                             "discussion_url": lp.discussion_url, "evidence": lp.inputs.get("evidence", "unknown"),
+                             "discussion_url": lp.discussion_url, "evidence": lp.inputs.get("evidence", NOT_RECORDED),
                              "measured_at": at, "measured_source": source})
         return pd.DataFrame(rows, columns=cols)
 

@@ -14,6 +14,7 @@ import pandas as pd
 from lrmf_plugin.eval_results import SUITE as EVAL_RESULTS_SUITE
 from lrmf_plugin.leaderboard import DISPLAY_NAMES, display_name
 from lrmf_plugin.schema import BenchmarkInfo, Prediction
+from lrmf_plugin.track_record import NOT_RECORDED
 
 #: Sort orders offered on the leaderboard tab.
 LEADERBOARD_SORTS = ("predicted", "measured", "newest", "model")
@@ -222,10 +223,10 @@ def track_summary(done: pd.DataFrame) -> pd.DataFrame:
 
 def track_by_evidence(done: pd.DataFrame) -> pd.DataFrame:
     """Per evidence level the prediction stood on (the bot logs it): count, MAE, share inside the interval."""
-    evidence = done["evidence"] if "evidence" in done.columns else pd.Series("unknown", index=done.index)
+    evidence = done["evidence"] if "evidence" in done.columns else pd.Series(NOT_RECORDED, index=done.index)
     rows = [{"Evidence": str(level), "Predictions": int(len(part)),
              "MAE (points)": round(float(part["error"].abs().mean()), 1), "In 90% interval": _inside(part)}
-            for level, part in done.groupby(evidence.fillna("unknown"), sort=True)]
+            for level, part in done.groupby(evidence.fillna(NOT_RECORDED), sort=True)]
     return pd.DataFrame(rows, columns=["Evidence", "Predictions", "MAE (points)", "In 90% interval"])
 
 
