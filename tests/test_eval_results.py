@@ -160,3 +160,15 @@ def test_the_fake_hub_serves_a_cards_header_as_card_data_like_the_hub(fake_hub):
     files = {f.path for f in api.list_repo_tree("org/alpha", path_in_repo=".eval_results")}
     assert files == {".eval_results/gpqa.yaml", ".eval_results/hle.yaml", ".eval_results/broken.yaml",
                      ".eval_results/entries.yaml"}
+
+
+def test_a_hub_error_is_one_line_and_leaves_no_reference(fake_hub, tmp_path, capsys):
+    seed_eval_results(fake_hub)
+    # every retry of the card fails (a 400: the client itself retries 5xx for tens of seconds first)
+    fake_hub.inject(r"^/org/alpha/resolve/", status=400, times=100)
+    ids = tmp_path / "models.txt"
+    ids.write_text("org/beta\norg/alpha\n")
+    rc, _, err = run_cli(capsys, "reference", "import", "--ref", str(tmp_path / "ref"), "--kind", "hub-eval-results",
+                         "--endpoint", fake_hub.url, str(ids))
+    assert rc != 0 and len(err.splitlines()) == 1 and "HTTP 400" in err and "org/alpha/README.md" in err
+    assert not (tmp_path / "ref").exists()
