@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, urlsplit
 
 from .hub import REPO_ID_RE
 from .schema import SCORE_RANGE
@@ -24,17 +25,20 @@ from .schema import SCORE_RANGE
 SUITE = "eval-results"
 #: the Open LLM Leaderboard's own ``model-index`` rows (dataset type, dataset name, metric type), as its
 #: "Adding Evaluation Results" pull requests wrote them: the leaderboard-normalised 0-100 scores of the v2
-#: columns, i.e. the same measurement as the reference's ``contents`` and v2 CSV columns
+#: columns, the same numbers as the reference's ``contents`` and v2 CSV columns. Not MATH Lvl 5: the
+#: leaderboard re-scored it after most cards were written, so a card's MATH is an older measurement
+#: (compared on public cards in docs/experiments.md) and is kept as its own benchmark.
 SAME_MEASUREMENT: dict[tuple[str, str, str], str] = {
     ("huggingfaceh4/ifeval", "ifeval (0-shot)", "inst_level_strict_acc and prompt_level_strict_acc"): "ifeval",
     ("bbh", "bbh (3-shot)", "acc_norm"): "bbh",
-    ("hendrycks/competition_math", "math lvl 5 (4-shot)", "exact_match"): "math",
     ("idavidrein/gpqa", "gpqa (0-shot)", "acc_norm"): "gpqa",
     ("taur-lab/musr", "musr (0-shot)", "acc_norm"): "musr",
     ("tiger-lab/mmlu-pro", "mmlu-pro (5-shot)", "acc"): "mmlu_pro",
 }
-#: skip reasons, in the order ``reference show`` lists them
-SKIP_REASONS = ("malformed file", "malformed entry", "unknown dataset", "unreadable value", "off-scale value")
+#: skip reasons (with their plural), in the order ``reference show`` lists them
+SKIP_REASONS = {"malformed file": "malformed files", "malformed entry": "malformed entries",
+                "unknown dataset": "unknown datasets", "result of another model": "results of another model",
+                "unreadable value": "unreadable values", "off-scale value": "off-scale values"}
 
 
 @dataclass(frozen=True)
@@ -150,9 +154,13 @@ def scores_from_entries(model: str, entries: Iterable[Any], skipped: Counter,
 
 def scores_from_model_index(model: str, results: Iterable[Any], skipped: Counter) -> list[MeasuredScore]:
     """Scores of ``model-index`` results: a reference benchmark when :data:`SAME_MEASUREMENT` lists the
-    (dataset type, dataset name, metric type), else its own benchmark named by dataset, config and metric."""
+    (dataset type, dataset name, metric type), else its own benchmark named by dataset, config and metric.
+    A result whose leaderboard link names another model (copies repeat their parent's card) is skipped."""
     out = []
     for r in results:
+        if _evaluated_model(r.source_url) not in (None, model.casefold()):
+            skipped["result of another model"] += 1  # a copy's card repeating its parent's leaderboard rows
+            continue
         mapped = SAME_MEASUREMENT.get((_key(r.dataset_type), _key(r.dataset_name), _key(r.metric_type)))
         name = mapped or own_benchmark(r.dataset_type, r.dataset_config or r.dataset_name, r.metric_type)
         found = _checked(model, name, r.metric_value, skipped, date=None,
@@ -160,6 +168,14 @@ def scores_from_model_index(model: str, results: Iterable[Any], skipped: Counter
         if found is not None:
             out.append(found)
     return out
+
+
+def _evaluated_model(url: Any) -> str | None:
+    """The model a leaderboard link (``...open_llm_leaderboard?query=<org/name>``) says was evaluated."""
+    if not isinstance(url, str) or "leaderboard" not in url:
+        return None
+    found = parse_qs(urlsplit(url).query).get("query")
+    return found[0].strip().casefold() if found and REPO_ID_RE.match(found[0].strip()) else None
 
 
 def latest_per_benchmark(scores: Iterable[MeasuredScore]) -> tuple[list[MeasuredScore], int]:
@@ -182,7 +198,7 @@ def _recency(s: MeasuredScore) -> tuple[str, bool]:
 
 def skip_note(skipped: Counter) -> str | None:
     """The one-line count of what was skipped, for the source's notes (``reference show`` prints them)."""
-    parts = [f"{skipped[r]} {r}{'s' if skipped[r] != 1 else ''}" for r in SKIP_REASONS if skipped[r]]
+    parts = [f"{skipped[r]} {r if skipped[r] == 1 else plural}" for r, plural in SKIP_REASONS.items() if skipped[r]]
     parts += [f"{n} {r}" for r, n in sorted(skipped.items()) if r not in SKIP_REASONS and n]
     return f"skipped (never stored): {', '.join(parts)}" if parts else None
 

@@ -17,6 +17,8 @@ from lrmf_plugin.reference import Reference
 GPQA_D = own_benchmark("Idavidrein/gpqa", "gpqa_diamond")
 HLE_TOOLS = own_benchmark("cais/hle", "default", "tools")
 HLE = own_benchmark("cais/hle", "default")
+#: the card's MATH Lvl 5 row: scored before the leaderboard re-scored MATH, so not the v2 column
+OLD_MATH = own_benchmark("hendrycks/competition_math", "MATH Lvl 5 (4-Shot)", "exact_match")
 
 
 def seed_eval_results(hub) -> None:
@@ -24,7 +26,7 @@ def seed_eval_results(hub) -> None:
     for d in BENCHMARK_DATASETS:
         hub.add_dataset(d, {"README.md": b"a benchmark"})
     hub.add_model("org/alpha", files={
-        "README.md": leaderboard_card("org/alpha", {"ifeval": 61.5, "bbh": 35.0}),
+        "README.md": leaderboard_card("org/alpha", {"ifeval": 61.5, "bbh": 35.0, "math": 12.0}),
         ".eval_results/gpqa.yaml": eval_results_yaml([
             {"dataset": "Idavidrein/gpqa", "task": "gpqa_diamond", "value": 41.2, "date": "2026-01-15T10:30:00Z",
              "source": "https://huggingface.co/spaces/org/evals"}]),
@@ -41,6 +43,8 @@ def seed_eval_results(hub) -> None:
         ".eval_results/gpqa.yaml": eval_results_yaml([
             {"dataset": "Idavidrein/gpqa", "task": "gpqa_diamond", "value": 33.0, "date": "2026-02-01"}])})
     hub.add_model("org/gamma", files={"README.md": b"# no YAML header at all\n"})
+    # a quantised copy whose card repeats its parent's leaderboard rows (their links name the parent)
+    hub.add_model("org/alpha-4bit", files={"README.md": leaderboard_card("org/alpha", {"ifeval": 61.5, "bbh": 35.0})})
     hub.add_model("org/gated", gated="manual", files={"README.md": leaderboard_card("org/gated", {"bbh": 20.0})})
 
 
@@ -59,14 +63,15 @@ def test_import_maps_the_leaderboards_rows_keeps_the_rest_apart_and_counts_what_
                                                                                           capsys):
     seed_eval_results(fake_hub)
     ids = tmp_path / "models.txt"
-    ids.write_text("# predicted lately\norg/alpha\norg/beta\norg/gamma\norg/gone\norg/gated\n")
+    ids.write_text("# predicted lately\norg/alpha\norg/beta\norg/gamma\norg/gone\norg/gated\norg/alpha-4bit\n")
     ref_dir = tmp_path / "ref"
     rc, _, err = run_cli(capsys, "reference", "import", "--ref", str(ref_dir), "--kind", "hub-eval-results",
                          "--endpoint", fake_hub.url, str(ids))
     assert rc == 0, err
     ref = Reference(ref_dir)
     scores = {(r.model, r.benchmark): r.score for r in ref.scores().itertuples()}
-    assert scores == {("org/alpha", "ifeval"): 61.5, ("org/alpha", "bbh"): 35.0, ("org/alpha", GPQA_D): 41.2,
+    assert scores == {("org/alpha", "ifeval"): 61.5, ("org/alpha", "bbh"): 35.0, ("org/alpha", OLD_MATH): 12.0,
+                      ("org/alpha", GPQA_D): 41.2,
                       ("org/alpha", HLE_TOOLS): 20.9, ("org/alpha", own_benchmark("cais/hle", "default", "no-tools")):
                       12.5, ("org/alpha", HLE): 14.0, ("org/beta", GPQA_D): 33.0}
     info = ref.benchmarks()
@@ -74,8 +79,8 @@ def test_import_maps_the_leaderboards_rows_keeps_the_rest_apart_and_counts_what_
     rc, show, err = run_cli(capsys, "reference", "show", "--ref", str(ref_dir))
     assert rc == 0, err
     # two files that are not YAML (an .eval_results file, a card header), two bad entries + text value
-    assert ("skipped (never stored): 2 malformed files, 1 malformed entry, 1 unknown dataset, 1 unreadable value, "
-            "1 off-scale value") in show
+    assert ("skipped (never stored): 2 malformed files, 1 malformed entry, 1 unknown dataset, 2 results of another "
+            "model, 1 unreadable value, 1 off-scale value") in show
     assert "1 models have no card and no .eval_results on the Hub" in show
     assert "1 models could not be read (gated or disabled on the Hub)" in show
     assert f"{GPQA_D}: 2 scores from https://huggingface.co/spaces/org/evals" in show
@@ -154,8 +159,8 @@ def test_the_fake_hub_serves_a_cards_header_as_card_data_like_the_hub(fake_hub):
     seed_eval_results(fake_hub)
     api = HfApi(endpoint=fake_hub.url)
     card = api.model_info("org/alpha", expand=["cardData"]).card_data
-    assert [(r.dataset_type, r.metric_value) for r in card.eval_results] == [("HuggingFaceH4/ifeval", 61.5),
-                                                                            ("BBH", 35.0)]
+    assert [(r.dataset_type, r.metric_value) for r in card.eval_results] == [
+        ("HuggingFaceH4/ifeval", 61.5), ("BBH", 35.0), ("hendrycks/competition_math", 12.0)]
     assert api.model_info("org/beta", expand=["cardData"]).card_data is None  # the broken header
     files = {f.path for f in api.list_repo_tree("org/alpha", path_in_repo=".eval_results")}
     assert files == {".eval_results/gpqa.yaml", ".eval_results/hle.yaml", ".eval_results/broken.yaml",
