@@ -36,6 +36,7 @@ class BotConfig:
     max_errors: int = 5                   #: per-repo errors before the bot gives up on it
     sweep_minutes: float = 60.0           #: how often an open bot thread is looked at again
     sweep_limit: int = 20                 #: most threads looked at per run
+    measured_limit: int = 20              #: most predicted models whose evaluation results are re-read per run
     material_change: float = 3.0          #: score change (points) worth a follow-up comment
     followup_days: float = 30.0           #: at most one follow-up comment per thread in this many days
     namespace_recheck_days: float = 7.0   #: re-read a namespace's bot threads on the Hub this often

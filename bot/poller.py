@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from lrmf_plugin.errors import HubError, HubForbidden, HubNotFound
+from lrmf_plugin.eval_results import SUITE as EVAL_RESULTS_SUITE
 from lrmf_plugin.hub import MODEL_EXPAND, REPO_ID_RE, connect, lineage_from_model_info, metadata_from_model_info
 from lrmf_plugin.schema import ModelQuery, Prediction
 from lrmf_plugin.track_record import PredictionLog
@@ -27,6 +28,7 @@ from .config import BotConfig
 from .followups import FollowUps
 from .gate import namespace_rule, repo_rule
 from .listing import Discovery
+from .measured import reread_measured
 from .optouts import OptOuts
 from .session import HubSession, StopRun
 from .state import BotState, Candidate, iso
@@ -55,6 +57,8 @@ class RunReport:
     errors: int = 0
     api_calls: int = 0
     deferred: int = 0                     #: candidates left for a later run (post cap, time budget)
+    measured_checked: int = 0             #: predicted models whose evaluation results were read again
+    measured: int = 0                     #: measured scores of predicted benchmarks recorded
     skipped: Counter = field(default_factory=Counter)
     waiting: Counter = field(default_factory=Counter)
     withheld: list = field(default_factory=list)   #: predicted but never to be posted, and why
@@ -205,7 +209,11 @@ class Poller(FollowUps):
 
     def predict_and_publish(self, model: str, info: Any, parents: list[tuple[str, str]]) -> None:
         metadata = metadata_from_model_info(info)
-        predictions, pid = self.predict(model, info, parents, metadata)
+        logged, pid = self.predict(model, info, parents, metadata)
+        # benchmarks from evaluation results are logged (the track record compares them), not posted: a
+        # full pull brings hundreds, each on its own scale, and some without a calibrated interval
+        extra = {b for b, i in self.lrmf.reference.benchmarks().items() if i.suite == EVAL_RESULTS_SUITE}
+        predictions = [p for p in logged if p.benchmark not in extra] or logged
         width = sum(p.upper - p.lower for p in predictions) / max(len(predictions), 1)
         if not self.basis(parents) and width > self.cfg.max_interval_width:
             return self._skip(model, "no basis (no evaluated relative, wide intervals)")
@@ -245,10 +253,17 @@ class Poller(FollowUps):
             return old.scores, old.id
         predictions = self.shown(self.lrmf.predict([ModelQuery(model=model, metadata=metadata, parents=parents)]))
         pid = self.log.record(model, predictions, predictor=name, parents=parents, revision=info.sha,
-                              inputs={"metadata": metadata, "created_at": info.created_at, "source": "lrmf-bot"})
+                              inputs={"metadata": metadata, "created_at": info.created_at, "source": "lrmf-bot",
+                                      "evidence": self.evidence(parents)})
         self.report.predicted += 1
         self.state.update(model, self.now, prediction_id=pid, sha=info.sha, reason="predicted")
         return predictions, pid
+
+    def evidence(self, parents: list[tuple[str, str]]) -> str:
+        """What the prediction stood on, for the track record's error by evidence level."""
+        if self.basis(parents):
+            return "a measured relative"
+        return "parents, none measured" if parents else "metadata only"
 
     def predictor_name(self) -> str:
         return f"{getattr(self.lrmf.predictor, 'name', type(self.lrmf.predictor).__name__)}@{self.lrmf.reference.fingerprint()}"
@@ -355,6 +370,7 @@ def _run(poller: Poller, cfg: BotConfig, api: Any, now: datetime) -> RunReport:
             poller.user = poller.call("whoami", lambda: api.whoami()["name"])
         poller.discover()
         poller.sweep()
+        reread_measured(poller)
         poller.process()
     except StopRun as stop:
         report.stopped = str(stop)

@@ -113,7 +113,9 @@ def body(model: str, sha: str | None, predictions: Sequence[Prediction], parents
               "**Method:** a lineage-regularised factorisation of Open LLM Leaderboard scores, using only this "
               "model's lineage and metadata (zero evaluations), with calibrated 90% intervals. "
               f"[This model in the predictor's Space]({space_link(space_url, model)}) shows its lineage and how "
-              "earlier predictions compared with measured scores.",
+              "earlier predictions compared with measured scores; once this model's own evaluation results are "
+              "published (`.eval_results/` or the card's `model-index`), the bot reads them and the Space's "
+              "track record sets them against this prediction.",
               "",
               "You don't need to do anything. **Close this discussion and the bot will never post here again.** "
               f"To keep the bot away from every repository of {code(namespace)}, reply here with "

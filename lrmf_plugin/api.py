@@ -135,8 +135,19 @@ class Lrmf:
     def path(self) -> PredictionPath:
         """The one prediction path (resolver + predictor + what relations mean)."""
         if self._path is None:
-            self._path = PredictionPath(self.predictor, self.resolver)
+            self._path = PredictionPath(self.predictor, self.resolver, self.interval_notes())
         return self._path
+
+    def interval_notes(self) -> dict[str, str]:
+        """Benchmarks predicted without an interval, and why (those known only from evaluation results
+        that had too few models to calibrate one)."""
+        from .eval_results import interval_reasons
+        from .models.lrmf.defaults import MIN_CALIBRATION_CASES
+
+        scored = self.resolver.scores.notna().sum()
+        return interval_reasons({b: i.suite for b, i in self.reference.benchmarks().items()},
+                                {b for b, _ in self.predictor.calibration_}, scored.astype(int).to_dict(),
+                                MIN_CALIBRATION_CASES)
 
     def query(self, model: str, *, metadata: dict[str, Any] | None = None,
               parents: Sequence[tuple[str, str | None]] = (), items: dict[str, dict[str, float]] | None = None,

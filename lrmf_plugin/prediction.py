@@ -58,9 +58,11 @@ class ModelReport:
 class PredictionPath:
     """A fitted predictor plus the resolver and copy offsets of the reference it was fitted on."""
 
-    def __init__(self, predictor: Predictor, resolver: ModelResolver):
+    def __init__(self, predictor: Predictor, resolver: ModelResolver, no_interval: dict[str, str] | None = None):
         self.predictor = predictor
         self.resolver = resolver
+        #: benchmark -> why its predictions carry no interval (see :func:`lrmf_plugin.eval_results.interval_reasons`)
+        self.no_interval = dict(no_interval or {})
         self.copies = RelationOffsets("quantized").fit(resolver.scores, resolver.graph)
         self.merges = RelationOffsets("merge").fit(resolver.scores, resolver.graph)
         self.population = {b: (float(col.quantile(0.05)), float(col.quantile(0.95)))
@@ -82,7 +84,9 @@ class PredictionPath:
                 per_query[i] = [_blend(p, a, MERGE_TRUST) for p, a in zip(per_query[i], anchor)]
             elif self._undescribed(q):
                 per_query[i] = [self._widened(p) for p in per_query[i]]
-        return [p for rows in per_query for p in rows]
+        nan = float("nan")
+        return [dataclasses.replace(p, lower=nan, upper=nan) if p.benchmark in self.no_interval and not p.observed
+                else p for rows in per_query for p in rows]
 
     def _undescribed(self, q: ModelQuery) -> bool:
         """A query with no evidence and fewer core metadata fields than the calibration ever saw."""

@@ -60,4 +60,5 @@ class ReferenceSummary:
         for s in self.sources:
             lines.append(f"  [{s.id}] {s.kind:<15} {s.imported_at}  {s.location}  ({s.n_models} models, "
                          f"{s.n_scores} scores, {s.n_observations} observations, {s.n_edges} edges)")
+            lines.extend(f"      {note}" for note in s.notes)
         return "\n".join(lines)

@@ -11,8 +11,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from lrmf_plugin.eval_results import SUITE as EVAL_RESULTS_SUITE
 from lrmf_plugin.leaderboard import DISPLAY_NAMES, display_name
 from lrmf_plugin.schema import BenchmarkInfo, Prediction
+from lrmf_plugin.track_record import NOT_RECORDED
 
 #: Sort orders offered on the leaderboard tab.
 LEADERBOARD_SORTS = ("predicted", "measured", "newest", "model")
@@ -31,10 +33,12 @@ def leaderboard_order(name: str) -> tuple[int, str]:
 
 
 def suites_of(benchmarks: Mapping[str, BenchmarkInfo]) -> dict[str, list[str]]:
-    """Suite name -> its benchmarks in the leaderboard's order; benchmarks without a suite form the suite ``""``."""
+    """Suite name -> its benchmarks in the leaderboard's order; benchmarks without a suite form the suite ``""``.
+    Benchmarks known only from evaluation results form none: each is on its own scale, so no average."""
     out: dict[str, list[str]] = {}
     for name in sorted(benchmarks, key=leaderboard_order):
-        out.setdefault(benchmarks[name].suite, []).append(name)
+        if benchmarks[name].suite != EVAL_RESULTS_SUITE:
+            out.setdefault(benchmarks[name].suite, []).append(name)
     return out
 
 
@@ -195,20 +199,35 @@ def track_record(table: pd.DataFrame) -> pd.DataFrame:
     """Rows of the prediction log whose score was measured later, with error and interval hit."""
     done = table.dropna(subset=["measured", "predicted"]).copy()
     done["error"] = done["predicted"] - done["measured"]
-    done["covered"] = (done["lower"] <= done["measured"]) & (done["measured"] <= done["upper"])
+    inside = (done["lower"] <= done["measured"]) & (done["measured"] <= done["upper"])
+    # a prediction made without an interval (too few models to calibrate one) counts for error only
+    done["covered"] = inside.astype(float).where(done["lower"].notna() & done["upper"].notna())
     return done.reset_index(drop=True)
+
+
+def _inside(part: pd.DataFrame) -> str:
+    share = part["covered"].mean()
+    return "no interval" if share != share else f"{100 * float(share):.0f}%"
 
 
 def track_summary(done: pd.DataFrame) -> pd.DataFrame:
     """Per benchmark and overall: count, mean absolute error, share inside the 90% interval."""
     def stats(part: pd.DataFrame, name: str) -> dict[str, Any]:
         return {"Benchmark": name, "Predictions": int(len(part)),
-                "MAE (points)": round(float(part["error"].abs().mean()), 1),
-                "In 90% interval": f"{100 * float(part['covered'].mean()):.0f}%"}
+                "MAE (points)": round(float(part["error"].abs().mean()), 1), "In 90% interval": _inside(part)}
     rows = [stats(part, display_name(str(b))) for b, part in done.groupby("benchmark", sort=True)]
     if len(done):
         rows.append(stats(done, "all"))
     return pd.DataFrame(rows, columns=["Benchmark", "Predictions", "MAE (points)", "In 90% interval"])
+
+
+def track_by_evidence(done: pd.DataFrame) -> pd.DataFrame:
+    """Per evidence level the prediction stood on (the bot logs it): count, MAE, share inside the interval."""
+    evidence = done["evidence"] if "evidence" in done.columns else pd.Series(NOT_RECORDED, index=done.index)
+    rows = [{"Evidence": str(level), "Predictions": int(len(part)),
+             "MAE (points)": round(float(part["error"].abs().mean()), 1), "In 90% interval": _inside(part)}
+            for level, part in done.groupby(evidence.fillna(NOT_RECORDED), sort=True)]
+    return pd.DataFrame(rows, columns=["Evidence", "Predictions", "MAE (points)", "In 90% interval"])
 
 
 def parse_candidates(text: str, known: set[str] | None = None) -> list[list[str]]:

@@ -80,6 +80,13 @@ def lineage_info(model: str, shown: int, total: int, hops: int, groups: int, sui
             "parents left of their children")
 
 
+def _md_table(frame: pd.DataFrame) -> str:
+    """A small frame as a Markdown table (cells escaped: evidence labels come from the bot's log)."""
+    lines = ["| " + " | ".join(map(md, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(md(str(v)) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def bot_view(table: pd.DataFrame | None) -> tuple[str, Any, Any, bool]:
     """The bot's part of Track record: text, scatter, per-benchmark table, and whether there is data."""
     if table is None or table.empty:
@@ -90,10 +97,13 @@ def bot_view(table: pd.DataFrame | None) -> tuple[str, Any, Any, bool]:
     if done.empty:
         return (f"The bot has predicted {table['model'].nunique()} models; none has been measured yet. Points "
                 "appear here once the leaderboard evaluates them.", None, None, False)
-    n = done["model"].nunique()
-    text = (f"**{n} predicted model{'s' if n != 1 else ''} measured later**: mean absolute error "
-            f"{done['error'].abs().mean():.1f} points, {100 * done['covered'].mean():.0f}% inside their 90% interval "
-            "(target 90%).")
+    n, total = done["model"].nunique(), table["model"].nunique()
+    share = done["covered"].mean()
+    inside = ("none had an interval" if share != share
+              else f"{100 * share:.0f}% inside their 90% interval (target 90%)")
+    text = (f"**{n} predicted model{'s' if n != 1 else ''} measured later** ({n} of {total} so far, {len(done)} "
+            f"scores): mean absolute error {done['error'].abs().mean():.1f} points, {inside}.\n\n"
+            "By what the prediction stood on:\n\n" + _md_table(tables.track_by_evidence(done)))
     return (text, figures.scatter_figure(done, "Bot predictions vs measured scores"),
             tables.styled(tables.track_summary(done)), True)
 

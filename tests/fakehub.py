@@ -4,8 +4,9 @@ The tests own this server: they seed models, dataset files and discussions, inje
 ``RateLimit`` headers, 5xx, slow answers, malformed JSON, 403 on create) and then assert on what the
 client sent (every request is recorded, minus its ``Authorization`` header). It implements only the
 endpoints ``huggingface_hub`` 2.x calls for what this project does: model listing (``sort``,
-``expand``, ``filter``, ``author``, Link-header pagination with keyset cursors), ``model_info``, dataset/model
-file trees and downloads (``list_repo_files``, ``hf_hub_download``, ``snapshot_download``, at a branch or
+``expand``, ``filter``, ``author``, Link-header pagination with keyset cursors), ``model_info`` (a seeded
+README's YAML header served as ``cardData``), dataset/model file trees and downloads (``.eval_results``
+files and cards included; :meth:`FakeHub.commit_model_file` adds one later, as a new commit) (``list_repo_files``, ``hf_hub_download``, ``snapshot_download``, at a branch or
 commit), discussions (list, details, create, comment, status), organisation members, ``whoami``, and dataset
 repo creation and commits over LFS (``create_repo``, ``create_commit``; see :mod:`fakehub_repos`). Plain stdlib
 (``http.server`` in a thread) so it runs anywhere, offline.
@@ -24,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from fakehub_repos import HubAnswerError, RepoWrites, at_revision, lfs_headers, tree_entry
+from fakehub_repos import HubAnswerError, RepoWrites, Snapshot, at_revision, lfs_headers, tree_entry
 
 #: ``expand=`` values the fake accepts for models (the real Hub answers 400 to others)
 MODEL_EXPAND = frozenset({
@@ -44,6 +45,18 @@ def _iso(value: datetime | str) -> str:
         return value
     value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _card_header(readme: bytes) -> dict[str, Any] | None:
+    """A model card's YAML header as the Hub's ``cardData`` (None when it has none or it does not parse)."""
+    import yaml
+
+    m = re.match(rb"\s*---\r?\n(.*?)\r?\n---", readme, re.S)
+    try:
+        data = yaml.safe_load(m.group(1)) if m else None
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _sha(*parts: Any) -> str:
@@ -175,6 +188,8 @@ class FakeHub:
         Pass ``created_at=None`` together with ``omit=[...]`` in ``extra`` to drop fields entirely.
         """
         omit = set(extra.pop("omit", ()))
+        if card_data is None and files and "README.md" in files:  # the Hub serves the card's header as cardData
+            card_data = _card_header(files["README.md"])
         author = repo_id.split("/")[0]
         created = _iso(created_at or datetime.now(timezone.utc))
         info = {"_id": _sha(repo_id)[:24], "id": repo_id, "modelId": repo_id, "author": author,
@@ -192,6 +207,21 @@ class FakeHub:
             self.models[repo_id] = _Repo(info, dict(files or {}), {author, *collaborators}, discussions_disabled,
                                          set(blocked), old.discussions if old else [])
         return info
+
+    def commit_model_file(self, repo_id: str, path: str, data: bytes) -> str:
+        """A new commit on a seeded model adding or replacing one file (e.g. an ``.eval_results`` file
+        arriving after release): the earlier commit stays readable, as on the Hub. Returns the new sha."""
+        with self._lock:
+            repo = self.models[repo_id]
+            old = repo.info["sha"]
+            repo.history[old] = Snapshot(old, dict(repo.files), set(repo.lfs))
+            repo.files[path] = data
+            if path == "README.md":
+                repo.info["cardData"] = _card_header(data)
+            sha = _sha(old, path, hashlib.sha1(data).hexdigest())
+            repo.info.update(sha=sha, lastModified=_iso(datetime.now(timezone.utc)),
+                             siblings=[{"rfilename": p} for p in sorted(repo.files)])
+        return sha
 
     def update_model(self, repo_id: str, **fields: Any) -> None:
         """Change raw JSON fields of a seeded model (e.g. lineage tags arriving after creation)."""

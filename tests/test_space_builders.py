@@ -315,3 +315,16 @@ def test_backtest_coverage_and_summary():
     summary = tables.backtest_summary(_backtest_results())
     assert list(summary.iloc[:, 0]) == ["zero", "known", "random-5", "random-25", "planned-5"]
     assert summary.set_index(summary.columns[0]).loc["zero", "global_mean"] == 7.0
+
+
+def test_track_record_by_evidence_and_without_intervals():
+    table = _log_table()
+    table["evidence"] = [None if m == "y/three" else "a measured relative" for m in table["model"]]
+    no_interval = (table["model"] == "x/one") & (table["benchmark"] == "a")
+    table.loc[no_interval, ["lower", "upper"]] = math.nan  # predicted without one: counts for error, not coverage
+    done = tables.track_record(table)
+    by = tables.track_by_evidence(done).set_index("Evidence")
+    # x/one: a 55 vs 55 (no interval), b 45 vs 45 (covered); y/three (older log): a 45 vs 60 (missed)
+    assert by.loc["a measured relative"].tolist() == [2, 0.0, "100%"]
+    assert by.loc["not recorded"].tolist() == [1, 15.0, "0%"]
+    assert tables.track_summary(done).set_index("Benchmark").loc["a", "In 90% interval"] == "0%"

@@ -72,25 +72,30 @@ def _predict(args: argparse.Namespace) -> int:
         read_observations_jsonl(args.observations, [r.query for r in resolved], api.reference)
     reports = api.path.report_resolved(resolved, as_if_new=args.as_if_new)
     if args.json:
-        write_output(args.out or "-", json.dumps([_as_json(r) for r in reports], indent=1) + "\n")
+        write_output(args.out or "-", json.dumps([_as_json(r, api.path.no_interval) for r in reports], indent=1) + "\n")
     elif args.out is not None:
         frame = report_frame(reports)
         where = write_output(args.out, frame.to_csv(index=False, float_format="%.4f"))
         print(f"wrote {len(frame)} predictions for {len(reports)} models to {where}", file=sys.stderr)
     else:
-        print("\n\n".join(_table(r) for r in reports))
+        print("\n\n".join(_table(r, api.path.no_interval) for r in reports))
     return 0
 
 
-def _as_json(report) -> dict:
+def _as_json(report, reasons: dict[str, str]) -> dict:
     r = report.resolved
     return {"model": r.query.model, "in_reference": r.in_reference,
             "inputs": {k: {"value": r.query.metadata.get(k), "source": s} for k, s in sorted(r.sources.items())},
             "parents": [{"model": p, "relation": rel} for p, rel in r.parents],
-            "warnings": r.warnings, "benchmarks": report.rows()}
+            "warnings": r.warnings, "benchmarks": report.rows(), "no_interval": _no_interval(report, reasons)}
 
 
-def _table(report) -> str:
+def _no_interval(report, reasons: dict[str, str]) -> dict[str, str]:
+    """Benchmark -> why its prediction in ``report`` has no interval."""
+    return {p.benchmark: reasons[p.benchmark] for p in report.predictions if p.benchmark in reasons and not p.observed}
+
+
+def _table(report, reasons: dict[str, str]) -> str:
     r = report.resolved
     status = "in the reference" if r.in_reference else "not in the reference"
     if r.measured:
@@ -99,8 +104,9 @@ def _table(report) -> str:
              f"{'benchmark':<12} {'predicted':>9}  {'90% interval':<15} {'measured':>8}  source"]
     for row in report.rows():
         measured = "" if row["measured"] is None else f"{row['measured']:.1f}"
-        interval = f"{row['lower']:.1f} - {row['upper']:.1f}"
+        interval = "none (below)" if row["lower"] != row["lower"] else f"{row['lower']:.1f} - {row['upper']:.1f}"
         lines.append(f"{row['benchmark']:<12} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  {row['source']}")
+    lines += [f"{b}: {why}" for b, why in _no_interval(report, reasons).items()]
     described = r.describe()
     lines.append("inputs:" + ("".join(f"\n  {d}" for d in described) if described else " none (the model id only)"))
     return "\n".join(lines)

@@ -13,8 +13,11 @@ from . import add_ref_argument, default_reference_dir
 
 if TYPE_CHECKING:
     from ..reference import Reference
+    from ..track_record import PredictionLog
 
 
+#: where the bot and the Space find the prediction log (the bot's ``--state``)
+STATE_ENV = "LRMF_BOT_STATE"
 HELP = "import data into a reference, pull it from the Hub, or show it"
 
 
@@ -34,7 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="responses only: the benchmark the item columns belong to")
     imp.add_argument("--model", default=None, metavar="ID",
                      help="lm-eval-output only: the model id, when the runs' model_args do not name it")
-    imp.add_argument("path", type=Path, metavar="PATH")
+    imp.add_argument("--endpoint", default=None, metavar="URL",
+                     help="hub-eval-results only: Hub endpoint (default $HF_ENDPOINT or https://huggingface.co)")
+    imp.add_argument("--track-record", type=Path, default=None, metavar="STATE",
+                     help=f"a bot's prediction log (default ${STATE_ENV} if set): scores this import measures for "
+                          "models it predicted are recorded there")
+    imp.add_argument("path", type=Path, metavar="PATH",
+                     help="the file or directory to import (hub-eval-results: a text file of model ids, one a line)")
     imp.set_defaults(func=_import)
 
     show = sub.add_parser("show", help="print models, benchmarks, items, edges and sources")
@@ -71,6 +80,8 @@ def _register_hub(sub: argparse._SubParsersAction) -> None:
                       help="also fetch the per-item details datasets of these models")
     pull.add_argument("--lineage", action=argparse.BooleanOptionalAction, default=True,
                       help="read parents from the model cards of the pulled models (default: on)")
+    pull.add_argument("--eval-results", action=argparse.BooleanOptionalAction, default=True,
+                      help="read the pulled models' .eval_results files and card model-index (default: on)")
     pull.add_argument("--quiet", action="store_true", help="no progress bars")
     pull.set_defaults(func=_pull)
 
@@ -91,13 +102,37 @@ def _import(args: argparse.Namespace) -> int:
     from ..importers import get_importer
     from ..sources import content_checksum
 
-    options = {k: v for k, v in (("benchmark", args.benchmark), ("model", args.model)) if v is not None}
+    options = {k: v for k, v in (("benchmark", args.benchmark), ("model", args.model), ("endpoint", args.endpoint))
+               if v is not None}
     checksum = content_checksum(args.kind, args.path, options)
+    log = _track_record(args.track_record)  # a wrong path fails before anything is imported
     source = get_importer(args.kind)(args.path, **options)  # parse fully before touching the reference
-    source.checksum = checksum
+    # a Hub importer digests what it downloaded: the ids file alone does not say whether that changed
+    source.checksum = source.checksum or checksum
     with _reference(args.ref) as ref:
         print(ref.write_source(source))
+    if log is not None:
+        from ..track_record import source_scores
+
+        n = log.record_predicted_measured(source_scores(source), f"{source.kind}: {source.location}")
+        print(f"track record {log.path}: {n} measured scores of predicted models recorded")
     return 0
+
+
+def _track_record(path: Path | None) -> "PredictionLog | None":
+    """The prediction log whose predicted models get the import's scores as measured ones, if any."""
+    import os
+
+    from ..errors import InputError
+    from ..track_record import PredictionLog
+
+    if path is None and os.environ.get(STATE_ENV):
+        path = Path(os.environ[STATE_ENV])
+    if path is None:
+        return None
+    if not path.is_file():
+        raise InputError(f"{path}: no prediction log there (--track-record or ${STATE_ENV})")
+    return PredictionLog(path)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -120,7 +155,8 @@ def _pull(args: argparse.Namespace) -> int:
         raise InputError("--revision and --force go with --fitted ORG/NAME")
     with _reference(args.ref) as ref:
         reports = pull_reference(ref, endpoint=args.endpoint, contents_repo=args.contents_repo,
-                                 details_for=args.details, lineage=args.lineage, progress=not args.quiet)
+                                 details_for=args.details, lineage=args.lineage, eval_results=args.eval_results,
+                                 progress=not args.quiet)
     for report in reports:
         print(report)
     return 0

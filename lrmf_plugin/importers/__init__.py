@@ -20,6 +20,7 @@ _READERS: dict[str, str] = {
     "lineage": "lineage_csv:read",
     "hub-models": "hub_models:read",
     "lm-eval-output": "lm_eval_output:read",
+    "hub-eval-results": "hub_eval_results:read",
 }
 
 

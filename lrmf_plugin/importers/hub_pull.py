@@ -21,6 +21,7 @@ from ..metadata import METADATA_FIELDS, normalise_metadata
 from ..reference import Reference
 from ..sources import ImportReport, SourceData
 from ..schema import BenchmarkInfo, Edge
+from .hub_eval_results import eval_results_source, read_models
 
 CONTENTS_REPO = "open-llm-leaderboard/contents"
 #: the leaderboard's per-model details datasets (lm-eval ``--log_samples`` output)
@@ -127,9 +128,10 @@ def _card_lineage(api: Any, models: Sequence[str], endpoint: str, progress: bool
 
 
 def pull_reference(ref: Reference, *, endpoint: str | None = None, contents_repo: str = CONTENTS_REPO,
-                   details_for: Sequence[str] = (), lineage: bool = True, token: str | bool | None = None,
-                   progress: bool = True, retries: int = 4) -> list[ImportReport]:
-    """Fill ``ref`` from the Hub: the leaderboard ``contents``, chosen ``details``, card lineage.
+                   details_for: Sequence[str] = (), lineage: bool = True, eval_results: bool = False,
+                   token: str | bool | None = None, progress: bool = True, retries: int = 4) -> list[ImportReport]:
+    """Fill ``ref`` from the Hub: the leaderboard ``contents``, chosen ``details``, card lineage, and
+    (``eval_results``) the pulled models' ``.eval_results`` files and card ``model-index``.
 
     Everything is downloaded and parsed first (into a temporary directory that is removed
     afterwards); only then is each part stored as its own source, so a Hub failure leaves the
@@ -153,7 +155,11 @@ def pull_reference(ref: Reference, *, endpoint: str | None = None, contents_repo
         sources.append(contents_source(df, location))
         for model in details_for:
             sources.append(_details_source(api, model, url, tmp, attempts))
+        models = list(dict.fromkeys([*sources[0].scores["model"], *sources[0].metadata["model"], *details_for]))
         if lineage:
-            models = list(dict.fromkeys([*sources[0].scores["model"], *sources[0].metadata["model"], *details_for]))
             sources.append(_card_lineage(api, models, url, progress, attempts))
+        if eval_results:
+            found = read_models(api, models, progress=progress, attempts=attempts)
+            sources.append(eval_results_source(found, f"hub:{url}/eval-results",
+                                               f"{url} evaluation results of the pulled models"))
     return [ref.write_source(src) for src in sources]

@@ -23,10 +23,14 @@ def check_predictor(specs: dict[str, ArraySpec], meta: dict[str, Any]) -> None:
     shape.expect("U", (n_nodes, k))
     shape.expect("M", (n_nodes, k))
     shape.expect("node_cov", (n_nodes, k, k))
-    for name in ("meta_prec", "prior_basis", *(f"{p}_{r}" for r in RELATIONS for p in ("rel_prec", "inherit"))):
+    for name in ("meta_prec", *(f"{p}_{r}" for r in RELATIONS for p in ("rel_prec", "inherit"))):
         shape.expect(name, (k, k))
-    shape.expect("prior_const", (k,))
-    shape.expect("prior_coef", (shape.of("prior_coef", 2)[0], k))
+    # the prior's targets: the score loadings plus a completion of the latent space, so more rows
+    # than latent dimensions once the reference has more score benchmarks than dimensions
+    targets = max(shape.of("prior_basis", 2)[0], k)
+    shape.expect("prior_basis", (targets, k))
+    shape.expect("prior_const", (targets,))
+    shape.expect("prior_coef", (shape.of("prior_coef", 2)[0], targets))
     n_items = shape.of("item_benchmark", 1)[0]
     shape.expect("item_id", (n_items,))
     rows = {"gaussian": len(meta["score_names"]), "bernoulli": n_items}
