@@ -114,15 +114,19 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
                                  "observed": _round(_mean100(values)),
                                  "predicted": _round(p.predicted) if p else None,
                                  "lower": _round(p.lower) if p else None, "upper": _round(p.upper) if p else None}
+            if p is not None and p.flags:
+                benchmarks[bench]["extrapolation"] = list(p.flags)
             if p is None and task in bridged:
                 benchmarks[bench]["score_benchmark"] = bridged[task]
             elif p is None:
                 warnings.append(f"{bench}: the reference has no data for it; reported as observed only "
                                 f"({len(values)} of {obs.n_full} items)")
     for bench, p in sorted(preds.items()):
-        benchmarks.setdefault(bench, {"task": None, "metric": None, "n": 0, "N": None, "observed": None,
-                                      "predicted": _round(p.predicted), "lower": _round(p.lower),
-                                      "upper": _round(p.upper)})
+        row = benchmarks.setdefault(bench, {"task": None, "metric": None, "n": 0, "N": None, "observed": None,
+                                            "predicted": _round(p.predicted), "lower": _round(p.lower),
+                                            "upper": _round(p.upper)})
+        if p.flags:
+            row["extrapolation"] = list(p.flags)
     for bench, e in sorted(estimates.items()):
         row = benchmarks.setdefault(bench, {"task": None, "metric": None, "n": 0, "N": None, "observed": None,
                                             "predicted": None, "lower": None, "upper": None})
@@ -130,6 +134,10 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
         notes.append(f"{bench}: the reference has the leaderboard score but no per-instance data for its "
                      f"{len(e.tasks)} subtask(s); their {e.n} of {e.N} evaluated items estimate it as "
                      f"{e.value:.1f} +- {e.sd:.1f} (standard error), which the prediction of the full score uses")
+    flags = list(dict.fromkeys(f for p in preds.values() for f in p.flags))
+    if flags:
+        warnings.append("the model lies outside the reference's support (" + "; ".join(flags) + "): its intervals "
+                        "are widened, and predictions of such models miss more often")
     groups = _group_rows(run, benchmarks)
     block = {"model": run.model, "predictor": dict(predictor), "lrmf_plugin_version": __version__,
              "lm_eval_version": run.lm_eval_version, "plan": dict(plan), "tasks": tasks,
@@ -137,6 +145,8 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
     lb = _leaderboard(benchmarks, tasks)
     if lb:
         block["leaderboard"] = lb
+    if flags:
+        block["extrapolation"] = flags
     return block
 
 
@@ -213,7 +223,8 @@ def format_table(block: Mapping[str, Any]) -> str:
             return f"observed only (in the {r['score_benchmark']} estimate)"
         if r["predicted"] is None:
             return "observed only (no reference data)"
-        return f"{_fmt(r['predicted'])} [{_fmt(r['lower'])}, {_fmt(r['upper'])}]"
+        flagged = " (extrapolated)" if r.get("extrapolation") else ""
+        return f"{_fmt(r['predicted'])} [{_fmt(r['lower'])}, {_fmt(r['upper'])}]{flagged}"
 
     for bench, r in block["benchmarks"].items():
         if r["n"]:

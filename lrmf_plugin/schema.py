@@ -88,7 +88,11 @@ class ModelQuery:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A predicted benchmark score with its 90% interval, on the reference's scale."""
+    """A predicted benchmark score with its 90% interval, on the reference's scale.
+
+    ``flags`` says why the prediction extrapolates (the query lies outside the reference's support,
+    see :mod:`lrmf_plugin.models.lrmf.support`); empty for a query like the reference's models.
+    """
 
     model: str
     benchmark: str
@@ -96,6 +100,7 @@ class Prediction:
     lower: float
     upper: float
     observed: bool = False  #: the score was given, not predicted
+    flags: tuple[str, ...] = ()
 
     def as_row(self) -> dict[str, Any]:
         return {"model": self.model, "benchmark": self.benchmark, "predicted": self.predicted,

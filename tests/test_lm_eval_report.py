@@ -94,3 +94,18 @@ def test_query_keeps_only_what_the_reference_knows(tmp_path):
     query, warnings = query_for(run, ref)
     assert query.model == "org/new" and query.items == {"known": {"0": 1.0}}
     assert warnings == ["known: 1 evaluated items are not in the reference and only count as observed"]
+
+
+def test_a_flagged_prediction_is_flagged_in_the_block_its_rows_the_warnings_and_the_table():
+    run, preds = _leaderboard_run()
+    reasons = ("leaderboard_ifeval: 22 of 22 items right, more than the best reference model would get (expected 80%)",)
+    flagged = [Prediction(p.model, p.benchmark, p.predicted, p.lower, p.upper, flags=reasons) for p in preds]
+    block = report(run, flagged, plan={"samples": {}}, predictor={"name": "x"})
+    assert block["extrapolation"] == list(reasons)
+    assert all(row["extrapolation"] == list(reasons) for row in block["benchmarks"].values() if row["predicted"] is not None)
+    assert any("outside the reference's support" in w and reasons[0] in w for w in block["warnings"])
+    assert "(extrapolated)" in format_table(block)
+    plain = report(run, preds, plan={"samples": {}}, predictor={"name": "x"})
+    assert "extrapolation" not in plain and "(extrapolated)" not in format_table(plain)
+    assert not any("extrapolation" in row for row in plain["benchmarks"].values())
+    json.dumps(block)

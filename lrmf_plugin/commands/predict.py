@@ -87,7 +87,8 @@ def _as_json(report) -> dict:
     return {"model": r.query.model, "in_reference": r.in_reference,
             "inputs": {k: {"value": r.query.metadata.get(k), "source": s} for k, s in sorted(r.sources.items())},
             "parents": [{"model": p, "relation": rel} for p, rel in r.parents],
-            "warnings": r.warnings, "benchmarks": report.rows()}
+            "warnings": r.warnings, "benchmarks": report.rows(),
+            **({"extrapolation": report.flags} if report.flags else {})}
 
 
 def _table(report) -> str:
@@ -100,7 +101,11 @@ def _table(report) -> str:
     for row in report.rows():
         measured = "" if row["measured"] is None else f"{row['measured']:.1f}"
         interval = f"{row['lower']:.1f} - {row['upper']:.1f}"
-        lines.append(f"{row['benchmark']:<12} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  {row['source']}")
+        flagged = " (extrapolated)" if row.get("extrapolation") else ""
+        lines.append(f"{row['benchmark']:<12} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  {row['source']}{flagged}")
+    if report.flags:
+        lines.append("EXTRAPOLATION: the model lies outside the reference's support, so its intervals are widened "
+                     "and may still miss more often:" + "".join(f"\n  {f}" for f in report.flags))
     described = r.describe()
     lines.append("inputs:" + ("".join(f"\n  {d}" for d in described) if described else " none (the model id only)"))
     return "\n".join(lines)
