@@ -77,6 +77,9 @@ class ModelQuery:
     #: metadata the query is unsure of: (probability, fields) alternatives, each added to ``metadata``;
     #: the prediction is their mixture (see :class:`~lrmf_plugin.prediction.PredictionPath`)
     metadata_options: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    #: benchmark -> ids of the answered ``items`` drawn uniformly at random (a plan's random share):
+    #: their residuals correct the prediction (AIPW, :mod:`lrmf_plugin.models.lrmf.aipw`)
+    random_items: dict[str, list[str]] = field(default_factory=dict)
 
     def n_items(self) -> int:
         return sum(len(v) for v in self.items.values())

@@ -109,3 +109,20 @@ def test_a_flagged_prediction_is_flagged_in_the_block_its_rows_the_warnings_and_
     assert "extrapolation" not in plain and "(extrapolated)" not in format_table(plain)
     assert not any("extrapolation" in row for row in plain["benchmarks"].values())
     json.dumps(block)
+
+
+def test_uniformly_random_items_give_an_unbiased_estimate_beside_the_prediction():
+    run, preds = _leaderboard_run()
+    task = "leaderboard_gpqa_main"
+    values = run.tasks[task].values[task]
+    drawn = sorted(values)[::2]
+    block = report(run, preds, plan={"samples": {}, "random": {task: drawn}}, predictor={"name": "x"})
+    row = block["benchmarks"][task]["random_subset"]
+    v = [values[d] for d in drawn]
+    assert row["n"] == len(drawn) and row["estimate"] == pytest.approx(100 * sum(v) / len(v), abs=1e-4)
+    n, N = len(v), SIZES[task]
+    mean = sum(v) / n
+    sd = (sum((x - mean) ** 2 for x in v) / (n - 1) / n * (1 - n / N)) ** 0.5 * 100
+    assert row["sd"] == pytest.approx(sd, abs=1e-4)
+    assert f"random {n}:" in format_table(block)
+    assert not any("random_subset" in r for b, r in block["benchmarks"].items() if b != task)

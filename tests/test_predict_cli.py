@@ -94,6 +94,23 @@ def test_plan_writes_items_within_budget(ref, tmp_path):
     assert set(per_benchmark.index) == set(ref["data"].items) and (per_benchmark == 5).all()
 
 
+def test_plan_marks_the_random_share_and_refuses_a_bad_one(ref, tmp_path, capsys):
+    models = tmp_path / "models.csv"
+    models.write_text("model\nfam1/m4-finetune\n")
+    out = tmp_path / "plan.jsonl"
+    proc = cli("plan", "--ref", str(ref["path"]), "--models", str(models), "--budget", "8", "--random-share", "0.25",
+               "--seed", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    lines = pd.DataFrame([json.loads(x) for x in out.read_text().splitlines()])
+    per_benchmark = lines.groupby("benchmark")["random"].agg(["sum", "size"])
+    assert (per_benchmark["sum"] == 2).all() and (per_benchmark["size"] == 8).all()
+    for bad in ("1", "-0.1", "half"):
+        rc, _, err = run_cli(capsys, "plan", "--ref", str(ref["path"]), "--models", str(models), "--budget", "8",
+                             "--random-share", bad, "--out", str(tmp_path / "bad.jsonl"))
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and "--random-share" in err
+        assert not (tmp_path / "bad.jsonl").exists()
+
+
 @pytest.mark.parametrize("models_csv,obs,message", [
     ("name\nx\n", None, "missing column 'model'"),
     ("", None, "the file is empty"),

@@ -100,3 +100,35 @@ def test_the_stored_predictor_keeps_its_support(data, fitted, tmp_path):
     q.metadata["upload_date"] = "2031-05-01"
     assert loaded.predict([q]) == fitted.predict([q])
     assert loaded.support_.widen == fitted.support_.widen
+
+
+def test_a_random_share_reserves_the_prefix_of_a_fixed_random_order_and_plans_the_rest(data, fitted):
+    from lrmf_plugin.planning import plan_items, random_reserve, reserve_count
+
+    q = data.query(_model(data))
+    plain = plan_items(fitted, q, 10, seed=4)
+    shared = plan_items(fitted, q, 10, seed=4, random_share=0.3)
+    for b, ids in shared.items():
+        drawn = random_reserve(b, list(fitted.posterior_.item_col[b]), reserve_count(10, 0.3), 4)
+        assert len(drawn) == 3 and ids[:3] == drawn and len(ids) == len(set(ids)) == 10
+        assert drawn == random_reserve(b, list(fitted.posterior_.item_col[b]), 5, 4)[:3]  # a prefix of one order
+        assert set(ids[3:]) <= set(fitted.posterior_.item_col[b]) - set(drawn)
+    assert plan_items(fitted, q, 10, seed=4, random_share=0.0) == plain
+
+
+def test_random_items_correct_a_model_stronger_than_the_reference_towards_its_truth(data, fitted):
+    from lrmf_plugin.planning import random_reserve
+
+    ids = list(fitted.posterior_.item_col["c"])
+    drawn = random_reserve("c", ids, 12, 0)
+    q = data.query(_model(data))
+    q.items = {"c": {it: 1.0 for it in drawn}}  # a model that answers every item right (truth: 100)
+    plain = next(p for p in fitted.predict([q]) if p.benchmark == "c")
+    q.random_items = {"c": drawn}
+    corrected = next(p for p in fitted.predict([q]) if p.benchmark == "c")
+    assert plain.predicted < corrected.predicted <= 100.0
+    assert abs(corrected.predicted - 100.0) < abs(plain.predicted - 100.0)
+    assert corrected.upper - corrected.lower >= plain.upper - plain.lower - 1e-9 or corrected.upper == 100.0
+    others = {p.benchmark: p for p in fitted.predict([q]) if p.benchmark != "c"}
+    q.random_items = {}
+    assert others == {p.benchmark: p for p in fitted.predict([q]) if p.benchmark != "c"}  # scores keep their scale

@@ -19,7 +19,7 @@ from ...lineage import LineageGraph
 from ...schema import RELATIONS, ModelQuery, Prediction, normalise_relation
 from ..base import Predictor
 from ..item_map import MAP_SCORE_SHARE, MIN_MAP_ROWS, ItemScoreMap
-from . import persistence
+from . import aipw, persistence
 from .calibration import calibrate
 from .defaults import CALIBRATION_SWEEPS, DEFAULT_ITEM_WEIGHT, INIT_SCALE, START_RATE_CLIP, SWEEP_TOLERANCE
 from .design import Design, build_design
@@ -284,8 +284,10 @@ class LRMFPredictor(Predictor):
         queries = list(queries)
         for q, mean in zip(queries, self.posterior_.prior_means(queries) if queries else []):
             rows = predictive.predict_one(q, mean, self.calibration_)
-            reasons = self.support_.reasons(q, self.posterior_, self.posterior_.fold_in(q, mean)[0])
-            out += [self.support_.widened(p, reasons) for p in rows] if reasons else rows
+            u = self.posterior_.fold_in(q, mean)[0]
+            reasons = self.support_.reasons(q, self.posterior_, u)
+            rows = [self.support_.widened(p, reasons) for p in rows] if reasons else rows
+            out += aipw.corrected(rows, q, self.posterior_, u) if q.random_items else rows
         return out
 
     def item_level(self, counts: Sequence[int]) -> str:
