@@ -7,6 +7,7 @@ import pytest
 from synthetic_lowrank import FAST, make_reference
 from threadpoolctl import threadpool_limits
 
+from lrmf_plugin.dataset import ReferenceData
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.lrmf import LRMFPredictor
 from lrmf_plugin.models.lrmf.shift import shift_holdout
@@ -91,6 +92,12 @@ def test_the_shift_holdout_is_the_strongest_and_the_newest(data):
     assert strength.iloc[strong].min() >= strength.iloc[np.setdiff1d(rows, strong)].max()
     dates = data.metadata["upload_date"]
     assert dates.iloc[newest].min() >= dates.iloc[np.setdiff1d(rows, newest)].max()
+    # the submission date, when the leaderboard saw a model, wins over its upload date
+    submitted = data.metadata.assign(submission_date=dates.iloc[::-1].to_numpy())
+    _, newest = shift_holdout(ReferenceData(data.models, data.scores, data.items, submitted, data.edges,
+                                            dict(data.benchmarks)), 0.2)
+    later = submitted["submission_date"]
+    assert later.iloc[newest].min() >= later.iloc[np.setdiff1d(rows, newest)].max()
 
 
 def test_the_stored_predictor_keeps_its_support(data, fitted, tmp_path):

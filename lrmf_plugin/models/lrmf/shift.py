@@ -44,7 +44,7 @@ def shift_holdout(data: ReferenceData, share: float) -> tuple[np.ndarray, np.nda
     strong = rows[np.argsort(-np.nan_to_num(strength, nan=-1.0), kind="stable")[:n]]
     meta = data.metadata.iloc[rows]
     when = np.full(len(rows), "", dtype=object)
-    for name in reversed(DATE_FIELDS):  # submission date first: when the leaderboard saw it
+    for name in DATE_FIELDS:  # the submission date (when the leaderboard saw it) wins over the upload date
         if name in meta.columns:
             given = meta[name].map(lambda v: str(v)[:10] if isinstance(v, str) else "").to_numpy(dtype=object)
             when = np.where(given != "", given, when)
