@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Predicts every benchmark of the reference with a 90% interval. A model the reference has "
                     "measured shows its measured scores (source 'measured'); --as-if-new predicts it as if it "
                     "had never been evaluated. One model: a table on stdout (--json for JSON). A CSV of models: "
-                    "PRED.csv with columns model,benchmark,predicted,lower,upper,measured,source.")
+                    "PRED.csv with columns model,benchmark,predicted,lower,upper,measured,source (plus extrapolation, "
+                    "why, when a model lies outside what the reference has seen; its intervals are then widened).")
     add_ref_argument(p)
     p.add_argument("model", nargs="?", default=None, metavar="ORG/MODEL", help="the model to predict")
     p.add_argument("--parent", action="append", default=[], metavar="ID",
