@@ -99,13 +99,24 @@ def why_wrong(parents: Sequence[tuple[str, str]]) -> str:
             "scores falls outside its 90% interval.")
 
 
+def extrapolation(predictions: Sequence[Prediction]) -> list[str]:
+    """The warning lines for a model outside the reference's support (none for one inside it); each
+    reason in a code span, since it quotes the model's metadata."""
+    reasons = list(dict.fromkeys(f for p in predictions for f in p.flags))
+    if not reasons:
+        return []
+    return ["", "**⚠ Outside the reference:** this model lies beyond what the predictor has seen ("
+            + "; ".join(code(r) for r in reasons) + "). Its intervals are widened, and predictions of such models "
+            "miss more often than the 90% intervals of others."]
+
+
 def body(model: str, sha: str | None, predictions: Sequence[Prediction], parents: Sequence[tuple[str, str]],
          relatives: Sequence[tuple[str, float]], *, bot_user: str, site: str, space_url: str) -> str:
     """The first message of the bot's discussion on ``model``."""
     namespace = model.split("/")[0]
     lines = [f"This is an automated message from {code(bot_user)}, an experimental predictor. The numbers below "
              "are **predictions, not measurements**: nobody has evaluated this model for them.",
-             "", table(predictions), "",
+             "", table(predictions), *extrapolation(predictions), "",
              f"**Lineage used:** {lineage_text(parents, site)}."]
     if relatives:
         lines.append(f"**Evaluated in its lineage:** {relatives_text(relatives, site)}.")
@@ -131,7 +142,7 @@ def change_comment(model: str, predictions: Sequence[Prediction], parents: Seque
     return "\n".join([
         "The model changed since the prediction above (new revision or lineage), and the prediction moved. "
         "Updated **predictions (not measurements)**:",
-        "", table(predictions), "",
+        "", table(predictions), *extrapolation(predictions), "",
         f"**Lineage used:** {lineage_text(parents, site)}.",
         "", why_wrong(parents), "",
         f"[This model in the predictor's Space]({space_link(space_url, model)}). Close this discussion to stop "

@@ -167,7 +167,23 @@ class Lrmf:
         return self.path.report(requests, as_if_new=as_if_new)
 
     def plan(self, query: ModelQuery, budget: float, selection: str = "adaptive", seed: int = 0,
-             benchmarks: Sequence[str] | None = None) -> dict[str, list[str]]:
-        """Items to evaluate next for ``query``: benchmark -> item ids (see :mod:`lrmf_plugin.planning`)."""
+             benchmarks: Sequence[str] | None = None, random_share: float = 0.0) -> dict[str, list[str]]:
+        """Items to evaluate next for ``query``: benchmark -> item ids, ``random_share`` of each budget
+        uniformly random (see :mod:`lrmf_plugin.planning`)."""
         from .planning import plan_items
-        return plan_items(self.predictor, query, budget, selection=selection, seed=seed, benchmarks=benchmarks)
+        return plan_items(self.predictor, query, budget, selection=selection, seed=seed, benchmarks=benchmarks,
+                          random_share=random_share)
+
+    def random_items(self, benchmark: str, evaluated: Sequence[str], share: float, seed: int) -> list[str]:
+        """Which of a benchmark's ``evaluated`` items a plan with ``random_share=share`` and ``seed``
+        drew uniformly at random (the run evaluated its whole budget); InputError when they are not all there."""
+        from .errors import InputError
+        from .planning import random_reserve, reserve_count
+        ids = list(self.predictor.posterior_.item_col.get(benchmark, {}))
+        drawn = random_reserve(benchmark, ids, reserve_count(len(evaluated), share), seed)
+        missing = set(drawn) - {str(e) for e in evaluated}
+        if missing:
+            raise InputError(f"{benchmark}: {len(missing)} of the {len(drawn)} random items that --random-share "
+                             f"{share:g} with seed {seed} draws were not evaluated; give the share and seed the "
+                             "plan used")
+        return drawn

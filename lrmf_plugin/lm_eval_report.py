@@ -82,6 +82,25 @@ def query_for(run: RunObservations, reference: Any) -> tuple[ModelQuery, list[st
                       score_sd={b: e.sd for b, e in estimates.items()}), warnings
 
 
+def random_subsets(run: RunObservations, random: Mapping[str, Sequence[int | str]]) -> dict[str, dict[str, Any]]:
+    """Per benchmark of a task with uniformly random items (``random``: task -> doc ids, a plan's
+    random share): their mean x100, an unbiased estimate of the full score by design, with its
+    standard error (finite-population corrected), and the ids."""
+    out: dict[str, dict[str, Any]] = {}
+    for task, ids in random.items():
+        obs = run.tasks.get(task)
+        for bench, values in (obs.values.items() if obs is not None and obs.n_full else ()):
+            docs = [int(i) for i in ids if int(i) in values]
+            if len(docs) < 2:
+                continue
+            v = [values[d] for d in docs]
+            mean = math.fsum(v) / len(v)
+            var = math.fsum((x - mean) ** 2 for x in v) / (len(v) - 1)
+            se = 100.0 * math.sqrt(var / len(v) * max(0.0, 1.0 - len(v) / obs.n_full))
+            out[bench] = {"n": len(v), "estimate": _round(100.0 * mean), "sd": _round(se), "ids": docs}
+    return out
+
+
 def _leaves(groups: Mapping[str, list[str]], name: str) -> list[str]:
     out: list[str] = []
     for child in groups.get(name, []):
@@ -101,6 +120,7 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
     """
     preds = {p.benchmark: p for p in predictions if p.model == run.model}
     warnings, notes = list(warnings), []
+    random = random_subsets(run, plan.get("random") or {})
     estimates = dict(estimates or {})
     bridged = {t: e.benchmark for e in estimates.values() for t in e.tasks}
     tasks: dict[str, Any] = {}
@@ -130,6 +150,7 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
         notes.append(f"{bench}: the reference has the leaderboard score but no per-instance data for its "
                      f"{len(e.tasks)} subtask(s); their {e.n} of {e.N} evaluated items estimate it as "
                      f"{e.value:.1f} +- {e.sd:.1f} (standard error), which the prediction of the full score uses")
+    flags = _mark(benchmarks, preds, random, warnings)
     groups = _group_rows(run, benchmarks)
     block = {"model": run.model, "predictor": dict(predictor), "lrmf_plugin_version": __version__,
              "lm_eval_version": run.lm_eval_version, "plan": dict(plan), "tasks": tasks,
@@ -137,7 +158,26 @@ def report(run: RunObservations, predictions: Sequence[Prediction], *, plan: Map
     lb = _leaderboard(benchmarks, tasks)
     if lb:
         block["leaderboard"] = lb
+    if flags:
+        block["extrapolation"] = flags
     return block
+
+
+def _mark(benchmarks: dict[str, Any], preds: Mapping[str, Prediction], random: Mapping[str, Any],
+          warnings: list[str]) -> list[str]:
+    """Add to the benchmark rows why their predictions extrapolate and their random subset's estimate;
+    warn once about extrapolation, and return its reasons."""
+    for bench, row in benchmarks.items():
+        p = preds.get(bench)
+        if p is not None and p.flags:
+            row["extrapolation"] = list(p.flags)
+        if bench in random and row["n"]:
+            row["random_subset"] = {k: v for k, v in random[bench].items() if k != "ids"}
+    flags = list(dict.fromkeys(f for p in preds.values() for f in p.flags))
+    if flags:
+        warnings.append("the model lies outside the reference's support (" + "; ".join(flags) + "): its intervals "
+                        "are widened, and predictions of such models miss more often")
+    return flags
 
 
 def _group_rows(run: RunObservations, benchmarks: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,6 +232,8 @@ def predict_run(lrmf: "Lrmf", run: RunObservations, *, plan: Mapping[str, Any]) 
     found, warnings = query_for(run, lrmf.reference)
     query = lrmf.query(found.model, items=found.items, scores=found.scores)  # plus the metadata it holds
     query.score_sd = dict(found.score_sd)
+    query.random_items = {b: [str(d) for d in r["ids"]] for b, r in random_subsets(run, plan.get("random") or {}).items()
+                          if b in query.items}
     predictions = lrmf.predict([query])
     predictor = lrmf.predictor
     info = {"name": getattr(predictor, "name", type(predictor).__name__), "reference": str(lrmf.reference.path),
@@ -213,12 +255,15 @@ def format_table(block: Mapping[str, Any]) -> str:
             return f"observed only (in the {r['score_benchmark']} estimate)"
         if r["predicted"] is None:
             return "observed only (no reference data)"
-        return f"{_fmt(r['predicted'])} [{_fmt(r['lower'])}, {_fmt(r['upper'])}]"
+        flagged = " (extrapolated)" if r.get("extrapolation") else ""
+        return f"{_fmt(r['predicted'])} [{_fmt(r['lower'])}, {_fmt(r['upper'])}]{flagged}"
 
     for bench, r in block["benchmarks"].items():
         if r["n"]:
-            est = r.get("estimate")
+            est, rnd = r.get("estimate"), r.get("random_subset")
             observed = f"{_fmt(est['value'])} +- {_fmt(est['sd'])} (subset est.)" if est else _fmt(r["observed"])
+            if rnd:
+                observed += f"; random {rnd['n']}: {_fmt(rnd['estimate'])} +- {_fmt(rnd['sd'])}"
             lines.append((bench, f"{r['n']}/{r['N'] if r['N'] else '?'}", observed, interval(r)))
     for group, r in block["groups"].items():
         pred = interval(r) if r["predicted"] is not None else "-"

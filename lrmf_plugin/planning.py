@@ -14,11 +14,14 @@
 * ``random``: stratified by difficulty, so even a random plan spans easy to hard items.
 
 A budget is an integer (at most that many items per benchmark) or a fraction in (0, 1) (that share
-of each benchmark's items, rounded up).
+of each benchmark's items, rounded up). A *random share* of it may be reserved for uniformly random
+items (:func:`random_reserve`), whatever the selection: their mean residual corrects the prediction
+design-unbiasedly (AIPW, :mod:`.models.lrmf.aipw`) when the model is unlike the reference's.
 """
 from __future__ import annotations
 
 import math
+import zlib
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -70,9 +73,37 @@ def budget_count(budget: Budget, n: int) -> int:
     return max(1, min(int(count), n))
 
 
+def parse_share(value: str | float) -> float:
+    """``--random-share``: a number in [0, 1)."""
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"--random-share {value!r} is not a number (give a share 0<=S<1 of each budget)") from None
+    if not (math.isfinite(share) and 0.0 <= share < 1.0):
+        raise InputError(f"--random-share {value!r} must be at least 0 and below 1")
+    return share
+
+
+def reserve_count(k: int, share: float) -> int:
+    """How many of a ``k``-item budget are uniformly random: ``share`` of it rounded up (none at 0)."""
+    return min(k, math.ceil(share * k - 1e-9)) if share > 0 else 0
+
+
+def random_reserve(benchmark: str, ids: Sequence[str], count: int, seed: int) -> list[str]:
+    """The first ``count`` items of a uniformly random order of a benchmark's items ``ids``.
+
+    The order depends on the benchmark's name, its items and the seed only, not on the model or the
+    plan, so an estimate from a run's files tells the random items from the planned ones by drawing
+    the order again; a smaller count takes a prefix of the same order."""
+    rng = np.random.default_rng([seed, zlib.crc32(benchmark.encode()), 1])
+    return [ids[j] for j in rng.permutation(len(ids))[:count]]
+
+
 def plan_items(predictor: PlanningModel, query: ModelQuery, budget: Budget | str, *, selection: str = "adaptive",
-               seed: int = 0, benchmarks: Sequence[str] | None = None) -> dict[str, list[str]]:
-    """Benchmark -> item ids to evaluate next (most informative first), excluding items already observed."""
+               seed: int = 0, benchmarks: Sequence[str] | None = None, random_share: float = 0.0
+               ) -> dict[str, list[str]]:
+    """Benchmark -> item ids to evaluate next (the random share's first, then the most informative
+    first), excluding items already observed."""
     if selection not in SELECTIONS:
         raise InputError(f"unknown selection {selection!r} (choose from {', '.join(SELECTIONS)})")
     budget = parse_budget(budget)
@@ -84,14 +115,19 @@ def plan_items(predictor: PlanningModel, query: ModelQuery, budget: Budget | str
             raise UnknownBenchmarkError(f"benchmark {b!r} has no items in the reference{known}")
     rng = np.random.default_rng(seed)
     pools: dict[str, Pool] = {}
+    reserved: dict[str, list[str]] = {}
     for b in sorted(names):
         cols = post.item_col[b]
         seen = {str(i) for i in query.items.get(b, {})}
+        total = budget_count(budget, len(cols))
+        reserved[b] = [it for it in random_reserve(b, list(cols), reserve_count(total, random_share), seed)
+                       if it not in seen]
+        taken = seen | set(reserved[b])
         ids, idx = list(cols), post.item_index[b]
-        if seen:
-            unseen = np.array([it not in seen for it in ids])
+        if taken:
+            unseen = np.array([it not in taken for it in ids])
             ids, idx = [it for it, keep in zip(ids, unseen) if keep], idx[unseen]
-        k = min(budget_count(budget, len(cols)) - len(seen), len(ids))
+        k = min(total - len(taken), len(ids))
         V, c = post.item_loadings
         pools[b] = (ids, V[idx], c[idx], k)
     if selection == "adaptive":
@@ -99,7 +135,7 @@ def plan_items(predictor: PlanningModel, query: ModelQuery, budget: Budget | str
     else:
         chosen = {b: (_stratified(c, k, rng) if selection == "random" else _anchors(V, c, k, seed)) if k > 0 else []
                   for b, (_, V, c, k) in pools.items()}
-    return {b: [pools[b][0][i] for i in chosen[b]] for b in pools}
+    return {b: reserved[b] + [pools[b][0][i] for i in chosen[b]] for b in pools}
 
 
 def _stratified(difficulty: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:

@@ -33,6 +33,10 @@ CORE_FIELDS = ("params_b", "architecture", "model_type", "chat_template", "preci
 MIN_CORE_FIELDS = 3
 #: Columns of a prediction table (``PRED.csv``): ``source`` is ``measured``, ``given`` or ``predicted``.
 COLUMNS = ["model", "benchmark", "predicted", "lower", "upper", "measured", "source"]
+#: The column (and JSON key) added where a prediction extrapolates: why its model lies outside the
+#: reference's support (reasons joined by ``; `` in a CSV). Absent when nothing is flagged, so
+#: outputs of models like the reference's stay as they were.
+FLAG_COLUMN = "extrapolation"
 
 
 @dataclass
@@ -43,6 +47,11 @@ class ModelReport:
     predictions: list[Prediction]
     measured_shown: bool
 
+    @property
+    def flags(self) -> list[str]:
+        """Why this model's predictions extrapolate (see :data:`FLAG_COLUMN`); empty when they do not."""
+        return list(dict.fromkeys(f for p in self.predictions for f in p.flags))
+
     def rows(self) -> list[dict]:
         out = []
         for p in self.predictions:
@@ -52,6 +61,8 @@ class ModelReport:
                 source = "measured" if self.measured_shown and measured is not None else "given"
             out.append({"model": p.model, "benchmark": p.benchmark, "predicted": p.predicted, "lower": p.lower,
                         "upper": p.upper, "measured": measured, "source": source})
+            if p.flags:
+                out[-1][FLAG_COLUMN] = list(p.flags)
         return out
 
 
@@ -170,7 +181,7 @@ def _blend(p: Prediction, anchor: Prediction, trust: float) -> Prediction:
     # the interval keeps its width: the two estimates share the parents, so their errors are not
     # independent, and the narrower combined interval under-covered held-out merges
     return Prediction(p.model, p.benchmark, centre, max(centre - (p.predicted - p.lower), 0.0),
-                      min(centre + (p.upper - p.predicted), 100.0))
+                      min(centre + (p.upper - p.predicted), 100.0), flags=p.flags)
 
 
 def _mixture(parts: list[tuple[float, list[Prediction]]]) -> list[Prediction]:
@@ -186,8 +197,10 @@ def _mixture(parts: list[tuple[float, list[Prediction]]]) -> list[Prediction]:
             continue
         low = sum(w * (((p.predicted - p.lower) / Z90) ** 2 + (p.predicted - centre) ** 2) for w, p in zip(ws, rows))
         high = sum(w * (((p.upper - p.predicted) / Z90) ** 2 + (p.predicted - centre) ** 2) for w, p in zip(ws, rows))
+        # the mixture extrapolates where any of its components does
+        flags = tuple(dict.fromkeys(f for p in rows for f in p.flags))
         out.append(Prediction(rows[0].model, rows[0].benchmark, centre, max(centre - Z90 * math.sqrt(low), 0.0),
-                              min(centre + Z90 * math.sqrt(high), 100.0)))
+                              min(centre + Z90 * math.sqrt(high), 100.0), flags=flags))
     return out
 
 
@@ -198,5 +211,10 @@ def _per_query(predictions: list[Prediction], n_queries: int) -> list[list[Predi
 
 
 def report_frame(reports: Sequence[ModelReport]) -> pd.DataFrame:
-    """The rows of every report as one table with :data:`COLUMNS`."""
-    return pd.DataFrame([row for r in reports for row in r.rows()], columns=COLUMNS)
+    """The rows of every report as one table with :data:`COLUMNS`, and :data:`FLAG_COLUMN` when a
+    prediction extrapolates."""
+    rows = [row for r in reports for row in r.rows()]
+    if not any(FLAG_COLUMN in row for row in rows):
+        return pd.DataFrame(rows, columns=COLUMNS)
+    rows = [{**row, FLAG_COLUMN: "; ".join(row.get(FLAG_COLUMN, []))} for row in rows]
+    return pd.DataFrame(rows, columns=[*COLUMNS, FLAG_COLUMN])

@@ -97,16 +97,18 @@ def split_tasks(reference: Any, sizes: Mapping[str, int]) -> tuple[list[str], li
 
 
 def plan_tasks(lrmf: "Lrmf", query: "ModelQuery", tasks: Sequence[str], sizes: Mapping[str, int], budget: Budget, *,
-               selection: str, seed: int, observed: Mapping[str, Iterable[int]] | None = None
-               ) -> tuple[dict[str, list[int]], list[str]]:
+               selection: str, seed: int, observed: Mapping[str, Iterable[int]] | None = None,
+               random_share: float = 0.0) -> tuple[dict[str, list[int]], list[str]]:
     """New documents for ``tasks`` (which the reference knows) so each reaches ``budget``; one planner call.
 
     The planner may return its whole selection or only new items; either way already ``observed``
     documents are skipped and each task is capped at its budget. A task the planner leaves empty on
     its first round gets a random share rather than none (lm-eval would run an empty entry in full).
+    ``random_share`` of each budget goes to uniformly random items first (see :func:`~lrmf_plugin.planning.random_reserve`).
     """
     observed = {t: set(v) for t, v in (observed or {}).items()}
-    chosen = lrmf.plan(query, budget, selection=selection, seed=seed, benchmarks=list(tasks)) if tasks else {}
+    chosen = lrmf.plan(query, budget, selection=selection, seed=seed, benchmarks=list(tasks),
+                       random_share=random_share) if tasks else {}
     plan, warnings = {}, []
     for t in tasks:
         seen = observed.get(t, set())

@@ -77,6 +77,9 @@ class ModelQuery:
     #: metadata the query is unsure of: (probability, fields) alternatives, each added to ``metadata``;
     #: the prediction is their mixture (see :class:`~lrmf_plugin.prediction.PredictionPath`)
     metadata_options: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    #: benchmark -> ids of the answered ``items`` drawn uniformly at random (a plan's random share):
+    #: their residuals correct the prediction (AIPW, :mod:`lrmf_plugin.models.lrmf.aipw`)
+    random_items: dict[str, list[str]] = field(default_factory=dict)
 
     def n_items(self) -> int:
         return sum(len(v) for v in self.items.values())
@@ -88,7 +91,11 @@ class ModelQuery:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A predicted benchmark score with its 90% interval, on the reference's scale."""
+    """A predicted benchmark score with its 90% interval, on the reference's scale.
+
+    ``flags`` says why the prediction extrapolates (the query lies outside the reference's support,
+    see :mod:`lrmf_plugin.models.lrmf.support`); empty for a query like the reference's models.
+    """
 
     model: str
     benchmark: str
@@ -96,6 +103,7 @@ class Prediction:
     lower: float
     upper: float
     observed: bool = False  #: the score was given, not predicted
+    flags: tuple[str, ...] = ()
 
     def as_row(self) -> dict[str, Any]:
         return {"model": self.model, "benchmark": self.benchmark, "predicted": self.predicted,

@@ -50,9 +50,11 @@ class ModelPrediction:
     lineage_source: str                  # "reference", "hub", "given" or "none"
     notes: list[str] = field(default_factory=list)
     basis: str = ""                      # one sentence: what the prediction used
+    extrapolation: list[str] = field(default_factory=list)  # why the model lies outside the reference
 
     def as_json(self) -> dict[str, Any]:
-        return tables.prediction_json(self.model, self.frame, self.averages, self.parents)
+        out = tables.prediction_json(self.model, self.frame, self.averages, self.parents)
+        return {**out, "extrapolation": self.extrapolation} if self.extrapolation else out
 
 
 class SpaceService:
@@ -229,7 +231,8 @@ class SpaceService:
         return ModelPrediction(query.model, parents, frame, tables.suite_averages(frame, self.suites), source,
                                basis=self._basis(query, parents, source),
                                notes=[reasons[p.benchmark] for p in predictions
-                                      if p.benchmark in reasons and not p.observed])
+                                      if p.benchmark in reasons and not p.observed],
+                               extrapolation=list(dict.fromkeys(f for p in predictions for f in p.flags)))
 
     def _basis(self, query: ModelQuery, parents: list[tuple[str, str]], source: str) -> str:
         """The one note on what a prediction used, from the query itself, so it cannot contradict the

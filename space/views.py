@@ -62,6 +62,9 @@ def headline(result: ModelPrediction, suites: dict[str, list[str]]) -> str:
     if parts:
         lines.append(" · ".join(parts))
     lines.append(f"_{md(result.basis)}_ " + md(tables.suite_explainer(suites)))
+    if result.extrapolation:
+        lines.append("**⚠ Extrapolation:** this model lies outside what the reference has seen ("
+                     + md("; ".join(result.extrapolation)) + "); its intervals are widened and may still miss more often.")
     lines += [f"_{md(note)}_" for note in result.notes]
     return "\n\n".join(lines)
 

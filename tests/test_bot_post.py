@@ -120,3 +120,17 @@ def test_a_follow_up_that_would_be_a_cross_architecture_merge_is_not_posted(refe
     report = run_once(conf, now=NOW + timedelta(minutes=10))
     assert report.commented == 0 and [w["model"] for w in report.withheld] == ["turn/coat"]
     assert len(hub.discussions("turn/coat")[0]["events"]) == 1
+
+
+def test_a_model_outside_the_reference_is_flagged_in_the_post():
+    reasons = ("upload date 2026-11-02, after the reference's newest (2025-03-20)", "a_b <x> `y`")
+    flagged = [Prediction(p.model, p.benchmark, p.predicted, p.lower, p.upper, flags=reasons)
+               for p in _preds("a/b", [8.0] * 6)]
+    options = {"bot_user": BOT, "site": "https://hub.example", "space_url": "https://example.org/space"}
+    body = render.body("a/b", SHA, flagged, [], [], **options)
+    assert "**⚠ Outside the reference:**" in body and "\\" not in body
+    assert "`upload date 2026-11-02, after the reference's newest (2025-03-20)`" in body and "`` a_b <x> `y` ``" in body
+    assert body.index("Outside the reference") > body.index("| **Average** |")  # right under the numbers
+    comment = render.change_comment("a/b", flagged, [], site="https://hub.example", space_url="https://example.org/space")
+    assert "**⚠ Outside the reference:**" in comment
+    assert "Outside the reference" not in render.body("a/b", SHA, _preds("a/b", [8.0] * 6), [], [], **options)

@@ -94,3 +94,35 @@ def test_query_keeps_only_what_the_reference_knows(tmp_path):
     query, warnings = query_for(run, ref)
     assert query.model == "org/new" and query.items == {"known": {"0": 1.0}}
     assert warnings == ["known: 1 evaluated items are not in the reference and only count as observed"]
+
+
+def test_a_flagged_prediction_is_flagged_in_the_block_its_rows_the_warnings_and_the_table():
+    run, preds = _leaderboard_run()
+    reasons = ("leaderboard_ifeval: 22 of 22 items right, more than the best reference model would get (expected 80%)",)
+    flagged = [Prediction(p.model, p.benchmark, p.predicted, p.lower, p.upper, flags=reasons) for p in preds]
+    block = report(run, flagged, plan={"samples": {}}, predictor={"name": "x"})
+    assert block["extrapolation"] == list(reasons)
+    assert all(row["extrapolation"] == list(reasons) for row in block["benchmarks"].values() if row["predicted"] is not None)
+    assert any("outside the reference's support" in w and reasons[0] in w for w in block["warnings"])
+    assert "(extrapolated)" in format_table(block)
+    plain = report(run, preds, plan={"samples": {}}, predictor={"name": "x"})
+    assert "extrapolation" not in plain and "(extrapolated)" not in format_table(plain)
+    assert not any("extrapolation" in row for row in plain["benchmarks"].values())
+    json.dumps(block)
+
+
+def test_uniformly_random_items_give_an_unbiased_estimate_beside_the_prediction():
+    run, preds = _leaderboard_run()
+    task = "leaderboard_gpqa_main"
+    values = run.tasks[task].values[task]
+    drawn = sorted(values)[::2]
+    block = report(run, preds, plan={"samples": {}, "random": {task: drawn}}, predictor={"name": "x"})
+    row = block["benchmarks"][task]["random_subset"]
+    v = [values[d] for d in drawn]
+    assert row["n"] == len(drawn) and row["estimate"] == pytest.approx(100 * sum(v) / len(v), abs=1e-4)
+    n, N = len(v), SIZES[task]
+    mean = sum(v) / n
+    sd = (sum((x - mean) ** 2 for x in v) / (n - 1) / n * (1 - n / N)) ** 0.5 * 100
+    assert row["sd"] == pytest.approx(sd, abs=1e-4)
+    assert f"random {n}:" in format_table(block)
+    assert not any("random_subset" in r for b, r in block["benchmarks"].items() if b != task)

@@ -162,6 +162,34 @@ def test_target_ci_evaluates_in_rounds_without_repeating_documents(lmeval_tasks,
     assert read_run(out).tasks["toy_mc2"].n_evaluated == 8
 
 
+def test_a_random_share_is_drawn_as_planned_shown_as_an_estimate_and_found_again_by_estimate(lmeval_tasks, reference,
+                                                                                            tmp_path):
+    from lrmf_plugin.planning import random_reserve
+    from lrmf_plugin.reference import Reference
+
+    out = tmp_path / "out"
+    _cli(lmeval_tasks["env"], "run", "--model", "dummy", "--model_args", f"pretrained={MODEL}",
+         "--tasks", "toy_mc2", "toy_mc4", "--include_path", lmeval_tasks["tasks"], "--budget", 8,
+         "--random-share", 0.5, "--output_path", out, "--ref", reference, "--seed", 3)
+    (pred_file,) = (out / MODEL.replace("/", "__")).glob("predictions_*.json")
+    pred = json.loads(pred_file.read_text())
+    run_obs = read_run(out)
+    for task in ("toy_mc2", "toy_mc4"):
+        ids = list(Reference(reference).item_block(task)[1].items)  # the order the planner draws from
+        drawn = sorted(int(i) for i in random_reserve(task, ids, 4, 3))
+        assert sorted(pred["plan"]["random"][task]) == drawn and set(drawn) <= set(pred["plan"]["samples"][task])
+        values = run_obs.tasks[task].values[task]
+        row = pred["benchmarks"][task]
+        assert row["random_subset"]["n"] == 4
+        assert row["random_subset"]["estimate"] == pytest.approx(100 * sum(values[d] for d in drawn) / 4, abs=1e-3)
+    est = tmp_path / "est.json"
+    assert main(["estimate", "--ref", str(reference), str(out), "--random-share", "0.5", "--seed", "3",
+                 "--out", str(est)]) == 0
+    assert json.loads(est.read_text())["benchmarks"] == pred["benchmarks"]
+    assert main(["estimate", "--ref", str(reference), str(out), "--random-share", "0.5", "--seed", "4",
+                 "--out", str(tmp_path / "wrong.json")]) == 2  # another seed's random items were not run
+
+
 # --------------------------------------------------------------------------- refusals and parsing
 
 def _lm_eval_flags() -> list[str]:

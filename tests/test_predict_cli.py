@@ -53,11 +53,34 @@ def test_predict_writes_every_model_and_benchmark(ref, tmp_path):
     proc = cli("predict", "--ref", str(ref["path"]), "--models", str(models), "--observations", str(obs), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     pred = pd.read_csv(out)
-    assert list(pred.columns) == ["model", "benchmark", "predicted", "lower", "upper", "measured", "source"]
+    # a given score unlike its family's may put the model outside the reference: then flagged in a column of its own
+    assert list(pred.columns)[:7] == ["model", "benchmark", "predicted", "lower", "upper", "measured", "source"]
+    assert list(pred.columns)[7:] in ([], ["extrapolation"])
     assert len(pred) == 2 * len(ref["data"].benchmark_names())
     assert (pred.lower <= pred.predicted).all() and (pred.predicted <= pred.upper).all()
     given = pred[(pred.model == "fam0/m2-finetune") & (pred.benchmark == "gamma")].iloc[0]
     assert given.predicted == pytest.approx(40.0) and given.lower == given.upper and given.source == "given"
+
+
+def test_a_model_outside_the_reference_is_flagged_in_the_table_the_json_and_the_csv(ref, tmp_path):
+    giant, plain = "new/giant-400B", "fam0/m2-finetune"  # a size in the name beyond the reference's largest (70B)
+    table = cli("predict", "--ref", str(ref["path"]), giant)
+    assert table.returncode == 0, table.stderr
+    assert "EXTRAPOLATION" in table.stdout and "400B parameters, more than the reference's largest model" in table.stdout
+    predicted = [line for line in table.stdout.splitlines() if line.rstrip().endswith("predicted (extrapolated)")]
+    assert len(predicted) == len(ref["data"].benchmark_names())
+    as_json = json.loads(cli("predict", "--ref", str(ref["path"]), giant, "--json").stdout)[0]
+    assert as_json["extrapolation"] and all(row["extrapolation"] == as_json["extrapolation"]
+                                             for row in as_json["benchmarks"])
+    quiet = json.loads(cli("predict", "--ref", str(ref["path"]), plain, "--json").stdout)[0]
+    assert "extrapolation" not in quiet and not any("extrapolation" in row for row in quiet["benchmarks"])
+    models = tmp_path / "models.csv"
+    models.write_text(f"model\n{plain}\n{giant}\n")
+    out = tmp_path / "pred.csv"
+    assert cli("predict", "--ref", str(ref["path"]), "--models", str(models), "--out", str(out)).returncode == 0
+    pred = pd.read_csv(out, keep_default_na=False)
+    flagged = pred.groupby("model")["extrapolation"].apply(lambda s: (s != "").all())
+    assert flagged.to_dict() == {giant: True, plain: False}
 
 
 def test_plan_writes_items_within_budget(ref, tmp_path):
@@ -69,6 +92,23 @@ def test_plan_writes_items_within_budget(ref, tmp_path):
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     per_benchmark = pd.DataFrame(lines).groupby("benchmark").item.nunique()
     assert set(per_benchmark.index) == set(ref["data"].items) and (per_benchmark == 5).all()
+
+
+def test_plan_marks_the_random_share_and_refuses_a_bad_one(ref, tmp_path, capsys):
+    models = tmp_path / "models.csv"
+    models.write_text("model\nfam1/m4-finetune\n")
+    out = tmp_path / "plan.jsonl"
+    proc = cli("plan", "--ref", str(ref["path"]), "--models", str(models), "--budget", "8", "--random-share", "0.25",
+               "--seed", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    lines = pd.DataFrame([json.loads(x) for x in out.read_text().splitlines()])
+    per_benchmark = lines.groupby("benchmark")["random"].agg(["sum", "size"])
+    assert (per_benchmark["sum"] == 2).all() and (per_benchmark["size"] == 8).all()
+    for bad in ("1", "-0.1", "half"):
+        rc, _, err = run_cli(capsys, "plan", "--ref", str(ref["path"]), "--models", str(models), "--budget", "8",
+                             "--random-share", bad, "--out", str(tmp_path / "bad.jsonl"))
+        assert rc == 2 and len(err.strip().splitlines()) == 1 and "--random-share" in err
+        assert not (tmp_path / "bad.jsonl").exists()
 
 
 @pytest.mark.parametrize("models_csv,obs,message", [

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "space"))
 
 import space_data  # noqa: E402
-from space_data import FOCUS, LINEAGE_ONLY, QUIZ, SCORED  # noqa: E402
+from space_data import FOCUS, LINEAGE_ONLY, N_QUIZ, QUIZ, SCORED  # noqa: E402
 
 from lrmf_plugin.errors import HubError, InputError, UnknownModelError  # noqa: E402
 
@@ -354,3 +354,17 @@ def test_launcher_refuses_a_missing_reference_in_one_line(tmp_path, ref, words):
                        timeout=120)
     assert p.returncode == 2
     assert p.stderr.strip().startswith("error: ") and words in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_client_sees_a_model_outside_the_reference_flagged(client, service, tmp_path):
+    from gradio_client import handle_file
+
+    files = space_data.write_run(tmp_path / "all-right", "new/oracle", {d: 1 for d in range(N_QUIZ)})
+    answer, headline, _plot, _table = client.predict([handle_file(str(p)) for p in files], "", api_name="/predict_upload")
+    assert answer["model"] == "new/oracle"
+    assert any(f"{N_QUIZ} of its {N_QUIZ} items right, more than the best reference model" in r
+               for r in answer["extrapolation"])
+    assert "Extrapolation" in headline and "items right" in headline
+    quiet, quiet_headline, _plot, _table = client.predict(FOCUS, api_name="/predict")
+    assert "extrapolation" not in quiet and "Extrapolation" not in quiet_headline
+    assert not service.predict_model(FOCUS).extrapolation

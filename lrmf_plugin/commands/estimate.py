@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="lm_eval --output_path (or its model folder)")
     p.add_argument("--model", default=None, metavar="ID",
                    help="model id, if RUN_DIR has no results file naming it (pretrained=...)")
+    p.add_argument("--random-share", default="0", metavar="S",
+                   help="the share of each task's items the plan drew uniformly at random (`plan --random-share`): "
+                        "their residuals correct the prediction (AIPW) and their mean is shown as an unbiased "
+                        "estimate (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="the plan's --seed (default: %(default)s)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="predictions JSON (default: predictions_<time>.json beside the results file)")
     p.set_defaults(func=_estimate)
@@ -37,13 +42,20 @@ def _estimate(args: argparse.Namespace) -> int:
     from ..files import check_output, write_output
     from ..importers.lm_eval_output import read_run
     from ..lm_eval_report import dumps, format_table, predict_run, print_warnings
+    from ..planning import parse_share
 
+    share = parse_share(args.random_share)
     if args.out is not None:
         check_output(args.out)  # a refused --out fails before the work, not after it
     run = read_run(args.run_dir, model=args.model)
     lrmf = Lrmf(reference_dir(args.ref))
     plan = {"source": str(args.run_dir),
             "samples": {t: sorted(o.values.get(t) or next(iter(o.values.values()))) for t, o in sorted(run.tasks.items())}}
+    if share:
+        known = {t for t, info in lrmf.reference.benchmarks().items() if info.n_items}
+        plan["random_share"] = share
+        plan["random"] = {t: [int(i) for i in lrmf.random_items(t, [str(d) for d in ids], share, args.seed)]
+                          for t, ids in plan["samples"].items() if t in known}
     block = predict_run(lrmf, run, plan=plan)
     folder = run.results_files[-1].parent if run.results_files else args.run_dir
     out = args.out if args.out is not None else folder / f"predictions_{datetime.now().isoformat().replace(':', '-')}.json"

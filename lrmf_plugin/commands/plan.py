@@ -40,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how items are chosen (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the item selection; `run --seed S` plans with the same S (default: %(default)s)")
+    p.add_argument("--random-share", default="0", metavar="S",
+                   help="share 0<=S<1 of each task's budget evaluated on uniformly random items (the rest planned): their "
+                            "residuals correct the prediction without trusting the reference (AIPW), and their "
+                            "mean is shown beside it as an unbiased estimate (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="FILE", help="PLAN.jsonl or samples.json")
     p.set_defaults(func=_plan)
 
@@ -48,10 +52,12 @@ def _plan(args: argparse.Namespace) -> int:
     from ..api import Lrmf
     from ..errors import InputError
     from ..files import check_output
+    from ..planning import parse_share
     from ..samples_plan import plan_options
 
     check_output(args.out)  # a refused --out fails before the work, not after it
     budget = plan_options(args.budget, args.selection)
+    args.random_share = parse_share(args.random_share)
     if args.models is not None and (args.include_path or args.model):
         raise InputError("--include-path and --model go with --tasks; MODELS.csv names the models")
     lrmf = Lrmf(reference_dir(args.ref))
@@ -75,9 +81,12 @@ def _plan_models(lrmf, args: argparse.Namespace, budget) -> None:
         for w in resolved.warnings:
             print(f"warning: {w}", file=sys.stderr)
         query = resolved.query
-        plan = lrmf.plan(query, budget, selection=args.selection, seed=args.seed)
-        lines += [json.dumps({"model": query.model, "benchmark": b, "item": str(i)})
-                  for b in sorted(plan) for i in plan[b]]
+        plan = lrmf.plan(query, budget, selection=args.selection, seed=args.seed, random_share=args.random_share)
+        for b in sorted(plan):
+            # the random share's items are marked, so whoever runs the plan can keep them apart
+            drawn = set(lrmf.random_items(b, plan[b], args.random_share, args.seed)) if args.random_share else set()
+            lines += [json.dumps({"model": query.model, "benchmark": b, "item": str(i),
+                                  **({"random": i in drawn} if args.random_share else {})}) for i in plan[b]]
     if not lines:
         raise InputError(f"{lrmf.reference.path}: nothing to plan (the reference has no per-item results to choose "
                          "from; import responses or lm-eval output first); nothing written")
@@ -99,7 +108,7 @@ def _plan_tasks(lrmf, args: argparse.Namespace, budget) -> None:
                  "reported as observed only)" for t in unplanned]
     plan = {t: share_indices(t, sizes[t], budget, args.seed) for t in unplanned}
     chosen, more = plan_tasks(lrmf, ModelQuery(model=args.model or "new-model"), planned, sizes, budget,
-                              selection=args.selection, seed=args.seed)
+                              selection=args.selection, seed=args.seed, random_share=args.random_share)
     samples = samples_dict({**plan, **chosen}, sizes)
     for w in warnings + more:
         print(f"warning: {w}", file=sys.stderr)
@@ -109,4 +118,5 @@ def _plan_tasks(lrmf, args: argparse.Namespace, budget) -> None:
     n = sum(len(v) for v in samples.values())
     print(f"wrote a --samples file for {len(samples)} task(s), {n} items, to {where}\n"
           f"next: lm_eval run ... --tasks {' '.join(args.tasks)} --samples {args.out} --log_samples "
-          f"--output_path OUT, then lm-eval-predict estimate --ref DIR OUT", file=sys.stderr)
+          f"--output_path OUT, then lm-eval-predict estimate --ref DIR OUT"
+          + (f" --random-share {args.random_share:g} --seed {args.seed}" if args.random_share else ""), file=sys.stderr)

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Predicts every benchmark of the reference with a 90% interval. A model the reference has "
                     "measured shows its measured scores (source 'measured'); --as-if-new predicts it as if it "
                     "had never been evaluated. One model: a table on stdout (--json for JSON). A CSV of models: "
-                    "PRED.csv with columns model,benchmark,predicted,lower,upper,measured,source.")
+                    "PRED.csv with columns model,benchmark,predicted,lower,upper,measured,source (plus extrapolation, "
+                    "why, when a model lies outside what the reference has seen; its intervals are then widened).")
     add_ref_argument(p)
     p.add_argument("model", nargs="?", default=None, metavar="ORG/MODEL", help="the model to predict")
     p.add_argument("--parent", action="append", default=[], metavar="ID",
@@ -87,7 +88,8 @@ def _as_json(report, reasons: dict[str, str]) -> dict:
     return {"model": r.query.model, "in_reference": r.in_reference,
             "inputs": {k: {"value": r.query.metadata.get(k), "source": s} for k, s in sorted(r.sources.items())},
             "parents": [{"model": p, "relation": rel} for p, rel in r.parents],
-            "warnings": r.warnings, "benchmarks": report.rows(), "no_interval": _no_interval(report, reasons)}
+            "warnings": r.warnings, "benchmarks": report.rows(), "no_interval": _no_interval(report, reasons),
+            **({"extrapolation": report.flags} if report.flags else {})}
 
 
 def _no_interval(report, reasons: dict[str, str]) -> dict[str, str]:
@@ -105,8 +107,12 @@ def _table(report, reasons: dict[str, str]) -> str:
     for row in report.rows():
         measured = "" if row["measured"] is None else f"{row['measured']:.1f}"
         interval = "none (below)" if row["lower"] != row["lower"] else f"{row['lower']:.1f} - {row['upper']:.1f}"
-        lines.append(f"{row['benchmark']:<12} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  {row['source']}")
+        flagged = " (extrapolated)" if row.get("extrapolation") else ""
+        lines.append(f"{row['benchmark']:<12} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  {row['source']}{flagged}")
     lines += [f"{b}: {why}" for b, why in _no_interval(report, reasons).items()]
+    if report.flags:
+        lines.append("EXTRAPOLATION: the model lies outside the reference's support, so its intervals are widened "
+                     "and may still miss more often:" + "".join(f"\n  {f}" for f in report.flags))
     described = r.describe()
     lines.append("inputs:" + ("".join(f"\n  {d}" for d in described) if described else " none (the model id only)"))
     return "\n".join(lines)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..api import Lrmf
 
 #: our flags; tests check none is a prefix of an lm-eval flag or the other way round
-OUR_FLAGS = ("--ref", "--budget", "--selection", "--target-ci")
+OUR_FLAGS = ("--ref", "--budget", "--selection", "--target-ci", "--random-share")
 #: lm-eval settings that would make the run evaluate something other than the plan
 _REFUSED = {
     "limit": "it evaluates the first items of each task instead of the plan; use --budget",
@@ -59,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--target-ci", type=float, default=None, metavar="X",
                        help="evaluate in rounds until every task's 90%% interval half-width is <= X points "
                             "or the budget is spent")
+    group.add_argument("--random-share", default="0", metavar="S",
+                       help="share 0<=S<1 of each task's budget evaluated on uniformly random items (the rest planned): their "
+                            "residuals correct the prediction without trusting the reference (AIPW), and their "
+                            "mean is shown beside it as an unbiased estimate (default: %(default)s)")
     parser.set_defaults(func=execute)
 
 
@@ -80,11 +84,13 @@ def _take_ours(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from ..planning import parse_share
     from ..samples_plan import plan_options
 
     ours = _take_ours(args)
     _refuse(vars(args))
     budget = plan_options(ours["budget"], ours["selection"])
+    ours["random_share"] = parse_share(ours["random_share"])
     if ours["target_ci"] is not None and not (math.isfinite(ours["target_ci"]) and ours["target_ci"] > 0):
         raise InputError(f"--target-ci {ours['target_ci']} must be a positive number of points")
 
@@ -159,7 +165,7 @@ class _Runner:
         query, _ = query_for(self.run_obs, self.lrmf.reference)
         observed = {t: self.run_obs.tasks[t].values.get(t, {}).keys() for t in active if t in self.run_obs.tasks}
         chosen, warnings = plan_tasks(self.lrmf, query, active, sizes, budget, selection=self.ours["selection"],
-                                      seed=seed, observed=observed)
+                                      seed=seed, observed=observed, random_share=self.ours["random_share"])
         self.warnings += warnings
         return {**plan, **chosen}
 
@@ -265,9 +271,16 @@ class _Runner:
         for r in self.rounds:
             for t, ids in r.items():
                 union[t] = sorted(set(union.get(t, [])) | set(ids))
-        return {"selection": self.ours["selection"], "budget": self.budget,
+        info = {"selection": self.ours["selection"], "budget": self.budget,
                 "selection_seed": self.selection_seed, "target_ci": self.ours["target_ci"],
                 "samples": union, "rounds": self.rounds}
+        share = self.ours["random_share"]
+        if share:  # the random items, drawn again as the plan drew them (the plan fills each round's budget)
+            info["random_share"] = share
+            info["random"] = {t: [int(i) for i in self.lrmf.random_items(t, [str(d) for d in union[t]], share,
+                                                                         self.selection_seed)]
+                              for t in self.planned if t in union}
+        return info
 
     # ------------------------------------------------------------------ output
     def _save(self, results: dict, samples: dict, block: dict[str, Any], loggers: list[Any]) -> Path | None:

@@ -54,7 +54,7 @@ def calibrate(data: ReferenceData, refit: Callable[[ReferenceData], PlanningMode
     keep[held] = False
     helper = refit(data.subset(keep))
     held_models = [data.models[i] for i in held[:CALIBRATION_MODELS]]
-    cases, to_plan = _held_out_cases(data, helper, held_models, rng, progress)
+    cases, to_plan = held_out_cases(data, helper, held_models, rng, progress)
     cases = _with_prior_means(helper, cases)
     item_cases = [c for c in cases if c[1].items]
     weights = ITEM_WEIGHTS if item_weight is None and item_cases else (helper.posterior_.item_weight,)
@@ -74,7 +74,7 @@ def calibrate(data: ReferenceData, refit: Callable[[ReferenceData], PlanningMode
     return Calibration(_conformal_scales(predictive, moments), best, levels)
 
 
-def _held_out_cases(data: ReferenceData, helper: PlanningModel, held_models: list[str], rng: np.random.Generator,
+def held_out_cases(data: ReferenceData, helper: PlanningModel, held_models: list[str], rng: np.random.Generator,
                     progress: bool) -> tuple[list[Case], list]:
     """The held-out queries with their levels and truths, and (query without evidence, budget,
     benchmarks, truth) of those to plan once the item evidence is chosen."""

@@ -19,7 +19,7 @@ from ...lineage import LineageGraph
 from ...schema import RELATIONS, ModelQuery, Prediction, normalise_relation
 from ..base import Predictor
 from ..item_map import MAP_SCORE_SHARE, MIN_MAP_ROWS, ItemScoreMap
-from . import persistence
+from . import aipw, persistence
 from .calibration import calibrate
 from .defaults import CALIBRATION_SWEEPS, DEFAULT_ITEM_WEIGHT, INIT_SCALE, START_RATE_CLIP, SWEEP_TOLERANCE
 from .design import Design, build_design
@@ -28,6 +28,8 @@ from .metadata_prior import MetadataPrior
 from .newton import node_covariance, svd_start, target_basis, update_columns, update_models
 from .posterior import Posterior
 from .predictive import ITEM_LEVELS, Predictive, item_level
+from .shift import shift_widening
+from .support import Support
 
 
 class LRMFPredictor(Predictor):
@@ -57,6 +59,9 @@ class LRMFPredictor(Predictor):
     n_settle: Newton steps on the model vectors under the final priors (columns fixed).
     calibrate: run a held-out calibration pass after fitting (conformal scaling of intervals).
     calibration_share: share of data models held out for calibration.
+    shift_calibration: also hold out the strongest and the newest models (``calibration_share`` of
+        them, half each) and learn how much wider the intervals of queries outside the reference's
+        support must be (:mod:`.shift`); without it, such queries are flagged but not widened.
     item_weight: weight of the item log-likelihood in fold-in (a power posterior). Answers to
         reference items are not independent given the model vector (the vector is fitted to the
         benchmark scores, and items share residual structure), so counting each answer fully makes
@@ -77,7 +82,8 @@ class LRMFPredictor(Predictor):
                  metadata_model: str = "gbm", metadata_l2: float = 10.0, column_l2: float = 10.0,
                  score_noise: float = 0.03, n_sweeps: int = 15, n_settle: int = 3, calibrate: bool = True,
                  calibration_share: float = 0.2, item_weight: float | None = None,
-                 reveal_sets: Sequence[Sequence[str]] = (), seed: int = 0, progress: bool = False):
+                 reveal_sets: Sequence[Sequence[str]] = (), seed: int = 0, progress: bool = False,
+                 shift_calibration: bool = True):
         self.n_factors = n_factors
         self.lineage_strength = lineage_strength
         self.relation_weights = relation_weights
@@ -94,6 +100,7 @@ class LRMFPredictor(Predictor):
         self.reveal_sets = reveal_sets
         self.seed = seed
         self.progress = progress
+        self.shift_calibration = shift_calibration
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters as given to ``__init__`` (scikit-learn convention)."""
@@ -131,6 +138,9 @@ class LRMFPredictor(Predictor):
             self.posterior_ = self.posterior_.with_item_weight(result.item_weight)
             if not result.map_levels:
                 self.item_map_ = None
+        if self.shift_calibration:
+            self.support_ = self.support_.with_widen(
+                shift_widening(data, refit, self, seed=self.seed, share=self.calibration_share, progress=self.progress))
         return self
 
     def _fit_core(self, data: ReferenceData, warm: Posterior | None, item_weight: float, desc: str = "fit lrmf") -> None:
@@ -178,6 +188,7 @@ class LRMFPredictor(Predictor):
             benchmarks=data.benchmark_names(), info=dict(data.benchmarks), item_names=design.item_names,
             normal=design.normal, featurizer=featurizer, prior=prior, priors=priors, multipliers=self.multipliers(),
             graph=graph, score_noise=self.score_noise, item_weight=item_weight)
+        self.support_ = Support.fit(data, self.posterior_, design.has)
 
     def _start(self, design: Design, d: int, warm: Posterior | None) -> tuple[np.ndarray, list, list]:
         """Starting vectors, loadings and biases: ``warm``'s where it has the same columns, else
@@ -272,7 +283,11 @@ class LRMFPredictor(Predictor):
         out: list[Prediction] = []
         queries = list(queries)
         for q, mean in zip(queries, self.posterior_.prior_means(queries) if queries else []):
-            out += predictive.predict_one(q, mean, self.calibration_)
+            rows = predictive.predict_one(q, mean, self.calibration_)
+            u = self.posterior_.fold_in(q, mean)[0]
+            reasons = self.support_.reasons(q, self.posterior_, u)
+            rows = [self.support_.widened(p, reasons) for p in rows] if reasons else rows
+            out += aipw.corrected(rows, q, self.posterior_, u) if q.random_items else rows
         return out
 
     def item_level(self, counts: Sequence[int]) -> str:

@@ -15,9 +15,10 @@ from ...errors import ArtifactError
 from ...lineage import LineageGraph
 from ..item_map import ItemScoreMap
 from .posterior import Posterior
+from .support import Support
 
 ARTIFACT_KIND = "lrmf-predictor"
-ARTIFACT_VERSION = 8
+ARTIFACT_VERSION = 9
 
 
 class Stored(Protocol):
@@ -27,6 +28,7 @@ class Stored(Protocol):
     item_map_: ItemScoreMap | None
     map_levels_: tuple[str, ...]
     calibration_: dict[tuple[str, str], float]
+    support_: Support
 
     def get_params(self) -> dict[str, Any]: ...
 
@@ -40,7 +42,8 @@ def save(estimator: Stored, stem: str | Path, reference_fingerprint: str) -> Non
         arrays.update(estimator.item_map_.to_arrays("map_"))
     meta = {"params": estimator.get_params(), "reference": reference_fingerprint, **estimator.posterior_.state(),
             "calibration": [[b, lvl, k] for (b, lvl), k in estimator.calibration_.items()],
-            "item_map": estimator.item_map_ is not None, "map_levels": list(estimator.map_levels_)}
+            "item_map": estimator.item_map_ is not None, "map_levels": list(estimator.map_levels_),
+            "support": estimator.support_.state()}
     save_artifact(stem, arrays, meta, kind=ARTIFACT_KIND, version=ARTIFACT_VERSION)
 
 
@@ -57,6 +60,7 @@ def load(cls: type, stem: str | Path, graph: LineageGraph, reference_fingerprint
         estimator.item_map_ = ItemScoreMap.from_arrays(arrays, "map_") if meta["item_map"] else None
         estimator.calibration_ = {(b, lvl): float(k) for b, lvl, k in meta["calibration"]}
         estimator.map_levels_ = tuple(str(lvl) for lvl in meta["map_levels"])
+        estimator.support_ = Support.from_state(meta["support"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{stem}: incomplete or foreign predictor artifact ({exc})") from None
     return estimator
