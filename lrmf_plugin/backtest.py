@@ -177,10 +177,8 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                      f"reveal set {', '.join(known)} (the benchmarks setting `known` reveals), as "
                      f"`lm-eval-predict fit --reveal {','.join(known)}` would be")
     index, answers_all = data.index, _answers_every_item_benchmark(data)
-    candidates = [m for m, has, items in zip(data.models, truth.notna().any(axis=1).to_numpy(), answers_all)
-                  if has and (items or not only_with_items)]
-    if max_models is not None and max_models < len(candidates):
-        candidates = sorted(np.random.default_rng(seed).choice(candidates, size=max_models, replace=False).tolist())
+    candidates = _candidates(data.models, truth.notna().any(axis=1).to_numpy() & (answers_all | (not only_with_items)),
+                             max_models, seed)
     fold_of = assign_folds(candidates, folds, seed)
     item_benchmarks = sorted(data.items)
     pred_parts: list[pd.DataFrame] = []
@@ -213,14 +211,21 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                                           item_benchmarks)
             bar.update(1)
     bar.close()
-    predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame(
-        columns=[*_PREDICTION_COLUMNS])
+    predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame(columns=[*_PREDICTION_COLUMNS])
     items = pd.DataFrame(item_rows, columns=["method", "setting", "fold", "benchmark", "n_items", "auc", "brier"])
     return BacktestResult(predictions, items, {b: data.benchmarks[b].suite for b in truth.columns},
                           [s.name for s in usable], list(methods), notes,
                           {"folds": folds, "seed": seed, "models": len(candidates), "known": list(known),
                            "item_metric_models": item_metric_models, "planning_rounds": planning_rounds,
                            "only_with_items": only_with_items, "item_benchmarks": item_benchmarks})
+
+
+def _candidates(models: Sequence[str], eligible: np.ndarray, max_models: int | None, seed: int) -> list[str]:
+    """The models that may be held out, or a seeded sample of ``max_models`` of them."""
+    candidates = [m for m, ok in zip(models, eligible) if ok]
+    if max_models is not None and max_models < len(candidates):
+        candidates = sorted(np.random.default_rng(seed).choice(candidates, size=max_models, replace=False).tolist())
+    return candidates
 
 
 def _usable_settings(parsed: list[Setting], known: Sequence[str], data: ReferenceData) -> tuple[list[Setting], list[str]]:
