@@ -52,3 +52,19 @@ def test_right_answers_raise_the_score_only_benchmarks_wrong_ones_lower_them(spl
         # the direction the reference implies: every score benchmark here rises with alpha and beta
         assert (corr.loc[b, list(ITEM_BENCHMARKS)] > 0).all()
         assert answered[1.0][b] > zero[b] > answered[0.0][b], b
+
+
+def test_a_score_the_query_estimated_beside_items_informs_the_others_too(split, fitted):
+    data, train, held = split
+    model = held[1]
+    spread = float(train.scores["beta"].std())
+    centre = {}
+    for shift in (1.0, -1.0):
+        q = data.query(model, items={"alpha": list(data.items["alpha"].items[:10])})
+        q.scores = {"beta": float(data.scores.loc[model, "beta"]) + shift * spread}
+        q.score_sd = {"beta": 1.0}
+        preds = {p.benchmark: p for p in fitted.predict([q])}
+        assert not preds["beta"].observed
+        centre[shift] = preds
+    for b in ("beta", *SCORE_ONLY):
+        assert centre[1.0][b].predicted > centre[-1.0][b].predicted, b

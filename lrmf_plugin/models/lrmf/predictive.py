@@ -117,19 +117,23 @@ class Predictive:
 
     def transferred(self, q: ModelQuery, own: dict[str, tuple[float, float, bool]], links: list[Link]
                     ) -> dict[str, tuple[float, float, bool]]:
-        """Moments of the score benchmarks ``q`` answers no items on, when it answers items on
-        benchmarks that have scores too: those scores, estimated from the items (``own``'s moments),
-        enter as revealed scores with their standard errors (the score-conditional trees and the
+        """Moments of the score benchmarks ``q`` gives neither items nor a score for, when it answers
+        items on benchmarks that have scores too: those scores, estimated from the items (``own``'s
+        moments, as are those of scores ``q`` estimated itself), enter as revealed scores with their standard errors (the score-conditional trees and the
         fold-in's Gaussian rows), so the items inform the other benchmarks as a measured score
         would. Read through the vector the items' own logistic loadings, fitted to scores under a
         cut, pulled the other scores off; and the item map, learned from the few reference models
         with items, reads them less well than the trees learned from every model's scores."""
         post = self.posterior
-        bridged = [b for b in q.items if b in post.score_names and b in own]
-        targets = [b for b in own if b in post.score_names and b not in q.items]
+        if not q.items:
+            return {}
+        # a score the query estimated itself enters as its posterior too (its own value is not shrunk)
+        bridged = [b for b in own if b in post.score_names and (b in q.items or b in q.scores)]
+        targets = [b for b in own if b in post.score_names and b not in bridged]
         if not bridged or not targets:
             return {}
-        scores, sds = dict(q.scores), dict(q.score_sd)
+        scores = {b: v for b, v in q.scores.items() if q.knows_exactly(b)}
+        sds: dict[str, float] = {}
         for b in bridged:
             mean, sd, raw = own[b]
             lo, mid, hi = (self.to_scale(b, x, raw) for x in (mean - sd, mean, mean + sd))
