@@ -6,7 +6,9 @@ held-out models drawn among those 371 (item evidence on two benchmarks, judged o
 leaderboard v1 CSV + the per-question responses + Hub lineage. Each gets ``lm-eval-predict backtest``
 with all methods and the settings that apply (``known`` = IFEval and MuSR for v2).
 
-Usage: ``python benchmarks/backtest_real.py [--suites v1 v2] [--methods ...] [--work DIR] [--max-models N]``
+Usage: ``python benchmarks/backtest_real.py [--suites v1 v2 v2-items] [--methods ...] [--work DIR] [--max-models N]``;
+the committed ``v2-items`` report is ``--suites v2-items --folds 2 --max-models 150`` (two fits of ``lrmf``
+instead of five, each about 25 minutes on two busy cores).
 """
 from __future__ import annotations
 
