@@ -96,9 +96,9 @@ def summarise(result: BacktestResult) -> pd.DataFrame:
                 per.append(m)
                 rows.append({"method": method, "setting": setting, "subset": subset, "benchmark": bench,
                              "suite": result.suites.get(bench, ""), **m})
-            benches = sorted(frame["benchmark"].unique())
-            bare = [m for b, m in zip(benches, per) if b not in result.config.get("item_benchmarks", ())]
-            for name, part in (("mean", per), (WITHOUT_ITEMS, bare if 0 < len(bare) < len(per) else [])):
+            benches, with_items = sorted(frame["benchmark"].unique()), result.config.get("item_benchmarks", ())
+            bare = [m for b, m in zip(benches, per) if b not in with_items] if with_items else []
+            for name, part in (("mean", per), (WITHOUT_ITEMS, bare)):
                 if part:
                     rows.append({"method": method, "setting": setting, "subset": subset, "benchmark": name,
                                  "suite": "", **_mean_metrics(part)})

@@ -183,6 +183,9 @@ def test_held_out_only_among_models_with_items_and_the_benchmarks_without_items(
     assert res.config["item_benchmarks"] == ["alpha", "beta", "c"]
     assert rows.at["mean without items", "mae"] == pytest.approx(rows.loc[["delta", "gamma"], "mae"].mean())
     assert rows.at["mean", "mae"] == pytest.approx(rows.loc[["alpha", "beta", "c", "delta", "gamma"], "mae"].mean())
+    known = table[(table.setting == "known") & (table.subset == "all")].set_index("benchmark")
+    assert "alpha" not in known.index  # revealed: the known setting's row is over the benchmarks without items
+    assert known.at["mean without items", "mae"] == pytest.approx(known.loc[["delta", "gamma"], "mae"].mean())
     write_report(res, tmp_path / "rep", title="synthetic")
     text = (tmp_path / "rep" / "report.md").read_text()
     assert "## Benchmarks without items" in text and "(delta, gamma)" in text
