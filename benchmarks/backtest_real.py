@@ -1,11 +1,14 @@
 """Backtest every method on the real data (../shared/data) and write the reports under benchmarks/results/.
 
-Two references are built from the shared files, one per suite, because the suites share no benchmark:
-``v2`` = leaderboard v2 CSV + Hub lineage + the Hub's model list; ``v1`` = leaderboard v1 CSV + the per-question responses +
-Hub lineage. Each gets ``lm-eval-predict backtest`` with all methods and the settings that apply
-(``known`` = IFEval and MuSR for v2; item budgets for v1, the only suite with items).
+A reference is built from the shared files per suite: ``v2`` = leaderboard v2 CSV + Hub lineage + the
+Hub's model list; ``v2-items`` = the same plus the per-instance IFEval and MuSR results of 371 v2 models,
+held-out models drawn among those 371 (item evidence on two benchmarks, judged on all six); ``v1`` =
+leaderboard v1 CSV + the per-question responses + Hub lineage. Each gets ``lm-eval-predict backtest``
+with all methods and the settings that apply (``known`` = IFEval and MuSR for v2).
 
-Usage: ``python benchmarks/backtest_real.py [--suites v1 v2] [--methods ...] [--work DIR] [--max-models N]``
+Usage: ``python benchmarks/backtest_real.py [--suites v1 v2 v2-items] [--methods ...] [--work DIR] [--max-models N]``;
+the committed ``v2-items`` report is ``--suites v2-items --folds 2 --max-models 150`` (two fits of ``lrmf``
+instead of five, each about 25 minutes on two busy cores).
 """
 from __future__ import annotations
 
@@ -22,11 +25,14 @@ from lrmf_plugin.backtest_report import write_report
 from lrmf_plugin.reference import Reference
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ITEM_SETTINGS = (*(f"random-{k}" for k in DEFAULT_BUDGETS), *(f"planned-{k}" for k in DEFAULT_BUDGETS))
 SUITES = {
     "v2": (("leaderboard-v2", "lineage", "hub-models"), ("zero", "ids-and-parents", "known")),
-    "v1": (("leaderboard-v1", "responses", "lineage"),
-           ("zero", *(f"random-{k}" for k in DEFAULT_BUDGETS), *(f"planned-{k}" for k in DEFAULT_BUDGETS))),
+    "v2-items": (("leaderboard-v2", "lineage", "hub-models", "responses-v2"), ("zero", "known", *ITEM_SETTINGS)),
+    "v1": (("leaderboard-v1", "responses", "lineage"), ("zero", *ITEM_SETTINGS)),
 }
+#: suites whose held-out models are drawn only among the models with items on every item benchmark
+ITEMS_ONLY = {"v2-items"}
 
 
 def build(suite: str, data: Path, where: Path) -> Reference:
@@ -35,6 +41,9 @@ def build(suite: str, data: Path, where: Path) -> Reference:
         return Reference(where)
     kinds, _ = SUITES[suite]
     found = [job for job in jobs(data) if job[0] in kinds]
+    if "responses-v2" in kinds:  # the v2 per-instance files, which import_shared leaves to this suite
+        found += [("responses", f, {"benchmark": f.stem})
+                  for f in sorted((data / "leaderboard_v2" / "responses").glob("*.csv"))]
     if not any(kind.startswith("leaderboard") for kind, _, _ in found):
         # a wrong --data would otherwise build (and keep, under --work) an empty reference
         raise SystemExit(f"error: no leaderboard {suite} file under {data} (give the shared data folder with --data)")
@@ -65,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{suite}: {int(data.has_data().sum())} models with data, {len(data.models)} nodes, "
                   f"{len(data.edges)} edges ({time.perf_counter() - start:.1f}s)", flush=True)
             result = run_backtest(data, methods, SUITES[suite][1], folds=args.folds, seed=args.seed,
-                                  max_models=args.max_models)
+                                  max_models=args.max_models, only_with_items=suite in ITEMS_ONLY)
             report = write_report(result, args.out / suite,
                                   title=f"Backtest: Open LLM Leaderboard {suite} (../shared/data)")
             print(f"{suite}: wrote {report} ({time.perf_counter() - start:.0f}s)", flush=True)

@@ -161,9 +161,10 @@ def assign_folds(models: Sequence[str], folds: int, seed: int) -> np.ndarray:
 def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], settings: Sequence[str] = DEFAULT_SETTINGS,
                  folds: int = 5, seed: int = 0, max_models: int | None = None,
                  known: Sequence[str] = DEFAULT_KNOWN, item_metric_models: int = 200, planning_rounds: int = 2,
-                 progress: bool = True) -> BacktestResult:
+                 progress: bool = True, only_with_items: bool = False) -> BacktestResult:
     """Run the protocol; ``item_metric_models`` caps the held-out models per fold scored item by item,
-    ``planning_rounds`` is how many rounds a planner gets to spend each budget."""
+    ``planning_rounds`` is how many rounds a planner gets to spend each budget; ``only_with_items``
+    holds out only models with items on every item benchmark (every setting judged on the same models)."""
     parsed = [parse_setting(s) for s in settings]
     if planning_rounds < 1:
         raise InputError(f"planning rounds must be at least 1, got {planning_rounds}")
@@ -175,11 +176,10 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
         notes.append(f"{', '.join(n for n, spec in methods.items() if spec.takes_reveal_sets)} fitted with "
                      f"reveal set {', '.join(known)} (the benchmarks setting `known` reveals), as "
                      f"`lm-eval-predict fit --reveal {','.join(known)}` would be")
-    candidates = [m for m, has in zip(data.models, truth.notna().any(axis=1).to_numpy()) if has]
-    if max_models is not None and max_models < len(candidates):
-        candidates = sorted(np.random.default_rng(seed).choice(candidates, size=max_models, replace=False).tolist())
-    fold_of = assign_folds(candidates, folds, seed)
     index, answers_all = data.index, _answers_every_item_benchmark(data)
+    candidates = _candidates(data.models, truth.notna().any(axis=1).to_numpy() & (answers_all | (not only_with_items)),
+                             max_models, seed)
+    fold_of = assign_folds(candidates, folds, seed)
     item_benchmarks = sorted(data.items)
     pred_parts: list[pd.DataFrame] = []
     item_rows: list[dict[str, object]] = []
@@ -211,13 +211,21 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                                           item_benchmarks)
             bar.update(1)
     bar.close()
-    predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame(
-        columns=[*_PREDICTION_COLUMNS])
+    predictions = pd.concat(pred_parts, ignore_index=True) if pred_parts else pd.DataFrame(columns=[*_PREDICTION_COLUMNS])
     items = pd.DataFrame(item_rows, columns=["method", "setting", "fold", "benchmark", "n_items", "auc", "brier"])
     return BacktestResult(predictions, items, {b: data.benchmarks[b].suite for b in truth.columns},
                           [s.name for s in usable], list(methods), notes,
                           {"folds": folds, "seed": seed, "models": len(candidates), "known": list(known),
-                           "item_metric_models": item_metric_models, "planning_rounds": planning_rounds})
+                           "item_metric_models": item_metric_models, "planning_rounds": planning_rounds,
+                           "only_with_items": only_with_items, "item_benchmarks": item_benchmarks})
+
+
+def _candidates(models: Sequence[str], eligible: np.ndarray, max_models: int | None, seed: int) -> list[str]:
+    """The models that may be held out, or a seeded sample of ``max_models`` of them."""
+    candidates = [m for m, ok in zip(models, eligible) if ok]
+    if max_models is not None and max_models < len(candidates):
+        candidates = sorted(np.random.default_rng(seed).choice(candidates, size=max_models, replace=False).tolist())
+    return candidates
 
 
 def _usable_settings(parsed: list[Setting], known: Sequence[str], data: ReferenceData) -> tuple[list[Setting], list[str]]:

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,10 @@ from .backtest import BacktestResult, parse_setting
 from .backtest_metrics import score_metrics
 
 METRICS = ("n", "mae", "bias", "rmse", "pearson", "spearman", "coverage", "width")
+#: the row averaging the benchmarks the reference has no items for (item evidence reaches them only
+#: through what it says about the others), beside ``mean`` when a reference has items on some benchmarks
+WITHOUT_ITEMS = "mean without items"
+MEAN_ROWS = ("mean", WITHOUT_ITEMS)
 HIGHLIGHT = "lrmf"
 SUBSET_TITLES = {"all": "", "with_relative": " — models with at least one relative",
                  "with_parent": " — models with a scored direct parent (Hub lineage edge)",
@@ -92,15 +96,23 @@ def summarise(result: BacktestResult) -> pd.DataFrame:
                 per.append(m)
                 rows.append({"method": method, "setting": setting, "subset": subset, "benchmark": bench,
                              "suite": result.suites.get(bench, ""), **m})
-            if per:
-                mean = {k: float(np.nanmean([m[k] for m in per])) if any(not math.isnan(m[k]) for m in per) else math.nan
-                        for k in METRICS if k != "n"}
-                rows.append({"method": method, "setting": setting, "subset": subset, "benchmark": "mean",
-                             "suite": "", "n": int(sum(m["n"] for m in per)), **mean})
+            benches, with_items = sorted(frame["benchmark"].unique()), result.config.get("item_benchmarks", ())
+            bare = [m for b, m in zip(benches, per) if b not in with_items] if with_items else []
+            for name, part in (("mean", per), (WITHOUT_ITEMS, bare)):
+                if part:
+                    rows.append({"method": method, "setting": setting, "subset": subset, "benchmark": name,
+                                 "suite": "", **_mean_metrics(part)})
     out = pd.DataFrame(rows, columns=["method", "setting", "subset", "benchmark", "suite", *METRICS])
     items = _item_summary(result)
     return out.merge(items, on=["method", "setting", "benchmark"], how="left") if len(items) else \
         out.assign(n_items=np.nan, auc=np.nan, brier=np.nan)
+
+
+def _mean_metrics(per: list[dict[str, float]]) -> dict[str, float]:
+    """Metrics averaged over benchmarks (``n`` summed)."""
+    mean = {k: float(np.nanmean([m[k] for m in per])) if any(not math.isnan(m[k]) for m in per) else math.nan
+            for k in METRICS if k != "n"}
+    return {"n": int(sum(m["n"] for m in per)), **mean}
 
 
 def _item_summary(result: BacktestResult) -> pd.DataFrame:
@@ -126,7 +138,7 @@ def _wmean(x: np.ndarray, w: np.ndarray) -> float:
 def target_value(table: pd.DataFrame, target: Target, method: str, settings: list[str]) -> tuple[float, str]:
     """The metric a target is judged on for ``method`` (mean over the suite's benchmarks), and where."""
     subset = "all" if target.setting == "*" else target.subset
-    rows = table[(table["method"] == method) & (table["subset"] == subset) & (table["benchmark"] != "mean")]
+    rows = table[(table["method"] == method) & (table["subset"] == subset) & ~table["benchmark"].isin(MEAN_ROWS)]
     if target.suite:
         rows = rows[rows["suite"] == target.suite]
     if target.setting == "*":
@@ -170,6 +182,29 @@ def _intro(result: BacktestResult, title: str) -> list[str]:
             f"Instance-level metrics use up to {cfg.get('item_metric_models')} held-out models per fold.", ""]
 
 
+def _without_items_section(table: pd.DataFrame, methods: list[str], settings: list[str],
+                           item_benchmarks: Sequence[str]) -> list[str]:
+    """MAE and coverage on the benchmarks without items per setting, and whether each item setting of
+    ours is no worse there than no evidence and within 0.3 of the revealed scores (``known``)."""
+    rows = table[(table["benchmark"] == WITHOUT_ITEMS) & (table["subset"] == "all")]
+    if rows.empty:
+        return []
+    names = ", ".join(sorted(b for b in table["benchmark"].unique() if b not in (*MEAN_ROWS, *item_benchmarks)))
+    lines = ["## Benchmarks without items", "", f"MAE (coverage) over the benchmarks the reference has only "
+             f"scores for ({names}): item evidence reaches them only through the benchmarks it is on.", ""]
+    cell = {(r.setting, r.method): f"{_fmt(r.mae)} ({_fmt(r.coverage)})" for r in rows.itertuples()}
+    frame = pd.DataFrame([[s, *(cell.get((s, m), "–") for m in methods)] for s in settings if (rows["setting"] == s).any()],
+                         columns=["setting", *methods])
+    lines += [_markdown_table(frame), ""]
+    ours = rows[rows["method"] == HIGHLIGHT].set_index("setting")["mae"]
+    if {"zero", "known"} <= set(ours.index):
+        checks = [f"- `{s}`: {ours[s]:.2f} vs zero {ours['zero']:.2f} and known {ours['known']:.2f}: "
+                  f"{'pass' if ours[s] <= ours['zero'] and ours[s] <= ours['known'] + 0.3 else 'FAIL'}"
+                  for s in settings if s in ours.index and parse_setting(s).uses_items]
+        lines += [f"{HIGHLIGHT}: no worse than `zero` and within 0.3 of `known`:", "", *checks, ""]
+    return lines
+
+
 def _setting_sections(table: pd.DataFrame, methods: list[str], settings: list[str]) -> list[str]:
     """Per setting and subset: MAE per benchmark with the means, then the mean signed error."""
     lines: list[str] = []
@@ -180,12 +215,12 @@ def _setting_sections(table: pd.DataFrame, methods: list[str], settings: list[st
                 continue
             head = f"## Setting `{setting}`" + SUBSET_TITLES[subset]
             piv = part.pivot(index="method", columns="benchmark", values="mae")
-            cols = [c for c in piv.columns if c != "mean"] + ["mean"]
+            cols = [c for c in piv.columns if c not in MEAN_ROWS] + [c for c in MEAN_ROWS if c in piv.columns]
             piv = piv.reindex(index=[m for m in methods if m in piv.index], columns=cols).map(_fmt)
             stats = part[part["benchmark"] == "mean"].set_index("method")
             for metric in ("rmse", "pearson", "spearman", "coverage", "width"):
                 piv[f"mean {metric}"] = [_fmt(stats[metric].get(m, math.nan)) for m in piv.index]
-            n_models = part[part["benchmark"] != "mean"].groupby("method")["n"].max()
+            n_models = part[~part["benchmark"].isin(MEAN_ROWS)].groupby("method")["n"].max()
             piv["models"] = [int(n_models.get(m, 0)) for m in piv.index]
             bias = part.pivot(index="method", columns="benchmark", values="bias")
             bias = bias.reindex(index=list(piv.index), columns=cols).map(_fmt)
@@ -224,6 +259,7 @@ def render_markdown(result: BacktestResult, table: pd.DataFrame, title: str, plo
         piv = piv.reindex(index=[s for s in settings if s in piv.index], columns=[m for m in methods if m in piv.columns])
         frame = piv.map(_fmt).reset_index().rename(columns={"setting": f"{metric} \\ method"})
         lines += [f"### {metric.upper() if metric == 'mae' else metric.capitalize()}", "", _markdown_table(frame), ""]
+    lines += _without_items_section(table, methods, settings, result.config.get("item_benchmarks", ()))
     lines += _setting_sections(table, methods, settings)
     items = table[(table["benchmark"] == "mean") & (table["subset"] == "all") & table["auc"].notna()]
     if len(items):

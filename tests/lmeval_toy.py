@@ -189,3 +189,59 @@ def build_tiny_gpt2(out: Path) -> Path:
                         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id)
     GPT2LMHeadModel(config).save_pretrained(out)
     return out
+
+
+#: Like :data:`_STOCK_RUNS`, but each "model" is a toy LM with a skill in [0, 1]: it answers a
+#: multiple-choice document right with probability ``sigmoid(8 (skill - difficulty))``, the document's
+#: difficulty fixed by its id, so one skill drives every task and the tasks' scores correlate across
+#: models, as real models' do (the dummy model's answers are independent noise).
+_SKILL_RUNS = r'''
+import json, math, random, sys
+from lm_eval import simple_evaluate
+from lm_eval.api.model import LM
+from lm_eval.loggers import EvaluationTracker
+from lm_eval.tasks import TaskManager
+
+
+class SkillLM(LM):
+    def __init__(self, skill, seed):
+        super().__init__()
+        self.skill, self.seed = skill, seed
+
+    def loglikelihood(self, requests, disable_tqdm=False):
+        out = []
+        for r in requests:
+            difficulty = (r.doc_id * 37 % 100) / 100
+            draw = random.Random(f"{self.seed}/{r.task_name}/{r.doc_id}").random()
+            right = draw < 1 / (1 + math.exp(-8 * (self.skill - difficulty)))
+            label, n = r.doc["label"], len(r.doc["choices"])
+            target = label if right else (label + 1) % n
+            out.append((0.0 if r.idx == target else -50.0, r.idx == target))
+        return out
+
+    def generate_until(self, requests, disable_tqdm=False):
+        raise NotImplementedError("multiple-choice tasks only")
+
+    def loglikelihood_rolling(self, requests, disable_tqdm=False):
+        raise NotImplementedError("multiple-choice tasks only")
+
+
+include, runs = sys.argv[1], json.loads(sys.argv[2])
+tm = TaskManager(include_path=include, include_defaults=False)
+for seed, run in enumerate(runs):
+    tracker = EvaluationTracker(output_path=run["out"])
+    res = simple_evaluate(model=SkillLM(run["skill"], seed), model_args={"pretrained": run["model"]},
+                          tasks=run["tasks"], samples=run.get("samples"), task_manager=tm, log_samples=True,
+                          evaluation_tracker=tracker, random_seed=seed, numpy_random_seed=seed,
+                          torch_random_seed=seed, fewshot_random_seed=seed)
+    samples = res.pop("samples")
+    tracker.save_results_aggregated(results=res, samples=samples)
+    for task in res["configs"]:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
+'''
+
+
+def skill_runs_command(include: Path, runs: list[dict]) -> list[str]:
+    """argv that writes stock lm-eval runs of skill LMs, one per ``{"out", "model", "skill", "tasks",
+    "samples"?}`` entry (see :data:`_SKILL_RUNS`)."""
+    return [sys.executable, "-c", _SKILL_RUNS, str(include), json.dumps(runs, default=str)]

@@ -10,7 +10,7 @@ import pytest
 from lrmf_plugin.backtest import (METHODS, MethodSpec, assign_folds, parse_setting, resolve_methods,
                                   run_backtest)
 from lrmf_plugin.backtest_metrics import item_metrics, score_metrics
-from lrmf_plugin.backtest_report import TARGETS, Target, summarise, target_value, write_report
+from lrmf_plugin.backtest_report import MEAN_ROWS, TARGETS, Target, summarise, target_value, write_report
 from lrmf_plugin.cli import main
 from lrmf_plugin.errors import InputError
 from lrmf_plugin.models.global_mean import GlobalMeanPredictor
@@ -168,12 +168,35 @@ def test_item_settings_judge_only_models_with_items(data):
     assert len(set(p[p.setting == "random-2"]["model"])) == len(set(p[p.setting == "zero"]["model"])) - len(lacking)
 
 
+def test_held_out_only_among_models_with_items_and_the_benchmarks_without_items(data, tmp_path):
+    partial = data.subset(np.ones(len(data.models), dtype=bool))
+    lacking = [m for m in partial.models if not m.endswith("/base")][:7]
+    for m in lacking:
+        partial.items["alpha"].values[partial.index[m]] = np.nan
+    res = run_backtest(partial, {"gm": MethodSpec(GlobalMeanPredictor)}, ["zero", "known", "random-2"], folds=2,
+                       known=("alpha",), progress=False, only_with_items=True)
+    p = res.predictions
+    assert not set(lacking) & set(p["model"])  # no setting judges a model without items on every benchmark
+    assert set(p[p.setting == "zero"]["model"]) == set(p[p.setting == "random-2"]["model"])
+    table = summarise(res)
+    rows = table[(table.setting == "random-2") & (table.subset == "all")].set_index("benchmark")
+    assert res.config["item_benchmarks"] == ["alpha", "beta", "c"]
+    assert rows.at["mean without items", "mae"] == pytest.approx(rows.loc[["delta", "gamma"], "mae"].mean())
+    assert rows.at["mean", "mae"] == pytest.approx(rows.loc[["alpha", "beta", "c", "delta", "gamma"], "mae"].mean())
+    known = table[(table.setting == "known") & (table.subset == "all")].set_index("benchmark")
+    assert "alpha" not in known.index  # revealed: the known setting's row is over the benchmarks without items
+    assert known.at["mean without items", "mae"] == pytest.approx(known.loc[["delta", "gamma"], "mae"].mean())
+    write_report(res, tmp_path / "rep", title="synthetic")
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Benchmarks without items" in text and "(delta, gamma)" in text
+
+
 def test_summary_report_and_targets(data, tmp_path):
     methods = {k: METHODS[k] for k in ("global_mean", "lineage_average", "irt")}
     res = run_backtest(data, methods, ["zero", "random-5"], folds=2, seed=0, progress=False)
     table = summarise(res)
     zero_la = table[(table.method == "lineage_average") & (table.setting == "zero") & (table.subset == "all")]
-    per_bench = zero_la[zero_la.benchmark != "mean"]
+    per_bench = zero_la[~zero_la.benchmark.isin(MEAN_ROWS)]
     assert zero_la[zero_la.benchmark == "mean"]["mae"].iloc[0] == pytest.approx(per_bench["mae"].mean())
     # the MAE in the table is the MAE of the raw predictions
     raw = res.predictions[(res.predictions.method == "lineage_average") & (res.predictions.setting == "zero")
@@ -227,7 +250,7 @@ def test_cli_writes_report(data, tmp_path, capsys):
     assert (out / "report.md").exists() and (out / "results.csv").exists()
     csv = pd.read_csv(out / "results.csv")
     assert set(csv["method"]) == {"global_mean", "subset_mapping"}
-    assert csv[(csv.benchmark != "mean") & (csv.subset == "all")].groupby("setting")["n"].max().max() <= 30
+    assert csv[~csv.benchmark.isin(MEAN_ROWS) & (csv.subset == "all")].groupby("setting")["n"].max().max() <= 30
     for argv, needle in ((["--settings", "sometimes"], "setting"), (["--methods", "oracle"], "oracle"),
                          (["--folds", "1"], "folds")):
         capsys.readouterr()

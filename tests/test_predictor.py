@@ -91,8 +91,7 @@ def test_many_item_answers_have_their_own_interval_scale(split, fitted):
     assert fitted.predictive().level(part) == "some items"
     k = fitted.calibration_.get(("gamma", "some items"), fitted.calibration_[("gamma", "items")])
     pred = next(p for p in fitted.predict([part]) if p.benchmark == "gamma")
-    u, cov = fitted.posterior_.fold_in(part)
-    mean, sd = fitted.predictive().benchmark_moments("gamma", u, cov, part)
+    mean, sd, _ = fitted.predictive().moments(part, fitted.posterior_.prior_means([part])[0])["gamma"]
     assert fitted.predictive().to_working("gamma", pred.upper) == pytest.approx(mean + Z90 * sd * k, abs=1e-6)
     assert all((b, level) in fitted.calibration_ for b in data.items for level in ("items", "many items"))
 

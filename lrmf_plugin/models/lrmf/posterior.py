@@ -117,14 +117,17 @@ class Posterior:
                         links.append((self.row[far], cov + np.linalg.inv(w2 * prec[e.relation]), self.priors.inherit[rel]))
         return [(row, np.linalg.inv(cov + self.node_cov[row]), K) for row, cov, K in links]
 
-    def prior_means(self, queries: Sequence[ModelQuery]) -> np.ndarray:
+    def prior_means(self, queries: Sequence[ModelQuery], estimates: bool = False) -> np.ndarray:
         """Metadata prior mean of each query's vector, in one vectorised pass (featurising and walking
         the trees one row at a time is most of a lone fold-in's cost).
 
         A query that reveals exact scores gets the score-conditional trees' mean, with the revealed
         scores' own directions set to what they reveal (so the fold-in's likelihood of those
         scores does not move the rest a second time). Estimated scores (with a standard error)
-        stay evidence for the fold-in only: the trees learned from exact ones.
+        stay evidence for the fold-in only (the trees learned from exact ones), unless
+        ``estimates``: scores estimated as posterior means (already shrunk toward what the model's
+        other evidence says) then condition the trees as their values, the first-order value of the
+        conditional mean over the estimate's error.
         """
         F = self.featurizer.transform([q.metadata for q in queries], [q.model for q in queries])
         G = self.prior.predict_targets(F)
@@ -135,7 +138,7 @@ class Posterior:
         c = self.score_loadings[1]
         for i, q in enumerate(queries):
             for b, score in q.scores.items():
-                if b in self.score_names and q.knows_exactly(b):
+                if b in self.score_names and (estimates or q.knows_exactly(b)):
                     j = self.score_names.index(b)
                     R[i, j] = self.normal.forward(j, float(score)) - c[j]
         rows = np.flatnonzero(~np.isnan(R).all(axis=1))
@@ -155,10 +158,14 @@ class Posterior:
             prior_mean = self.prior_means([q])[0]
         P0 = self.priors.meta_prec.copy()
         h = np.zeros(d)
+        links = self.links(q) if links is None else links
         # each relative says: its vector plus the inherited share of the metadata-predicted change
-        for row, prec, K in self.links(q) if links is None else links:
+        for row, prec, K in links:
             P0 += prec
             h += prec @ (self.U[row] - prior_mean + K @ (prior_mean - self.M[row]))
+        # relatives are not independent witnesses (a base's many fine-tunes share their recipes'
+        # drift): they all inform the mean, but the covariance counts their precision as one link's
+        overcount = (P0 - self.priors.meta_prec) * (1.0 - 1.0 / len(links)) if len(links) > 1 else 0.0
         m0 = prior_mean + np.linalg.solve(P0, h)
         X, y, kind, noise = self.evidence(q)
         u = m0.copy()
@@ -178,7 +185,7 @@ class Posterior:
                 u = u - step
                 if np.max(np.abs(step)) < FOLD_IN_TOLERANCE:
                     break
-        return u, np.linalg.inv(H)
+        return u, np.linalg.inv(H - overcount)
 
     def evidence(self, q: ModelQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Design rows [loadings | bias], targets, likelihood kind (0 gauss, 1 bernoulli) and, for

@@ -39,6 +39,8 @@ ITEM_LEVELS = (EvidenceLevel.ITEMS, EvidenceLevel.MANY_ITEMS, EvidenceLevel.SOME
 SIBLING_LEVEL = {EvidenceLevel.NONE: EvidenceLevel.LINEAGE, EvidenceLevel.LINEAGE: EvidenceLevel.NONE,
                  EvidenceLevel.REVEAL_SET: EvidenceLevel.SCORES, EvidenceLevel.ITEMS: EvidenceLevel.MANY_ITEMS,
                  EvidenceLevel.MANY_ITEMS: EvidenceLevel.ITEMS, EvidenceLevel.SOME_ITEMS: EvidenceLevel.ITEMS}
+#: standard error (0-100 scale) below which an estimated score would count as measured (a zero sd does)
+SMALLEST_SD = 1e-3
 #: (level, benchmark, truth, mean, sd, raw) of one held-out prediction (see :meth:`Predictive.case_moments`)
 Moment = tuple[str, str, float, float, float, bool]
 
@@ -106,10 +108,39 @@ class Predictive:
         mapped = self.mapped_scores(q, prior_mean, links)
         wanted = [b for b in self.posterior.benchmarks if not q.knows_exactly(b)]
         if all(b in mapped for b in wanted):  # the map predicts everything: no fold-in needed
-            return {b: (*mapped[b], True) for b in wanted}
-        u, cov = self.posterior.fold_in(q, prior_mean, links)
-        return {b: (*mapped[b], True) if b in mapped else (*self.benchmark_moments(b, u, cov, q), False)
-                for b in wanted}
+            own = {b: (*mapped[b], True) for b in wanted}
+        else:
+            u, cov = self.posterior.fold_in(q, prior_mean, links)
+            own = {b: (*mapped[b], True) if b in mapped else (*self.benchmark_moments(b, u, cov, q), False)
+                   for b in wanted}
+        return {**own, **self.transferred(q, own, links)}
+
+    def transferred(self, q: ModelQuery, own: dict[str, tuple[float, float, bool]], links: list[Link]
+                    ) -> dict[str, tuple[float, float, bool]]:
+        """Moments of the score benchmarks ``q`` gives neither items nor a score for, when it answers
+        items on benchmarks that have scores too: those scores, estimated from the items (``own``'s
+        moments, as are those of scores ``q`` estimated itself), enter as revealed scores with their standard errors (the score-conditional trees and the
+        fold-in's Gaussian rows), so the items inform the other benchmarks as a measured score
+        would. Read through the vector the items' own logistic loadings, fitted to scores under a
+        cut, pulled the other scores off; and the item map, learned from the few reference models
+        with items, reads them less well than the trees learned from every model's scores."""
+        post = self.posterior
+        if not q.items:
+            return {}
+        # a score the query estimated itself enters as its posterior too (its own value is not shrunk)
+        bridged = [b for b in own if b in post.score_names and (b in q.items or b in q.scores)]
+        targets = [b for b in own if b in post.score_names and b not in bridged]
+        if not bridged or not targets:
+            return {}
+        scores = {b: v for b, v in q.scores.items() if q.knows_exactly(b)}
+        sds: dict[str, float] = {}
+        for b in bridged:
+            mean, sd, raw = own[b]
+            lo, mid, hi = (self.to_scale(b, x, raw) for x in (mean - sd, mean, mean + sd))
+            scores[b], sds[b] = mid, max((hi - lo) / 2, SMALLEST_SD)
+        revealed = ModelQuery(model=q.model, metadata=q.metadata, parents=q.parents, scores=scores, score_sd=sds)
+        u, cov = post.fold_in(revealed, post.prior_means([revealed], estimates=True)[0], links)
+        return {b: (*self.benchmark_moments(b, u, cov, revealed), False) for b in targets}
 
     def mapped_scores(self, q: ModelQuery, prior_mean: np.ndarray, links: list[Link]) -> dict[str, tuple[float, float]]:
         """Score moments from the item map for a query that answers items; the map's
