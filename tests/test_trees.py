@@ -31,11 +31,21 @@ def test_exported_trees_predict_as_lightgbm_does_missing_values_included():
     ours = TreeEnsemble.from_lightgbm(booster)
     rng = np.random.default_rng(2)
     new = rng.normal(size=(300, 3))
-    new[rng.random(new.shape) < 0.3] = np.nan  # column 2 never missed in training: read as 0 there
+    new[:, :2][rng.random((300, 2)) < 0.3] = np.nan  # missing where training had missing values
     for rows in (X, new):
         assert np.allclose(ours.predict(rows), booster.predict(rows), rtol=0, atol=1e-10)
     assert len(ours.roots) == 30
     assert ours.missing_left.any() and not ours.missing_left.all()
+
+
+def test_a_value_never_missing_in_training_goes_where_most_rows_went():
+    """LightGBM would read it as 0 (a size of 0, a date in 1970); it goes to the bigger child."""
+    x = np.random.default_rng(9).uniform(-1.0, 4.0, size=(500, 1))  # four in five rows above 0
+    booster = lgb.train({**PARAMS, "num_leaves": 2}, lgb.Dataset(x, 10.0 * (x[:, 0] > 0)), num_boost_round=1)
+    ours = TreeEnsemble.from_lightgbm(booster)
+    missing = np.array([[np.nan]])
+    assert ours.predict(missing) == pytest.approx(booster.predict(np.array([[3.0]])))
+    assert booster.predict(missing) == pytest.approx(booster.predict(np.array([[0.0]])))  # LightGBM's own
 
 
 def test_an_early_stopped_booster_is_exported_up_to_its_best_round():
@@ -67,10 +77,10 @@ def test_several_ensembles_walk_together_as_each_alone(monkeypatch):
     assert np.allclose(predict_all([trees[0], stump, trees[1], trees[2]], X), out)
 
 
-def test_each_target_learns_only_from_its_known_rows_on_features_binned_once():
+def test_each_target_learns_only_from_its_known_rows_on_features_binned_once(monkeypatch):
     """``fit_ensembles`` as separate LightGBM fits would do it: a target's unknown rows are left
-    out (a target known on half the rows is the same trees as a fit on that half), every ensemble
-    is reported as it is grown, and the same seed grows the same trees."""
+    out, every ensemble is reported in target order, and the same seed grows the same trees,
+    whether the targets grow side by side or one after the other."""
     X, y = _missing_data(5, 600)
     rng = np.random.default_rng(6)
     Y = np.column_stack([y, np.where(rng.random(600) < 0.5, np.nan, 3.0 * np.nan_to_num(X[:, 1]))])
@@ -78,6 +88,8 @@ def test_each_target_learns_only_from_its_known_rows_on_features_binned_once():
     params = {**METADATA_TREES, "rounds": 60}
     ensembles = fit_ensembles(X, Y, params, seed=0, done=grown.append)
     assert grown == ensembles and len(ensembles) == 2
+    import lrmf_plugin.models.trees as trees_module
+    monkeypatch.setattr(trees_module, "TREE_THREADS", 1)  # grown one after the other: the same trees
     again = fit_ensembles(X, Y, params, seed=0)
     assert all(np.array_equal(a.value, b.value) and np.array_equal(a.threshold, b.threshold)
                for a, b in zip(ensembles, again))

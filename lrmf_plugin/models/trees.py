@@ -6,6 +6,7 @@ vectorised walk, which is also faster than scikit-learn for the one-row predicti
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -33,8 +34,8 @@ class TreeEnsemble:
 
         Read from LightGBM's public text model (``Booster.model_to_string``, what ``save_model``
         writes): its JSON twin, ``dump_model``, took a third as long as growing the trees. A missing
-        value goes to ``default_left`` where training saw missing values (missing type NaN);
-        elsewhere LightGBM reads it as 0, so it goes where 0 goes."""
+        value goes where LightGBM learned to send it where training saw missing values; elsewhere
+        to the child most training rows went to (see :func:`_tree_arrays`)."""
         parts = [_tree_arrays(block) for block in booster.model_to_string().split("\nTree=")[1:]]
         sizes = np.cumsum([0] + [len(p[0]) for p in parts])
         remap = np.arange(booster.num_feature()) if columns is None else np.asarray(columns)
@@ -73,14 +74,18 @@ def _tree_arrays(block: str) -> tuple[np.ndarray, ...]:
     missing = (decision >> 2) & 3  # LightGBM's missing type: 0 none, 1 zero, 2 NaN
     if int(fields.get("num_cat", "0")) or (decision & 1).any() or (missing == 1).any():
         raise ValueError("only numeric '<=' splits without zero-as-missing are supported")
-    threshold = num("threshold", np.float64)
+    left, right = num("left_child", np.int64), num("right_child", np.int64)
     child = (lambda c: np.where(c >= 0, c, n + ~c))  # a negative child is leaf ~c, stored after the splits
+    rows = np.r_[num("internal_count", np.float64), np.array(fields["leaf_count"].split(), dtype=np.float64)]
+    # a feature never missing in training: LightGBM would read a missing value as 0 (a zero size, a
+    # 1970 date); like scikit-learn's trees, send it where most training rows went instead
+    missing_left = np.where(missing == 2, (decision & 2) > 0, rows[child(left)] >= rows[child(right)])
     return (np.r_[num("split_feature", np.int64), -np.ones(len(leaves), np.int64)],
-            np.r_[threshold, np.zeros(len(leaves))],
-            np.r_[child(num("left_child", np.int64)), -np.ones(len(leaves), np.int64)],
-            np.r_[child(num("right_child", np.int64)), -np.ones(len(leaves), np.int64)],
+            np.r_[num("threshold", np.float64), np.zeros(len(leaves))],
+            np.r_[child(left), -np.ones(len(leaves), np.int64)],
+            np.r_[child(right), -np.ones(len(leaves), np.int64)],
             np.r_[np.zeros(n), leaves],
-            np.r_[np.where(missing == 2, (decision & 2) > 0, 0.0 <= threshold), np.zeros(len(leaves), bool)])
+            np.r_[missing_left, np.zeros(len(leaves), bool)])
 
 #: (row, tree) pairs walked at once: a whole reference's rows times a thousand trees is tens of
 #: millions of pairs, and the walk keeps several arrays of that length
@@ -132,6 +137,12 @@ def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
     return out
 
 
+#: targets grown at once, each by a single-threaded LightGBM in a thread of its own (LightGBM
+#: releases the GIL while it grows a tree): two cores share the work without OpenMP's per-split
+#: barriers, at which threads spin when a busy machine deschedules one of them
+TREE_THREADS = 2
+
+
 def fit_ensembles(X: np.ndarray, Y: np.ndarray, params: dict, seed: int,
                   done: Callable[[TreeEnsemble], None] | None = None,
                   groups: np.ndarray | None = None) -> list[TreeEnsemble]:
@@ -140,9 +151,10 @@ def fit_ensembles(X: np.ndarray, Y: np.ndarray, params: dict, seed: int,
     rounds without improvement, at most ``params["rounds"]``; the other keys are LightGBM's).
 
     ``X`` is binned once and every target trains on a subset of those bins: the binning of a wide
-    name-token matrix costs more than a small target's trees. ``done`` is told of each ensemble.
-    ``groups`` (an id per row): rows of one group are all held out or all kept, so copies of one
-    model cannot validate each other and keep the boosting going long after it stops generalising.
+    name-token matrix costs more than a small target's trees. ``done`` is told of each ensemble, in
+    target order. ``groups`` (an id per row): rows of one group are all held out or all kept, so
+    copies of one model cannot validate each other and keep the boosting going long after it stops
+    generalising. The result does not depend on ``TREE_THREADS``.
     """
     import lightgbm as lgb
 
@@ -151,17 +163,27 @@ def fit_ensembles(X: np.ndarray, Y: np.ndarray, params: dict, seed: int,
     binned = lgb.Dataset(X, label=np.zeros(len(X)), params=booster).construct()
     groups = np.arange(len(X)) if groups is None else np.unique(groups, return_inverse=True)[1].ravel()
     held = (np.random.default_rng(seed).random(groups.max(initial=-1) + 1) < params["validation"])[groups]
-    out = []
-    for k in range(Y.shape[1]):
+    jobs = []
+    for k in range(Y.shape[1]):  # datasets built here, one thread: only the growing runs in parallel
         known = ~np.isnan(Y[:, k])
         fit, check = np.flatnonzero(known & ~held), np.flatnonzero(known & held)
         train = binned.subset(fit.tolist()).construct()
         train.set_label(Y[fit, k])
-        stop = [lgb.early_stopping(params["patience"], verbose=False)] if len(check) else []
-        valid = [lgb.Dataset(X[check], label=Y[check, k], reference=train)] if len(check) else []
+        valid = [lgb.Dataset(X[check], label=Y[check, k], reference=train, params=booster).construct()
+                 ] if len(check) else []
+        jobs.append((train, valid))
+
+    def grow(job: tuple) -> TreeEnsemble:
+        train, valid = job
+        stop = [lgb.early_stopping(params["patience"], verbose=False)] if valid else []
         model = lgb.train(booster, train, num_boost_round=params["rounds"], valid_sets=valid, callbacks=stop,
                           keep_training_booster=True)  # else LightGBM copies the model through its text once more
-        out.append(TreeEnsemble.from_lightgbm(model))
-        if done is not None:
-            done(out[-1])
+        return TreeEnsemble.from_lightgbm(model)
+
+    out = []
+    with ThreadPoolExecutor(max_workers=TREE_THREADS) as pool:
+        for ensemble in pool.map(grow, jobs):
+            out.append(ensemble)
+            if done is not None:
+                done(ensemble)
     return out
