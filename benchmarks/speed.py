@@ -5,8 +5,10 @@ dense 0/1 from a 5-factor logistic model, plus a lineage forest (fine-tunes, mer
 copies). Prints fit time and peak memory, fold-in latency per model (alone and in a batch of 1,000,
 with no evidence and with 25 items per benchmark), the pull of the fitted reference as a published
 artifact from the loopback fake Hub (``pull_speed.py``), and implicit ALS fitting the same matrix.
+With ``--data ../shared/data``, also the fits of the real v2 and v1 references (wall, CPU, peak
+memory, per stage; ``real_fit_speed.py``).
 
-Usage: ``python benchmarks/speed.py [--models N] [--sweeps S] [--no-calibration]``
+Usage: ``python benchmarks/speed.py [--models N] [--sweeps S] [--no-calibration] [--data DIR [--work DIR]]``
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from lrmf_plugin.dataset import ItemBlock, ReferenceData
 from lrmf_plugin.models.lrmf import LRMFPredictor
 from lrmf_plugin.schema import BenchmarkInfo, Edge
 from pull_speed import store_fitted, time_pull
+from real_fit_speed import time_real_fits
 
 V2_SIZES = {"ifeval": 541, "bbh": 5761, "math": 1324, "gpqa": 1192, "musr": 756, "mmlu_pro": 12032}
 
@@ -63,6 +66,8 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=2934)
     ap.add_argument("--sweeps", type=int, default=None)
     ap.add_argument("--no-calibration", action="store_true")
+    ap.add_argument("--data", type=Path, default=None, help="../shared/data: also fit the real v2 and v1 references")
+    ap.add_argument("--work", type=Path, default=None, help="keep the real references built here (reused next time)")
     args = ap.parse_args()
 
     t = time.perf_counter()
@@ -76,11 +81,11 @@ def main() -> None:
     params = {"calibrate": not args.no_calibration}
     if args.sweeps:
         params["n_sweeps"] = args.sweeps
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     model = LRMFPredictor(**params).fit(train)
     fit_s = time.perf_counter() - t
-    print(f"lrmf fit ({'with' if params['calibrate'] else 'without'} calibration): {fit_s:.1f}s, "
-          f"peak memory {peak_mb():.0f} MB")
+    print(f"lrmf fit ({'with' if params['calibrate'] else 'without'} calibration): {fit_s:.1f}s wall, "
+          f"{time.process_time() - cpu:.1f}s CPU (user+sys, all threads), peak memory {peak_mb():.0f} MB")
 
     zero = [data.query(m) for m in held]
     rng = np.random.default_rng(1)
@@ -101,6 +106,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lrmf-speed-") as tmp:
         for line in time_pull(store_fitted(train, model, Path(tmp) / "ref")):
             print(line)
+        if args.data:
+            for line in time_real_fits(args.data, args.work or Path(tmp) / "real"):
+                print(line, flush=True)
 
     try:
         import scipy.sparse as sp

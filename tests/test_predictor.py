@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 from synthetic_lowrank import FAST, prediction_errors
 
@@ -15,18 +14,17 @@ from lrmf_plugin.errors import ArtifactError, InputError, UnknownBenchmarkError,
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.global_mean import GlobalMeanPredictor
 from lrmf_plugin.models.lrmf import LRMFPredictor, MetadataPrior
-from lrmf_plugin.models.lrmf.defaults import ITEM_WEIGHTS, METADATA_TREES, Z90
+from lrmf_plugin.models.lrmf.defaults import ITEM_WEIGHTS, Z90
 from lrmf_plugin.models.lrmf.empirical_bayes import Priors
 from lrmf_plugin.models.lrmf.newton import Block, data_hessian, grad_curv
-from lrmf_plugin.models.trees import TreeEnsemble, predict_all
 from lrmf_plugin.planning import budget_count, parse_budget, plan_items
 from lrmf_plugin.schema import ModelQuery
 
 
 @pytest.fixture(autouse=True)
 def one_openmp_thread():
-    """scikit-learn's trees on one OpenMP thread, as the metadata prior fits its own: on a busy
-    machine OpenMP's spinning threads turn a second's fit into minutes."""
+    """BLAS and OpenMP on one thread, as the metadata prior's trees run: on a busy machine spinning
+    threads turn a second's fit into minutes."""
     with threadpool_limits(limits=1):
         yield
 
@@ -278,59 +276,6 @@ def test_a_relative_passes_on_the_inherited_share_of_a_metadata_change(split, fi
         assert np.allclose(u, expected, atol=2e-2)
     betas = [v for k, v in post.priors.report.items() if k.endswith("_beta")]
     assert betas and all(0.0 <= b <= 1.0 for v in betas for b in v)
-
-
-def test_tree_ensemble_matches_sklearn():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, 6))
-    y = np.sin(X[:, 0]) + (X[:, 1] > 0.3) * X[:, 2]
-    est = HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(X, y)
-    assert np.allclose(TreeEnsemble.from_sklearn(est).predict(X), est.predict(X))
-
-
-def test_tree_ensemble_sends_missing_values_where_sklearn_learned_to():
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(400, 3))
-    y = X[:, 0] + 2.0 * (X[:, 1] > 0)
-    X[rng.random(X.shape) < 0.3] = np.nan
-    y = np.where(np.isnan(X[:, 0]), 5.0, y)  # missing carries its own signal
-    est = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(X, y)
-    ours = TreeEnsemble.from_sklearn(est)
-    assert np.allclose(ours.predict(X), est.predict(X))
-    assert ours.missing_left.any() and not ours.missing_left.all()
-
-
-def test_several_ensembles_walk_together_as_each_alone(monkeypatch):
-    rng = np.random.default_rng(2)
-    X = rng.normal(size=(250, 4))
-    X[rng.random(X.shape) < 0.2] = np.nan
-    ests = [HistGradientBoostingRegressor(max_iter=n, random_state=0).fit(X, np.nan_to_num(X[:, k]) ** 2)
-            for k, n in enumerate((25, 5, 40))]
-    trees = [TreeEnsemble.from_sklearn(e) for e in ests]
-    stump = dataclasses.replace(trees[1], roots=trees[1].roots[:0])  # an ensemble with no trees: its baseline
-    out = predict_all([trees[0], stump, trees[1], trees[2]], X)
-    assert out.shape == (250, 4)
-    for k, e in ((0, ests[0]), (2, ests[1]), (3, ests[2])):
-        assert np.allclose(out[:, k], e.predict(X))
-    assert np.allclose(out[:, 1], stump.baseline)
-    assert np.allclose(predict_all(trees, X[:1]), out[:1, [0, 2, 3]])
-    import lrmf_plugin.models.trees as trees_module
-    monkeypatch.setattr(trees_module, "WALK_PAIRS", 700)  # 10 rows per walk: the rows go in several chunks
-    assert np.allclose(predict_all([trees[0], stump, trees[1], trees[2]], X), out)
-
-
-def test_metadata_trees_skip_columns_that_cannot_split_and_predict_as_with_them():
-    rng = np.random.default_rng(3)
-    F = rng.normal(size=(200, 5))
-    F[:, 1] = 1.0                    # constant: left out
-    F[:, 3] = np.where(rng.random(200) < 0.3, np.nan, 2.0)  # one value or missing: can split, kept
-    T = np.column_stack([F[:, 0] + np.isnan(F[:, 3]), F[:, 4] ** 2])
-    trees = MetadataPrior("gbm", 1.0, 0).fit(F, T).trees_  # identity basis: the targets are T
-    used = {int(f) for t in trees for f in t.feature if f >= 0}
-    assert 1 not in used and 3 in used
-    for k, t in enumerate(trees):
-        est = HistGradientBoostingRegressor(**METADATA_TREES, random_state=0).fit(F, T[:, k])
-        assert np.allclose(t.predict(F), est.predict(F))
 
 
 def test_chunked_likelihood_passes_match_the_whole_block(fitted):

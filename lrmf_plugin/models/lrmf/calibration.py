@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from ...dataset import ReferenceData
 from ...defaults import ITEM_BUDGETS, MIN_ROWS
 from ...planning import PlanningModel, plan_items
@@ -22,6 +20,7 @@ from ..scores import full_scores
 from .defaults import (CALIBRATION_MODELS, COVERAGE, ITEM_WEIGHTS, MIN_CALIBRATION_CASES, MIN_CALIBRATION_MODELS,
                        Z90)
 from .predictive import ITEM_LEVELS, Moment, Predictive
+from .progress import FitProgress
 
 #: (evidence level, query, truth), then with the query's prior mean appended
 Case = tuple[str, ModelQuery, dict[str, float]]
@@ -42,10 +41,12 @@ class Calibration:
 
 
 def calibrate(data: ReferenceData, refit: Callable[[ReferenceData], PlanningModel], *, seed: int, share: float,
-              item_weight: float | None, progress: bool = False) -> Calibration | None:
+              item_weight: float | None, progress: FitProgress | None = None) -> Calibration | None:
     """Run the pass on ``data``; ``refit`` fits the predictor (without calibration) on a subset of it.
     ``item_weight``: the user's fixed weight, or ``None`` to choose one from ``ITEM_WEIGHTS``.
-    ``None`` when there are too few models with data to hold any out."""
+    ``None`` when there are too few models with data to hold any out. ``progress`` shows the stages
+    (held-out models, item weights, planned models) beside those of the refit."""
+    progress = progress or FitProgress(False)
     rng = np.random.default_rng(seed + 1)
     has = data.has_data()
     candidates = np.flatnonzero(has)
@@ -60,7 +61,8 @@ def calibrate(data: ReferenceData, refit: Callable[[ReferenceData], PlanningMode
     cases = _with_prior_means(helper, cases)
     item_cases = [c for c in cases if c[1].items]
     weights = ITEM_WEIGHTS if item_weight is None and item_cases else (helper.posterior_.item_weight,)
-    best, kept, levels = _choose_item_use(helper, item_cases, weights)
+    with progress.stage("calibration: item weights", len(weights), "weight") as bar:
+        best, kept, levels = _choose_item_use(helper, item_cases, weights, bar.step)
     helper.posterior_ = helper.posterior_.with_item_weight(best)
     helper.map_levels_ = levels
     if not levels:
@@ -69,7 +71,11 @@ def calibrate(data: ReferenceData, refit: Callable[[ReferenceData], PlanningMode
     # posterior faster than they inform it when the model is a little wrong, so they need their
     # own scale (told apart until it is merged into their level's below)
     predictive = Predictive(helper.posterior_, helper.item_map_, levels)
-    planned = [data.query(q.model, items=plan_items(helper, q, k, benchmarks=bs)) for q, k, bs, _ in to_plan]
+    with progress.stage("calibration: planned items", len(to_plan), "model") as bar:
+        planned = []
+        for q, k, bs, _ in to_plan:
+            planned.append(data.query(q.model, items=plan_items(helper, q, k, benchmarks=bs)))
+            bar.step()
     planned = _with_prior_means(helper, [(PLANNED + predictive.level(q), q, truth)
                                          for q, (*_, truth) in zip(planned, to_plan)])
     moments = kept + list(predictive.case_moments([c for c in cases if not c[1].items] + planned))
@@ -77,7 +83,7 @@ def calibrate(data: ReferenceData, refit: Callable[[ReferenceData], PlanningMode
 
 
 def held_out_cases(data: ReferenceData, helper: PlanningModel, held_models: list[str], rng: np.random.Generator,
-                    progress: bool) -> tuple[list[Case], list]:
+                   progress: FitProgress) -> tuple[list[Case], list]:
     """The held-out queries with their levels and truths, and (query without evidence, budget,
     benchmarks, truth) of those to plan once the item evidence is chosen."""
     post = helper.posterior_
@@ -88,30 +94,39 @@ def held_out_cases(data: ReferenceData, helper: PlanningModel, held_models: list
     full = full_scores(data)
     # score columns first, then item-only benchmarks: the order the truths are averaged in
     order = [*data.scores.columns, *(b for b in data.items if b not in data.scores.columns)]
-    for model in tqdm(held_models, desc="calibrate lrmf", unit="model", disable=not progress):
-        row = full.loc[model]
-        truth = {b: float(row[b]) for b in order if row[b] == row[b]}
-        if not truth:
-            continue
-        queries = {"none": data.query(model)}
-        known = [b for b in score_names if b in truth]
-        if len(known) >= 2:
-            reveal = tuple(rng.choice(known, size=len(known) // 2, replace=False))
-            queries["scores"] = data.query(model, benchmarks_known=reveal)
-        sets = [p for p in post.prior.specialists_ if all(post.score_names[j] in truth for j in p)]
-        if sets:  # the specialists predict better than the shared trees, so they get their own scale
-            pattern = sets[int(rng.integers(len(sets)))]
-            queries["reveal set"] = data.query(model, benchmarks_known=tuple(post.score_names[j] for j in pattern))
-        if data.items:
-            k = int(rng.choice(ITEM_BUDGETS))
-            picks = data.random_items(data.index[model], k, rng)
-            if picks:
-                queries["items"] = data.query(model, items=picks)
-                to_plan.append((queries["none"], k, sorted(picks), truth))
-        # a model with items is told apart at the levels without them (see _conformal_scales)
-        tag = ITEM_MODEL if "items" in queries else ""
-        cases += [((tag if q.n_items() == 0 else "") + predictive.level(q), q, truth) for q in queries.values()]
+    with progress.stage("calibration: held-out models", len(held_models), "model") as bar:
+        for model in held_models:
+            _add_cases(data, predictive, model, full.loc[model], order, score_names, rng, cases, to_plan)
+            bar.step()
     return cases, to_plan
+
+
+def _add_cases(data: ReferenceData, predictive: Predictive, model: str, row, order: list[str],
+               score_names: list[str], rng: np.random.Generator, cases: list[Case], to_plan: list) -> None:
+    """Append a held-out model's queries (one per evidence level it can have) to ``cases``, and its
+    item query to ``to_plan``."""
+    post = predictive.posterior
+    truth = {b: float(row[b]) for b in order if row[b] == row[b]}
+    if not truth:
+        return
+    queries = {"none": data.query(model)}
+    known = [b for b in score_names if b in truth]
+    if len(known) >= 2:
+        reveal = tuple(rng.choice(known, size=len(known) // 2, replace=False))
+        queries["scores"] = data.query(model, benchmarks_known=reveal)
+    sets = [p for p in post.prior.specialists_ if all(post.score_names[j] in truth for j in p)]
+    if sets:  # the specialists predict better than the shared trees, so they get their own scale
+        pattern = sets[int(rng.integers(len(sets)))]
+        queries["reveal set"] = data.query(model, benchmarks_known=tuple(post.score_names[j] for j in pattern))
+    if data.items:
+        k = int(rng.choice(ITEM_BUDGETS))
+        picks = data.random_items(data.index[model], k, rng)
+        if picks:
+            queries["items"] = data.query(model, items=picks)
+            to_plan.append((queries["none"], k, sorted(picks), truth))
+    # a model with items is told apart at the levels without them (see _conformal_scales)
+    tag = ITEM_MODEL if "items" in queries else ""
+    cases += [((tag if q.n_items() == 0 else "") + predictive.level(q), q, truth) for q in queries.values()]
 
 
 def _with_prior_means(helper: PlanningModel, cases: list[Case]) -> list:
@@ -120,12 +135,12 @@ def _with_prior_means(helper: PlanningModel, cases: list[Case]) -> list:
     return [(level, q, truth, m) for (level, q, truth), m in zip(cases, means)]
 
 
-def _choose_item_use(helper: PlanningModel, item_cases: list, weights: tuple[float, ...]
-                     ) -> tuple[float, list[Moment], tuple[str, ...]]:
+def _choose_item_use(helper: PlanningModel, item_cases: list, weights: tuple[float, ...],
+                     tried: Callable[[], None]) -> tuple[float, list[Moment], tuple[str, ...]]:
     """How items inform: the item weight, and at which evidence levels the item map predicts the
     scores, the options with the least held-out error on the cases with random items (returned with
     their moments). Per level: the map wins with many answers, and the folded-in vector can with a
-    few, so one map-or-not for all levels would give up one or the other."""
+    few, so one map-or-not for all levels would give up one or the other. ``tried``: called per weight."""
     item_map = helper.item_map_
     maps = [None, item_map] if item_map is not None and item_cases else [item_map]
     options = {}
@@ -140,6 +155,7 @@ def _choose_item_use(helper: PlanningModel, item_cases: list, weights: tuple[flo
         chosen = {lvl: min(opts, key=lambda o: error(opts[o])) for lvl, opts in by_level.items()}
         kept = [mo for lvl, opts in by_level.items() for mo in opts[chosen[lvl]]]
         options[w] = (error(kept), kept, tuple(sorted(lvl for lvl, c in chosen.items() if c)))
+        tried()
     best = min(options, key=lambda w: options[w][0])
     _, kept, levels = options[best]
     if not item_cases:  # nothing to choose on: the map, if learned, stays at every level

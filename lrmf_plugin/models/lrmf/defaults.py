@@ -13,17 +13,20 @@ MIN_RELATION_EDGES = 5
 Z90 = 1.6448536269514722
 #: the interval coverage the calibration pass aims at
 COVERAGE = 0.9
-#: the metadata prior's gradient-boosted trees (one ensemble per target direction). Medians (absolute
-#: error): the leaderboard's misses are heavy-tailed (broken runs), and a mean chases them. Small,
-#: many leaves: a leaderboard is full of near-twins (an author's v2 and v3, one recipe on two bases)
-#: that only a fine split on name tokens and namespace isolates. Early stopping on a tenth of the rows
-#: grows them only while they generalise, so where metadata says little they stop after a few rounds.
-METADATA_TREES = {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 127, "min_samples_leaf": 5,
-                  "loss": "absolute_error", "early_stopping": True, "validation_fraction": 0.1,
-                  "n_iter_no_change": 10}
+#: the metadata prior's gradient-boosted trees (LightGBM, one ensemble per target direction). Medians
+#: (absolute error): the leaderboard's misses are heavy-tailed (broken runs), and a mean chases them.
+#: Small, many leaves: a leaderboard is full of near-twins (an author's v2 and v3, one recipe on two
+#: bases) that only a fine split on name tokens and namespace isolates. Early stopping on a tenth of
+#: the rows (``validation``, ``patience`` rounds) grows them only while they generalise, so where
+#: metadata says little they stop after a few rounds. One thread and deterministic: the same trees
+#: on every machine and run, and no OpenMP threads spinning on a busy machine's shared cores.
+#: Row-wise histograms: the same trees as column-wise, sooner, on a leaderboard's few thousand rows.
+METADATA_TREES = {"rounds": 200, "patience": 10, "validation": 0.1, "objective": "l1", "learning_rate": 0.1,
+                  "num_leaves": 127, "min_data_in_leaf": 5, "max_bin": 255, "num_threads": 1,
+                  "deterministic": True, "force_row_wise": True}
 #: the score-conditional trees: the same fine, early-stopped trees. They train on masked copies of
-#: each model, so a five-row leaf may hold one model's copies, but early stopping halts them once
-#: that stops generalising
+#: each model, so a five-row leaf may hold one model's copies, but early stopping (on held-out
+#: models, all copies of one on the same side) halts them once that stops generalising
 CONDITIONAL_TREES = METADATA_TREES
 #: copies of each model, each score revealed with probability 1/2, that train the score-conditional trees
 CONDITIONAL_COPIES = 4

@@ -10,7 +10,7 @@ import numpy as np
 from ...lineage import LineageGraph
 from ...schema import RELATIONS
 from .defaults import FALLBACK_RELATION_PRECISION, MIN_RELATION_EDGES
-from .metadata_prior import MetadataPrior, shrunk_covariance
+from .metadata_prior import Grown, MetadataPrior, shrunk_covariance
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,10 @@ def edge_pairs(graph: LineageGraph, row: dict[str, int], has: np.ndarray, relati
 
 
 def estimate_priors(U: np.ndarray, F: np.ndarray, has: np.ndarray, prior: MetadataPrior, graph: LineageGraph,
-                    row: dict[str, int], metadata_strength: float, multipliers: dict[str, float]
-                    ) -> tuple[Priors, np.ndarray]:
+                    row: dict[str, int], metadata_strength: float, multipliers: dict[str, float],
+                    done: Grown = None) -> tuple[Priors, np.ndarray]:
     """Prior precisions from out-of-fold residuals (full covariances), times the multipliers; also the
-    out-of-fold prior means of the data rows.
+    out-of-fold prior means of the data rows (``done``: told of each out-of-fold tree ensemble).
 
     Residuals ``r = u - g(phi)`` come from metadata models that did not see the model. Metadata
     precision: the inverse covariance of those residuals, so residuals of related benchmarks (BBH
@@ -70,7 +70,7 @@ def estimate_priors(U: np.ndarray, F: np.ndarray, has: np.ndarray, prior: Metada
     """
     B = prior.basis_
     resid = np.zeros((len(U), B.shape[0]))
-    resid[has] = prior.out_of_fold_residuals(F[has], U[has])
+    resid[has] = prior.out_of_fold_residuals(F[has], U[has], done=done)
     target = U @ B.T
     tau = shrunk_covariance(resid[has])
     meta_prec = metadata_strength * B.T @ np.linalg.inv(tau) @ B

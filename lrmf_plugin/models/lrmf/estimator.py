@@ -10,8 +10,6 @@ import inspect
 from typing import Any, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from ...dataset import ReferenceData
 from ...errors import InputError, NotFittedError, UnknownBenchmarkError
 from ...features import MetadataFeaturizer
@@ -27,6 +25,7 @@ from .empirical_bayes import Priors, estimate_priors
 from .metadata_prior import MetadataPrior
 from .newton import node_covariance, svd_start, target_basis, update_columns, update_models
 from .posterior import Posterior
+from .progress import FitProgress, Stage, StageBar
 from .predictive import ITEM_LEVELS, Predictive, item_level
 from .shift import shift_widening
 from .support import Support
@@ -72,7 +71,7 @@ class LRMFPredictor(Predictor):
         predict the other scores better than the trees shared by every reveal pattern. Queries
         revealing another set still get the shared trees.
     seed: makes initialisation and calibration splits deterministic.
-    progress: show a tqdm bar.
+    progress: show a progress bar per stage of the fit (the record, ``stages_``, is kept either way).
     """
 
     name = "lrmf"
@@ -113,9 +112,12 @@ class LRMFPredictor(Predictor):
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, data: ReferenceData) -> "LRMFPredictor":
-        """Fit on ``data``; with ``calibrate`` also learns interval scaling from held-out models."""
+        """Fit on ``data``; with ``calibrate`` also learns interval scaling from held-out models.
+        ``stages_`` records what each stage did (counts, trees, wall and CPU seconds)."""
         weight = DEFAULT_ITEM_WEIGHT if self.item_weight is None else float(self.item_weight)
-        self._fit_core(data, warm=None, item_weight=weight)
+        progress = FitProgress(self.progress)
+        self.stages_: list[Stage] = progress.stages
+        self._fit_core(data, warm=None, item_weight=weight, progress=progress)
         self.calibration_: dict[tuple[str, str], float] = {}
         self.map_levels_: tuple[str, ...] = ITEM_LEVELS
         if not self.calibrate:
@@ -125,14 +127,14 @@ class LRMFPredictor(Predictor):
         # they are what a held-out model's prediction mostly rests on
         params = {**self.get_params(), "calibrate": False, "n_sweeps": min(self.n_sweeps, CALIBRATION_SWEEPS)}
 
-        def refit(subset: ReferenceData) -> "LRMFPredictor":
+        def refit(subset: ReferenceData, stage: str = "calibration refit: ") -> "LRMFPredictor":
             helper = type(self)(**params)
-            helper._fit_core(subset, warm=self.posterior_, item_weight=weight, desc="calibrate lrmf (refit)")
+            helper._fit_core(subset, warm=self.posterior_, item_weight=weight, progress=progress.nested(stage))
             helper.calibration_, helper.map_levels_ = {}, ITEM_LEVELS
             return helper
 
         result = calibrate(data, refit, seed=self.seed, share=self.calibration_share, item_weight=self.item_weight,
-                           progress=self.progress)
+                           progress=progress)
         if result is not None:
             self.calibration_, self.map_levels_ = result.scales, result.map_levels
             self.posterior_ = self.posterior_.with_item_weight(result.item_weight)
@@ -140,55 +142,70 @@ class LRMFPredictor(Predictor):
                 self.item_map_ = None
         if self.shift_calibration:
             self.support_ = self.support_.with_widen(
-                shift_widening(data, refit, self, seed=self.seed, share=self.calibration_share, progress=self.progress))
+                shift_widening(data, refit, self, seed=self.seed, share=self.calibration_share,
+                               progress=progress.nested("shift: ")))
         return self
 
-    def _fit_core(self, data: ReferenceData, warm: Posterior | None, item_weight: float, desc: str = "fit lrmf") -> None:
+    def _fit_core(self, data: ReferenceData, warm: Posterior | None, item_weight: float,
+                  progress: FitProgress) -> None:
         """The factorisation; ``warm``, a posterior fitted on a superset of ``data``'s models with the
         same columns, gives the starting point (the calibration refit needs only a few sweeps).
-        ``desc`` names the progress bar, whose postfix names the stage: the metadata trees between
-        the sweeps and the settling take most of a real reference's fit."""
+        ``progress`` shows and records each stage with its own count: sweeps, tree ensembles, steps."""
         graph = LineageGraph(data.edges)
         design = build_design(data, graph)
         patterns = self._reveal_patterns(design.score_names)
         d = self.n_factors + 1  # + model bias
-        row = {m: i for i, m in enumerate(design.rows)}
         # vocabularies from models with data only: the trees learn from those rows alone
         featurizer = MetadataFeaturizer().fit(data.metadata, [m for m, h in zip(design.rows, design.has) if h])
         F = featurizer.transform(data.metadata, design.rows)
         laplacians = {r: graph.laplacian(design.rows, {r: 1.0}, max_hops=1) for r in RELATIONS}
         priors = Priors.warm_up(d, self.metadata_strength, self.multipliers())
         U, Vs, cs = self._start(design, d, warm)
-        steps = tqdm(total=self.n_sweeps + self.n_settle, desc=desc, unit="sweep", disable=not self.progress)
-        U, Vs, cs = self._sweeps(design, F, U, Vs, cs, priors, laplacians, steps)
-        # with the columns final, fit the metadata prior (gbm by default) in the final score basis,
-        # estimate the prior precisions, and settle the model vectors under them (columns fixed,
-        # so the prior's basis stays the one the scores are read in)
-        steps.set_postfix_str("metadata prior")
-        has, scored = design.has, bool(design.score_names)
-        basis = target_basis(Vs[0] if scored else None, d)
-        prior = MetadataPrior(self.metadata_model, self.metadata_l2, self.seed).fit(F[has], U[has], basis)
-        M = prior.predict(F)
-        # models with data get their out-of-fold prior mean, so their residuals (which the lineage
-        # prior propagates to relatives) are honest rather than shrunk by overfitting
-        priors, M[has] = estimate_priors(U, F, has, prior, graph, row, self.metadata_strength, self.multipliers())
-        if scored:
-            steps.set_postfix_str("score-conditional trees")
-            prior.fit_conditional(F[has], U[has], M[has] @ basis.T, ~np.isnan(design.S[has]), patterns)
+        with progress.stage("sweeps", self.n_sweeps, "sweep") as bar:
+            U, Vs, cs = self._sweeps(design, F, U, Vs, cs, priors, laplacians, bar)
+        scored = bool(design.score_names)
+        prior, priors, M = self._fit_priors(design, F, U, target_basis(Vs[0] if scored else None, d), graph,
+                                            patterns, progress)
         self.item_map_ = self._fit_item_map(design, M, Vs[0] if scored else None, cs[0] if scored else None)
-        steps.set_postfix_str("settle")
-        for _ in range(self.n_settle):
-            U = update_models(design.blocks, U, Vs, cs, M, priors, laplacians, self.score_noise)
-            steps.update()
-        steps.close()
+        # with the columns final and the priors estimated, settle the model vectors under them
+        # (columns fixed, so the prior's basis stays the one the scores are read in)
+        with progress.stage("settle", self.n_settle + 1, "step") as bar:
+            for _ in range(self.n_settle):
+                U = update_models(design.blocks, U, Vs, cs, M, priors, laplacians, self.score_noise)
+                bar.step()
+            node_cov = node_covariance(design.blocks, U, Vs, cs, priors, laplacians, self.score_noise)
+            bar.step()
         self.posterior_ = Posterior(
-            models=design.rows, U=U, M=M, node_cov=node_covariance(design.blocks, U, Vs, cs, priors, laplacians,
-                                                                   self.score_noise),
+            models=design.rows, U=U, M=M, node_cov=node_cov,
             loadings=Vs, biases=cs, block_kinds=[bl.kind for bl in design.blocks], score_names=design.score_names,
             benchmarks=data.benchmark_names(), info=dict(data.benchmarks), item_names=design.item_names,
             normal=design.normal, featurizer=featurizer, prior=prior, priors=priors, multipliers=self.multipliers(),
             graph=graph, score_noise=self.score_noise, item_weight=item_weight)
         self.support_ = Support.fit(data, self.posterior_, design.has)
+
+    def _fit_priors(self, design: Design, F: np.ndarray, U: np.ndarray, basis: np.ndarray, graph: LineageGraph,
+                    patterns: list[tuple[int, ...]], progress: FitProgress
+                    ) -> tuple[MetadataPrior, Priors, np.ndarray]:
+        """The metadata prior (gbm by default) in the final score basis, the prior precisions
+        estimated from its out-of-fold residuals, and the score-conditional trees; with the prior
+        means of every row (models with data: their out-of-fold ones)."""
+        has = design.has
+        row = {m: i for i, m in enumerate(design.rows)}
+        prior = MetadataPrior(self.metadata_model, self.metadata_l2, self.seed)
+        with progress.stage("metadata trees", prior.ensembles(len(basis)), "ensemble") as bar:
+            grown = (lambda trees: bar.step(len(trees.roots)))
+            prior.fit(F[has], U[has], basis, grown)
+            M = prior.predict(F)
+            # models with data get their out-of-fold prior mean, so their residuals (which the
+            # lineage prior propagates to relatives) are honest rather than shrunk by overfitting
+            priors, M[has] = estimate_priors(U, F, has, prior, graph, row, self.metadata_strength,
+                                             self.multipliers(), grown)
+        if design.score_names and prior.kind == "gbm":
+            total = prior.conditional_ensembles(len(basis), patterns)
+            with progress.stage("score-conditional trees", total, "ensemble") as bar:
+                prior.fit_conditional(F[has], U[has], M[has] @ basis.T, ~np.isnan(design.S[has]), patterns,
+                                      lambda trees: bar.step(len(trees.roots)))
+        return prior, priors, M
 
     def _start(self, design: Design, d: int, warm: Posterior | None) -> tuple[np.ndarray, list, list]:
         """Starting vectors, loadings and biases: ``warm``'s where it has the same columns, else
@@ -212,7 +229,7 @@ class LRMFPredictor(Predictor):
         return svd_start(blocks, U, cs, self.n_factors, self.seed), Vs, cs
 
     def _sweeps(self, design: Design, F: np.ndarray, U: np.ndarray, Vs: list, cs: list, priors: Priors,
-                laplacians: dict, steps: tqdm) -> tuple[np.ndarray, list, list]:
+                laplacians: dict, bar: StageBar) -> tuple[np.ndarray, list, list]:
         """Alternate over models and columns with a cheap ridge metadata prior, refitted every sweep."""
         prior = MetadataPrior("ridge", self.metadata_l2, self.seed)
         M = np.zeros_like(U)
@@ -224,7 +241,7 @@ class LRMFPredictor(Predictor):
                 Vs[k], cs[k] = update_columns(bl, U, Vs[k], cs[k], self.column_l2, self.score_noise)
             prior.fit(F[has], U[has])
             M = prior.predict(F)
-            steps.update()
+            bar.step()
             if np.max(np.abs(U - before)) < SWEEP_TOLERANCE:
                 break
         return U, Vs, cs

@@ -1,14 +1,17 @@
 """The metadata prior: a regression from a model's metadata (and revealed scores) to its latent vector."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ...defaults import MIN_ROWS
 from ...errors import InputError
-from ..trees import TreeEnsemble, predict_all
+from ..trees import TreeEnsemble, fit_ensembles, predict_all
 from .defaults import CONDITIONAL_COPIES, CONDITIONAL_TREES, METADATA_TREES, MIN_VARIANCE, RESIDUAL_FOLDS
+
+#: told of each tree ensemble as it is grown (the fit's progress), or None
+Grown = Callable[[TreeEnsemble], None] | None
 
 
 def shrunk_covariance(X: np.ndarray) -> np.ndarray:
@@ -44,7 +47,9 @@ class MetadataPrior:
             raise InputError(f"metadata_model must be 'gbm' or 'ridge', not {kind!r}")
         self.kind, self.l2, self.seed = kind, l2, seed
 
-    def fit(self, F: np.ndarray, U: np.ndarray, basis: np.ndarray | None = None) -> "MetadataPrior":
+    def fit(self, F: np.ndarray, U: np.ndarray, basis: np.ndarray | None = None, done: Grown = None
+            ) -> "MetadataPrior":
+        """Fit the prior mean's regression; ``done`` is told of each tree ensemble grown."""
         self.basis_ = np.eye(U.shape[1]) if basis is None else basis
         self.back_ = np.linalg.pinv(self.basis_)          # targets -> latent (least squares)
         T = U @ self.basis_.T
@@ -61,30 +66,18 @@ class MetadataPrior:
             self.coef_ = np.linalg.solve(A.T @ A + self.l2 * np.eye(F.shape[1]), A.T @ (T - self.const_))
             self.const_ = self.const_ - mean @ self.coef_
             return self
-        self.trees_ = self._boost(F, T)
+        self.trees_ = fit_ensembles(F, T, METADATA_TREES, self.seed, done)
         return self
 
-    def _boost(self, X: np.ndarray, T: np.ndarray, params: dict = METADATA_TREES) -> list[TreeEnsemble]:
-        from sklearn.ensemble import HistGradientBoostingRegressor
-        from threadpoolctl import threadpool_limits
-
-        # columns that cannot be split on these rows (one value, never missing) are left out: every
-        # node's histograms would pay for them, and a name-token vocabulary has many such columns
-        # in an out-of-fold half (the trees are the same without them)
-        nan = np.isnan(X)
-        varies = (np.where(nan, -np.inf, X).max(axis=0) > np.where(nan, np.inf, X).min(axis=0)) \
-            | (nan.any(axis=0) & ~nan.all(axis=0))
-        columns = np.flatnonzero(varies) if varies.any() else np.arange(min(1, X.shape[1]))
-        X = X[:, columns]
-        # one OpenMP thread: deterministic, and immune to the collapse OpenMP suffers on busy machines
-        with threadpool_limits(limits=1):
-            return [TreeEnsemble.from_sklearn(HistGradientBoostingRegressor(
-                **params, random_state=self.seed).fit(X, T[:, k]), columns)
-                for k in range(T.shape[1])]
+    def ensembles(self, n_targets: int) -> int:
+        """Tree ensembles that :meth:`fit` and :meth:`out_of_fold_residuals` grow for ``n_targets``
+        targets (the progress bar's count)."""
+        return n_targets * (1 + RESIDUAL_FOLDS) if self.kind == "gbm" else 0
 
     def fit_conditional(self, F: np.ndarray, U: np.ndarray, G: np.ndarray, observed: np.ndarray,
-                        patterns: Sequence[tuple[int, ...]] = ()) -> "MetadataPrior":
-        """Fit the score-conditional trees, and the specialists of ``patterns``.
+                        patterns: Sequence[tuple[int, ...]] = (), done: Grown = None) -> "MetadataPrior":
+        """Fit the score-conditional trees, and the specialists of ``patterns`` (``done``: told of
+        each tree ensemble grown).
 
         The first ``observed.shape[1]`` targets are score directions (``observed``: which scores
         each row has; ``G``: out-of-fold zero-evidence predictions of all targets). Each of
@@ -105,24 +98,30 @@ class MetadataPrior:
         # fitted vector, not a score), unless too few have them all
         full = observed.all(axis=1)
         self.resid_cov_ = shrunk_covariance((T - G)[full] if full.sum() >= MIN_ROWS else T - G)
-        X, Y = [], []
+        X, Y, model = [], [], []
         for _ in range(CONDITIONAL_COPIES):
             revealed = observed & (rng.random(observed.shape) < 0.5)
             use = revealed.any(axis=1) & (revealed.sum(axis=1) < observed.sum(axis=1))
             features, base = self._conditional_design(F, G, np.where(revealed, T[:, :s], np.nan))
             X.append(features[use])
             Y.append((np.hstack([np.where(observed & ~revealed, T[:, :s], np.nan), T[:, s:]]) - base)[use])
-        X, Y = np.vstack(X), np.vstack(Y)
+            model.append(np.flatnonzero(use))
+        X, Y, model = np.vstack(X), np.vstack(Y), np.concatenate(model)
         learn = [~np.isnan(Y[:, k]) for k in range(Y.shape[1])]
         if min(ok.sum() for ok in learn) < MIN_ROWS:  # a score seldom seen beside another: Gaussian conditional only
             return self
-        self.conditional_ = [self._boost(X[ok], Y[ok, k:k + 1], CONDITIONAL_TREES)[0] for k, ok in enumerate(learn)]
+        self.conditional_ = fit_ensembles(X, Y, CONDITIONAL_TREES, self.seed, done, groups=model)
         for pattern in patterns:
-            self._fit_specialist(F, T, G, observed, tuple(sorted(pattern)))
+            self._fit_specialist(F, T, G, observed, tuple(sorted(pattern)), done)
         return self
 
+    @staticmethod
+    def conditional_ensembles(n_targets: int, patterns: Sequence[tuple[int, ...]]) -> int:
+        """Tree ensembles that :meth:`fit_conditional` grows at most (the progress bar's count)."""
+        return n_targets + sum(n_targets - len(set(p)) for p in patterns)
+
     def _fit_specialist(self, F: np.ndarray, T: np.ndarray, G: np.ndarray, observed: np.ndarray,
-                        pattern: tuple[int, ...]) -> None:
+                        pattern: tuple[int, ...], done: Grown) -> None:
         """Trees for queries revealing exactly the scores ``pattern``: the shared trees learn every
         pattern from random halves, so any one pattern is rare among their rows and shares their
         splits with all others. They learn the targets themselves, reading the Gaussian conditional
@@ -140,8 +139,7 @@ class MetadataPrior:
         learn = [~np.isnan(Y[:, k]) for k in targets]
         if min(ok.sum() for ok in learn) < MIN_ROWS:
             return
-        self.specialists_[pattern] = (targets, [self._boost(X[ok], Y[ok, k:k + 1], CONDITIONAL_TREES)[0]
-                                                for k, ok in zip(targets, learn)])
+        self.specialists_[pattern] = (targets, fit_ensembles(X, Y[:, targets], CONDITIONAL_TREES, self.seed, done))
 
     def gaussian_conditional(self, G: np.ndarray, R: np.ndarray) -> np.ndarray:
         """Mean of all targets given the revealed score directions ``R`` (NaN: hidden) under a
@@ -199,7 +197,8 @@ class MetadataPrior:
         """Prior mean of the latent vectors of the rows of ``F``."""
         return self.predict_targets(F) @ self.back_.T
 
-    def out_of_fold_residuals(self, F: np.ndarray, U: np.ndarray, folds: int = RESIDUAL_FOLDS) -> np.ndarray:
+    def out_of_fold_residuals(self, F: np.ndarray, U: np.ndarray, folds: int = RESIDUAL_FOLDS,
+                              done: Grown = None) -> np.ndarray:
         """Target-space residuals of each row under a model that did not see it (honest spread)."""
         T = U @ self.basis_.T
         out = np.zeros_like(T)
@@ -207,7 +206,7 @@ class MetadataPrior:
         for k in range(folds):
             test = order[k::folds]
             train = np.setdiff1d(order, test)
-            part = MetadataPrior(self.kind, self.l2, self.seed).fit(F[train], U[train], self.basis_)
+            part = MetadataPrior(self.kind, self.l2, self.seed).fit(F[train], U[train], self.basis_, done)
             out[test] = T[test] - part.predict_targets(F[test])
         return out
 

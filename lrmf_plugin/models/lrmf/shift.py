@@ -20,6 +20,7 @@ from ..scores import full_scores
 from .calibration import held_out_cases
 from .defaults import CALIBRATION_MODELS, COVERAGE, MIN_CALIBRATION_CASES, MIN_CALIBRATION_MODELS
 from .posterior import Posterior
+from .progress import FitProgress
 from .support import DATE_FIELDS, Support
 
 
@@ -53,8 +54,8 @@ def shift_holdout(data: ReferenceData, share: float) -> tuple[np.ndarray, np.nda
     return strong, newest
 
 
-def shift_widening(data: ReferenceData, refit: Callable[[ReferenceData], Calibrated], fitted: Calibrated, *,
-                   seed: int, share: float, progress: bool = False) -> dict[str, float]:
+def shift_widening(data: ReferenceData, refit: Callable[[ReferenceData, str], Calibrated], fitted: Calibrated, *,
+                   seed: int, share: float, progress: FitProgress | None = None) -> dict[str, float]:
     """The interval factor per benchmark for flagged queries, from a refit without the shift holdout;
     ``fitted`` lends it the calibration pass's choices (scales, item weight, map levels). Empty when
     the holdout is too small or too few of its predictions are flagged."""
@@ -63,14 +64,14 @@ def shift_widening(data: ReferenceData, refit: Callable[[ReferenceData], Calibra
         return {}
     keep = data.has_data()
     keep[held] = False
-    helper = refit(data.subset(keep))
+    helper = refit(data.subset(keep), "shift refit: ")
     helper.calibration_, helper.map_levels_ = fitted.calibration_, fitted.map_levels_
     helper.posterior_ = helper.posterior_.with_item_weight(fitted.posterior_.item_weight)
     if fitted.item_map_ is None:
         helper.item_map_ = None
     rng = np.random.default_rng(seed + 2)
     models = [data.models[i] for i in rng.permutation(held)[:CALIBRATION_MODELS]]
-    cases, _ = held_out_cases(data, helper, models, rng, progress)
+    cases, _ = held_out_cases(data, helper, models, rng, progress or FitProgress(False))
     predictions = helper.predict([q for _, q, _ in cases])
     n = len(predictions) // max(len(cases), 1)
     ratios: dict[str, list[float]] = {}
