@@ -23,14 +23,23 @@ DEFAULT_METHODS = ("lrmf", "random_sampling", "random_regression", "aipw", "subs
 
 
 def load(dirs: list[Path]) -> pd.DataFrame:
-    """The benchmark means over all held-out models of each method, first folder first."""
+    """Per-benchmark rows over all held-out models of each method, first folder first."""
     parts, seen = [], set()
     for d in dirs:
         frame = pd.read_csv(d / "results.csv")
-        frame = frame[(frame.benchmark == "mean") & (frame.subset == "all") & ~frame.method.isin(seen)]
+        frame = frame[(frame.benchmark != "mean") & (frame.subset == "all") & ~frame.method.isin(seen)]
         seen |= set(frame.method)
         parts.append(frame)
     return pd.concat(parts, ignore_index=True)
+
+
+def means(frame: pd.DataFrame, benchmarks: list[str] | None) -> pd.DataFrame:
+    """Means over ``benchmarks`` (all when None) per setting and method, and the most models judged
+    on one benchmark (``n``), as the reports' ``mean`` rows are."""
+    if benchmarks:
+        frame = frame[frame.benchmark.isin(benchmarks)]
+    return frame.groupby(["setting", "method"], sort=False).agg(
+        n=("n", "max"), **{m: (m, "mean") for m in METRICS}).reset_index()
 
 
 def table(frames: dict[str, pd.DataFrame], methods: list[str]) -> str:
@@ -81,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", action="append", required=True, metavar="NAME=DIR[,DIR]")
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS))
     parser.add_argument("--title", default="Backtests under shift")
+    parser.add_argument("--item-benchmarks", nargs="+", default=None, metavar="NAME",
+                        help="also a table of means over these (the benchmarks the item baselines can read)")
     args = parser.parse_args(argv)
     frames = {}
     for spec in args.split:
@@ -93,12 +104,19 @@ def main(argv: list[str] | None = None) -> int:
         frames[name] = load(paths)
     methods = [m for m in args.methods if any(m in set(f.method) for f in frames.values())]
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(frames, methods, args.out / "shift.png")
+    every = {name: means(f, None) for name, f in frames.items()}
+    plot(every, methods, args.out / "shift.png")
     text = [f"# {args.title}", "",
             "Each cell: MAE / mean signed error (predicted - measured) / 90% interval coverage / mean interval "
             "width, all means over benchmarks, on the split's held-out models (`models`: the most judged on one "
             "benchmark). Every report folder beside this file has the per-benchmark tables and the notes saying "
-            "how each split was chosen.", "", table(frames, methods), "", "![MAE and coverage](shift.png)", ""]
+            "how each split was chosen.", "", "## Every benchmark", "", table(every, methods), ""]
+    if args.item_benchmarks:
+        items = {name: means(f, args.item_benchmarks) for name, f in frames.items()}
+        text += [f"## The benchmarks with items ({', '.join(args.item_benchmarks)})", "",
+                 "Where the item baselines read items; elsewhere they fall back to the global mean.", "",
+                 table(items, methods), ""]
+    text += ["![MAE and coverage](shift.png)", ""]
     (args.out / "summary.md").write_text("\n".join(text))
     print(f"wrote {args.out / 'summary.md'}")
     return 0
