@@ -55,9 +55,10 @@ def table(frames: dict[str, pd.DataFrame], methods: list[str]) -> str:
                     cells.append("–")
                     continue
                 r = rows.loc[m]
-                cov = "–" if pd.isna(r.coverage) else f"{r.coverage:.2f}"
-                width = "–" if pd.isna(r.width) else f"{r.width:.1f}"
-                cells.append(f"{r.mae:.2f} / {r.bias:+.2f} / {cov} / {width}")
+                # reports made before the bias column (the committed v1) have none: a dash, not "nan"
+                bias, cov, width = (("–" if pd.isna(v) else fmt.format(v)) for v, fmt in
+                                    ((r.bias, "{:+.2f}"), (r.coverage, "{:.2f}"), (r.width, "{:.1f}")))
+                cells.append(f"{r.mae:.2f} / {bias} / {cov} / {width}")
             lines.append(f"| {split} | {setting} | {int(rows.n.max())} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
