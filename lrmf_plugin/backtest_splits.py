@@ -72,6 +72,8 @@ def make_folds(data: ReferenceData, truth: pd.DataFrame, split: str, folds: int,
         groups, how = _frontier(truth, candidates, share)
     elif split == "temporal":
         groups, how = _temporal(data, candidates, share)
+    elif folds < 1:
+        raise InputError(f"--folds is the number of families split new-family holds out: at least 1, got {folds}")
     else:
         groups, how = _families(data, candidates, folds)
     cap = None if max_models is None else max(1, max_models // len(groups))

@@ -72,6 +72,10 @@ def test_new_family_holds_out_whole_families_under_the_cap(data):
         assert set(fold.held) == set(arch.index[arch == fold.label])
     with pytest.raises(InputError, match="split"):
         make_folds(data, truth, "sideways", 3, seed=0)
+    with pytest.raises(InputError, match="folds"):
+        make_folds(data, truth, "new-family", 0, seed=0)
+    with pytest.raises(InputError, match="share"):
+        make_folds(data, truth, "frontier", 1, seed=0, share=1.5)
 
 
 def test_shift_backtest_never_fits_on_the_held_out_group(data):
