@@ -21,6 +21,7 @@ from pathlib import Path
 from import_shared import DEFAULT_DATA, jobs
 
 from lrmf_plugin.backtest import DEFAULT_BUDGETS, resolve_methods, run_backtest
+from lrmf_plugin.backtest_splits import DEFAULT_SHARE, SPLITS
 from lrmf_plugin.backtest_report import write_report
 from lrmf_plugin.reference import Reference
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-models", type=int, default=None)
+    parser.add_argument("--split", choices=SPLITS, default="random",
+                        help="held-out models; a shift split writes to results/<suite>-shift/<split>/")
+    parser.add_argument("--share", type=float, default=DEFAULT_SHARE)
     args = parser.parse_args(argv)
     methods = resolve_methods(args.methods)
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,9 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{suite}: {int(data.has_data().sum())} models with data, {len(data.models)} nodes, "
                   f"{len(data.edges)} edges ({time.perf_counter() - start:.1f}s)", flush=True)
             result = run_backtest(data, methods, SUITES[suite][1], folds=args.folds, seed=args.seed,
-                                  max_models=args.max_models, only_with_items=suite in ITEMS_ONLY)
-            report = write_report(result, args.out / suite,
-                                  title=f"Backtest: Open LLM Leaderboard {suite} (../shared/data)")
+                                  max_models=args.max_models, only_with_items=suite in ITEMS_ONLY,
+                                  split=args.split, share=args.share)
+            out = args.out / suite if args.split == "random" else args.out / f"{suite}-shift" / args.split
+            report = write_report(result, out,
+                                  title=f"Backtest: Open LLM Leaderboard {suite}, split {args.split} (../shared/data)")
             print(f"{suite}: wrote {report} ({time.perf_counter() - start:.0f}s)", flush=True)
     return 0
 

@@ -38,6 +38,7 @@ from .models.base import Predictor
 from .models.lineage_average import LineageAveragePredictor
 from .models.scores import full_scores
 from .backtest_metrics import item_metrics
+from .backtest_splits import DEFAULT_SHARE, make_folds
 from .schema import ModelQuery
 
 #: (predictor, query, budget, seed, benchmarks) -> benchmark -> item ids to evaluate
@@ -112,6 +113,9 @@ METHODS: dict[str, MethodSpec] = {
     "mf": MethodSpec(_lazy("lrmf_plugin.models.matrix_factorization", "MatrixFactorizationPredictor")),
     "irt": MethodSpec(_lazy("lrmf_plugin.models.irt", "IRTPredictor")),
     "subset_mapping": MethodSpec(_lazy("lrmf_plugin.models.subset_mapping", "SubsetMappingPredictor")),
+    "random_sampling": MethodSpec(_lazy("lrmf_plugin.models.random_sampling", "RandomSamplingPredictor")),
+    "random_regression": MethodSpec(_lazy("lrmf_plugin.models.random_sampling", "RandomRegressionPredictor")),
+    "aipw": MethodSpec(_lazy("lrmf_plugin.models.aipw", "AIPWPredictor")),
     "lrmf": MethodSpec(_lazy("lrmf_plugin.models.lrmf", "LRMFPredictor"), plan_with_planning_module,
                        takes_reveal_sets=True),
 }
@@ -147,24 +151,15 @@ class BacktestResult:
     config: dict[str, object] = field(default_factory=dict)
 
 
-def assign_folds(models: Sequence[str], folds: int, seed: int) -> np.ndarray:
-    """Fold number per model: a seeded permutation cut into ``folds`` nearly equal parts."""
-    if folds < 2 or folds > len(models):
-        raise InputError(f"--folds must be between 2 and the number of evaluated models ({len(models)}), got {folds}")
-    order = np.random.default_rng(seed).permutation(len(models))
-    fold = np.empty(len(models), dtype=int)
-    for f, part in enumerate(np.array_split(order, folds)):
-        fold[part] = f
-    return fold
-
-
 def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], settings: Sequence[str] = DEFAULT_SETTINGS,
                  folds: int = 5, seed: int = 0, max_models: int | None = None,
                  known: Sequence[str] = DEFAULT_KNOWN, item_metric_models: int = 200, planning_rounds: int = 2,
-                 progress: bool = True, only_with_items: bool = False) -> BacktestResult:
+                 progress: bool = True, split: str = "random", share: float = DEFAULT_SHARE,
+                 only_with_items: bool = False) -> BacktestResult:
     """Run the protocol; ``item_metric_models`` caps the held-out models per fold scored item by item,
-    ``planning_rounds`` is how many rounds a planner gets to spend each budget; ``only_with_items``
-    holds out only models with items on every item benchmark (every setting judged on the same models)."""
+    ``planning_rounds`` is how many rounds a planner gets to spend each budget, ``split`` and ``share``
+    choose the held-out models (:mod:`lrmf_plugin.backtest_splits`); ``only_with_items`` holds out only
+    models with items on every item benchmark (every setting judged on the same models)."""
     parsed = [parse_setting(s) for s in settings]
     if planning_rounds < 1:
         raise InputError(f"planning rounds must be at least 1, got {planning_rounds}")
@@ -177,17 +172,17 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                      f"reveal set {', '.join(known)} (the benchmarks setting `known` reveals), as "
                      f"`lm-eval-predict fit --reveal {','.join(known)}` would be")
     index, answers_all = data.index, _answers_every_item_benchmark(data)
-    candidates = _candidates(data.models, truth.notna().any(axis=1).to_numpy() & (answers_all | (not only_with_items)),
-                             max_models, seed)
-    fold_of = assign_folds(candidates, folds, seed)
+    fold_list, how = make_folds(data, truth, split, folds, seed, max_models, share,
+                                eligible=answers_all if only_with_items else None)
+    notes += [how] if split != "random" else []  # the report's intro already describes random folds
+    folds = len(fold_list)
     item_benchmarks = sorted(data.items)
     pred_parts: list[pd.DataFrame] = []
     item_rows: list[dict[str, object]] = []
     bar = tqdm(total=folds * len(methods), desc="backtest", unit="fit", disable=not progress)
-    for f in range(folds):
-        held = [m for m, g in zip(candidates, fold_of) if g == f]
-        keep = data.has_data()
-        keep[[index[m] for m in held]] = False
+    for f, fold in enumerate(fold_list):
+        held, keep = fold.held, data.has_data()
+        keep[[index[m] for m in fold.excluded]] = False
         train = holdout(data, keep)
         flags = _fold_flags(train, held, answers_all)
         resolver = _resolver(train)
@@ -215,17 +210,10 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
     items = pd.DataFrame(item_rows, columns=["method", "setting", "fold", "benchmark", "n_items", "auc", "brier"])
     return BacktestResult(predictions, items, {b: data.benchmarks[b].suite for b in truth.columns},
                           [s.name for s in usable], list(methods), notes,
-                          {"folds": folds, "seed": seed, "models": len(candidates), "known": list(known),
-                           "item_metric_models": item_metric_models, "planning_rounds": planning_rounds,
-                           "only_with_items": only_with_items, "item_benchmarks": item_benchmarks})
-
-
-def _candidates(models: Sequence[str], eligible: np.ndarray, max_models: int | None, seed: int) -> list[str]:
-    """The models that may be held out, or a seeded sample of ``max_models`` of them."""
-    candidates = [m for m, ok in zip(models, eligible) if ok]
-    if max_models is not None and max_models < len(candidates):
-        candidates = sorted(np.random.default_rng(seed).choice(candidates, size=max_models, replace=False).tolist())
-    return candidates
+                          {"folds": folds, "seed": seed, "models": sum(len(fd.held) for fd in fold_list),
+                           "split": split, "known": list(known), "item_metric_models": item_metric_models,
+                           "planning_rounds": planning_rounds, "only_with_items": only_with_items,
+                           "item_benchmarks": item_benchmarks})
 
 
 def _usable_settings(parsed: list[Setting], known: Sequence[str], data: ReferenceData) -> tuple[list[Setting], list[str]]:

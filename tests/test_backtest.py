@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lrmf_plugin.backtest import (METHODS, MethodSpec, assign_folds, parse_setting, resolve_methods,
+from lrmf_plugin.backtest import (METHODS, MethodSpec, parse_setting, resolve_methods,
                                   run_backtest)
 from lrmf_plugin.backtest_metrics import item_metrics, score_metrics
 from lrmf_plugin.backtest_report import MEAN_ROWS, TARGETS, Target, summarise, target_value, write_report
+from lrmf_plugin.backtest_splits import assign_folds
 from lrmf_plugin.cli import main
 from lrmf_plugin.errors import InputError
 from lrmf_plugin.models.global_mean import GlobalMeanPredictor

@@ -12,6 +12,7 @@ HELP = "k-fold held-out accuracy of ours and the baselines; writes report.md, re
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..backtest import DEFAULT_KNOWN, DEFAULT_SETTINGS, METHODS
+    from ..backtest_splits import DEFAULT_SHARE, SPLITS
 
     p = subparsers.add_parser(
         "backtest", help=HELP,
@@ -28,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--known", nargs="+", metavar="BENCHMARK", default=None,
                    help=f"benchmarks revealed in setting `known` (default: those of {' '.join(DEFAULT_KNOWN)} "
                         "the reference scores)")
+    p.add_argument("--split", choices=SPLITS, default="random",
+                   help="which models are held out: random folds, or under shift the strongest (frontier), the "
+                        "latest submitted (temporal) or whole architecture families (new-family), which the fit "
+                        "never sees (default %(default)s)")
+    p.add_argument("--share", type=float, default=DEFAULT_SHARE, metavar="F",
+                   help="frontier and temporal: the share of the evaluated models held out (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="fold and random-plan seed (default %(default)s)")
     p.add_argument("--max-models", type=int, default=None, metavar="N",
                    help="hold out at most N (seeded sample of) models in total; training always uses all others")
@@ -46,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError, UnknownBenchmarkError
     from ..reference import Reference
 
-    if args.max_models is not None and args.max_models < args.folds:
+    if args.max_models is not None and args.split == "random" and args.max_models < args.folds:
         raise InputError(f"--max-models {args.max_models} is smaller than --folds {args.folds}")
     settings = [parse_setting(s).name for s in args.settings]
     methods = resolve_methods(args.methods)
@@ -60,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                                         f"(scored: {', '.join(sorted(scored)) or 'none'})")
     result = run_backtest(data, methods, settings, folds=args.folds, seed=args.seed, max_models=args.max_models,
                           known=args.known or DEFAULT_KNOWN, planning_rounds=args.planning_rounds,
-                          progress=not args.quiet)
+                          progress=not args.quiet, split=args.split, share=args.share)
     if result.predictions.empty:
         raise InputError(f"nothing was backtested ({'; '.join(result.notes) or 'no held-out predictions'}); "
                          "no report written")
