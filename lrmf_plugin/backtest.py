@@ -167,10 +167,7 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
     known = [b for b in known if b in truth.columns]
     usable, notes = _usable_settings(parsed, known, data)
     reveals = bool(known) and any(s.kind == "known" for s in usable)
-    if reveals and any(spec.takes_reveal_sets for spec in methods.values()):
-        notes.append(f"{', '.join(n for n, spec in methods.items() if spec.takes_reveal_sets)} fitted with "
-                     f"reveal set {', '.join(known)} (the benchmarks setting `known` reveals), as "
-                     f"`lm-eval-predict fit --reveal {','.join(known)}` would be")
+    notes += _reveal_notes(methods, known) if reveals else []
     index, answers_all = data.index, _answers_every_item_benchmark(data)
     fold_list, how = make_folds(data, truth, split, folds, seed, max_models, share,
                                 eligible=answers_all if only_with_items else None)
@@ -190,10 +187,7 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                                                          np.random.default_rng([seed, f]), item_metric_models)
         for name, spec in methods.items():
             bar.set_postfix_str(f"fold {f + 1}/{folds} {name}")
-            predictor = spec.factory()
-            if spec.takes_reveal_sets and reveals:
-                predictor.reveal_sets = (tuple(known),)
-            predictor.fit(train)
+            predictor = _fitted(spec, train, tuple(known) if reveals else ())
             for s in usable:
                 models = evaluated[s.name]
                 queries = shared[s.name]
@@ -214,6 +208,20 @@ def run_backtest(data: ReferenceData, methods: Mapping[str, MethodSpec], setting
                            "split": split, "known": list(known), "item_metric_models": item_metric_models,
                            "planning_rounds": planning_rounds, "only_with_items": only_with_items,
                            "item_benchmarks": item_benchmarks})
+
+
+def _reveal_notes(methods: Mapping[str, MethodSpec], known: Sequence[str]) -> list[str]:
+    names = [n for n, spec in methods.items() if spec.takes_reveal_sets]
+    return [f"{', '.join(names)} fitted with reveal set {', '.join(known)} (the benchmarks setting `known` reveals), "
+            f"as `lm-eval-predict fit --reveal {','.join(known)}` would be"] if names else []
+
+
+def _fitted(spec: MethodSpec, train: ReferenceData, reveal: tuple[str, ...]) -> Predictor:
+    """A fresh predictor of ``spec`` fitted on ``train``, told the reveal set when it takes one."""
+    predictor = spec.factory()
+    if spec.takes_reveal_sets and reveal:
+        predictor.reveal_sets = (reveal,)
+    return predictor.fit(train)
 
 
 def _usable_settings(parsed: list[Setting], known: Sequence[str], data: ReferenceData) -> tuple[list[Setting], list[str]]:
