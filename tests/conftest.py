@@ -52,7 +52,7 @@ def lmeval_stock_runs(lmeval_tasks):
     models = [f"toy-org/model-{k}" for k in range(5)]
     runs = [{"out": out, "model": m, "tasks": [lmeval_toy.GROUP, "toy_gen", "toy_if"]} for m in models]
     runs.append({"out": subset, "model": "org/sub", "tasks": ["toy_mc4"], "samples": {"toy_mc4": [1, 4, 9]}})
-    proc = subprocess.run(lmeval_toy.stock_runs_command(lmeval_tasks["tasks"], runs), env=lmeval_tasks["env"],
+    proc = subprocess.run(lmeval_toy.runs_command(lmeval_tasks["tasks"], runs), env=lmeval_tasks["env"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"dir": out, "models": models, "subset": subset}

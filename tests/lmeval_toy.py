@@ -139,35 +139,6 @@ def offline_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-#: Runs lm-eval in one Python process (its own API and EvaluationTracker, so the files are exactly a
-#: stock run's) instead of paying a ~10 s CLI start-up per model.
-_STOCK_RUNS = r'''
-import json, sys
-from lm_eval import simple_evaluate
-from lm_eval.loggers import EvaluationTracker
-from lm_eval.tasks import TaskManager
-
-include, runs = sys.argv[1], json.loads(sys.argv[2])
-tm = TaskManager(include_path=include, include_defaults=False)
-for seed, run in enumerate(runs):
-    tracker = EvaluationTracker(output_path=run["out"])
-    res = simple_evaluate(model="dummy", model_args={"pretrained": run["model"]}, tasks=run["tasks"],
-                          samples=run.get("samples"), task_manager=tm, log_samples=True,
-                          evaluation_tracker=tracker, random_seed=seed, numpy_random_seed=seed,
-                          torch_random_seed=seed, fewshot_random_seed=seed)
-    samples = res.pop("samples")
-    tracker.save_results_aggregated(results=res, samples=samples)
-    for task in res["configs"]:
-        tracker.save_results_samples(task_name=task, samples=samples[task])
-'''
-
-
-def stock_runs_command(include: Path, runs: list[dict]) -> list[str]:
-    """argv that writes stock lm-eval runs with the dummy model, one per ``{"out", "model", "tasks",
-    "samples"?}`` entry (seeded by position, so the models answer differently)."""
-    return [sys.executable, "-c", _STOCK_RUNS, str(include), json.dumps(runs, default=str)]
-
-
 def build_tiny_gpt2(out: Path) -> Path:
     """A 2-layer GPT-2 with a byte-level BPE tokenizer trained on a toy corpus (no downloads, ~1 MB)."""
     import torch
@@ -191,11 +162,13 @@ def build_tiny_gpt2(out: Path) -> Path:
     return out
 
 
-#: Like :data:`_STOCK_RUNS`, but each "model" is a toy LM with a skill in [0, 1]: it answers a
-#: multiple-choice document right with probability ``sigmoid(8 (skill - difficulty))``, the document's
-#: difficulty fixed by its id, so one skill drives every task and the tasks' scores correlate across
-#: models, as real models' do (the dummy model's answers are independent noise).
-_SKILL_RUNS = r'''
+#: Runs lm-eval in one Python process (its own API and EvaluationTracker, so the files are exactly a
+#: stock run's) instead of paying a ~10 s CLI start-up per model. A run with a ``skill`` in [0, 1] is
+#: of a toy LM that answers a multiple-choice document right with probability
+#: ``sigmoid(8 (skill - difficulty))``, the document's difficulty fixed by its id, so one skill drives
+#: every task and the tasks' scores correlate across models, as real models' do (the dummy model's
+#: answers are independent noise).
+_RUNS = r'''
 import json, math, random, sys
 from lm_eval import simple_evaluate
 from lm_eval.api.model import LM
@@ -230,7 +203,8 @@ include, runs = sys.argv[1], json.loads(sys.argv[2])
 tm = TaskManager(include_path=include, include_defaults=False)
 for seed, run in enumerate(runs):
     tracker = EvaluationTracker(output_path=run["out"])
-    res = simple_evaluate(model=SkillLM(run["skill"], seed), model_args={"pretrained": run["model"]},
+    model = SkillLM(run["skill"], seed) if "skill" in run else "dummy"
+    res = simple_evaluate(model=model, model_args={"pretrained": run["model"]},
                           tasks=run["tasks"], samples=run.get("samples"), task_manager=tm, log_samples=True,
                           evaluation_tracker=tracker, random_seed=seed, numpy_random_seed=seed,
                           torch_random_seed=seed, fewshot_random_seed=seed)
@@ -241,7 +215,8 @@ for seed, run in enumerate(runs):
 '''
 
 
-def skill_runs_command(include: Path, runs: list[dict]) -> list[str]:
-    """argv that writes stock lm-eval runs of skill LMs, one per ``{"out", "model", "skill", "tasks",
-    "samples"?}`` entry (see :data:`_SKILL_RUNS`)."""
-    return [sys.executable, "-c", _SKILL_RUNS, str(include), json.dumps(runs, default=str)]
+def runs_command(include: Path, runs: list[dict]) -> list[str]:
+    """argv that writes stock lm-eval runs, one per ``{"out", "model", "tasks", "samples"?, "skill"?}``
+    entry (seeded by position, so the models answer differently): the dummy model, or a skill LM
+    (see :data:`_RUNS`) when the entry has a skill."""
+    return [sys.executable, "-c", _RUNS, str(include), json.dumps(runs, default=str)]

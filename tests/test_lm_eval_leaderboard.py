@@ -162,7 +162,7 @@ def test_a_larger_subset_gives_a_smaller_sd(lmeval_tasks, lb_tasks, scores_refer
     """A stock lm-eval run of a larger random subset, predicted with `estimate`."""
     out = tmp_path / "stock"
     samples = {t: share_indices(t, size, LARGER, SEED) for t, (size, _) in lmeval_toy.LEADERBOARD_TASKS.items()}
-    proc = subprocess.run(lmeval_toy.stock_runs_command(lb_tasks, [{"out": out, "model": MODEL, "tasks": TASKS,
+    proc = subprocess.run(lmeval_toy.runs_command(lb_tasks, [{"out": out, "model": MODEL, "tasks": TASKS,
                                                                     "samples": samples}]),
                           env=lmeval_tasks["env"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

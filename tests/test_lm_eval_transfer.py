@@ -33,7 +33,7 @@ def runs(lmeval_tasks, tmp_path_factory):
             for k in range(30)]
     runs += [{"out": root / name, "model": f"new-org/{name}", "skill": skill, "tasks": ["toy_mc2"],
               "samples": SUBSET} for name, skill in (("strong", 0.95), ("weak", 0.05))]
-    proc = subprocess.run(lmeval_toy.skill_runs_command(lmeval_tasks["tasks"], runs), env=lmeval_tasks["env"],
+    proc = subprocess.run(lmeval_toy.runs_command(lmeval_tasks["tasks"], runs), env=lmeval_tasks["env"],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ref = root / "ref"
