@@ -170,7 +170,6 @@ class Inheritance:
             return self.child_value[(relation, field_name, parent_value)]
         return parent_value if self.passes(relation, field_name) else None
 
-
     def with_owner(self, field_name: str, model: str, shares: dict[Any, float]) -> dict[Any, float]:
         """``shares`` (the lineage's odds, or the whole reference's when empty) updated by the counts of
         the owner's other described models, each counting as one observation."""
@@ -321,7 +320,7 @@ class ModelResolver:
         via = f"children of {via}" if via else ""
         if f in OWNER_FIELDS and model.count("/") == 1:
             owned = self.inheritance.with_owner(f, model, shares)
-            if owned is not shares:
+            if owned is not shares:  # the same object back: the owner has no described models
                 shares, via = owned, "; ".join(filter(None, [via, f"models of {model.split('/')[0]}"]))
         if not shares:
             return False
