@@ -160,7 +160,7 @@ def eval_results_source(found: EvalResultsRead, key: str, location: str) -> Sour
     for b, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_BENCHMARK_NOTES]:
         sources = sorted({s.source for s in scores if s.benchmark == b})
         dates = sorted(s.date for s in scores if s.benchmark == b and s.date)
-        notes.append(f"{b}: {n} scores from {', '.join(sources[:3])}"
+        notes.append(f"{b}: {n} score{'s' if n != 1 else ''} from {', '.join(sources[:3])}"
                      + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
                      + (f", dated {dates[0][:10]} to {dates[-1][:10]}" if dates else ""))
     if len(counts) > MAX_BENCHMARK_NOTES:
