@@ -214,6 +214,10 @@ def interval_reasons(suites: dict[str, str], calibrated: Iterable[str], n_scored
         return {b: "no interval: the stored predictor has no calibration pass (fitted with --no-calibration, or "
                    "on too few models to hold any out), so no interval of this benchmark was ever checked"
                 for b, suite in suites.items() if suite == SUITE}
-    return {b: (f"no interval: only {n_scored.get(b, 0)} reference models have a score on {b}, too few to "
+    return {b: (f"no interval: only {_models(n_scored.get(b, 0))} a score on {b}, too few to "
                 f"calibrate one (a calibration needs {min_cases} held-out models with it)")
             for b, suite in suites.items() if suite == SUITE and b not in have}
+
+
+def _models(n: int) -> str:
+    return f"{n} reference model has" if n == 1 else f"{n} reference models have"

@@ -439,3 +439,28 @@ def test_a_bad_reveal_set_is_refused_before_fitting(split, sets, error, text):
     _, train, _ = split
     with pytest.raises(error, match=text):
         LRMFPredictor(n_sweeps=1, n_settle=1, calibrate=False, reveal_sets=sets).fit(train)
+
+
+def test_a_refit_that_loses_every_score_of_a_rare_benchmark_leaves_it_out():
+    """The calibration and shift passes refit on a subset; a benchmark that one model reports (from
+    the Hub's evaluation results, say) may lose its only score there, and must not break the refit."""
+    import dataclasses as dc
+
+    import pandas as pd
+    from synthetic_lowrank import make_reference
+
+    from lrmf_plugin.schema import BenchmarkInfo
+
+    data, _ = make_reference(n_families=12, family_size=5, seed=3)
+    holder = data.models[int(np.flatnonzero(data.has_data())[0])]
+    scores = data.scores.assign(rare=pd.Series({holder: 42.0})).reindex(data.scores.index)
+    data = dc.replace(data, scores=scores,
+                      benchmarks={**data.benchmarks, "rare": BenchmarkInfo("rare", "eval-results", True, 0, False)})
+    keep = data.has_data()
+    keep[data.index[holder]] = False
+    refit = LRMFPredictor(**FAST, calibrate=False).fit(data.subset(keep))
+    query = data.query(data.models[int(np.flatnonzero(keep)[0])])
+    predicted = {p.benchmark for p in refit.predict([query])}
+    assert "rare" not in predicted and {"alpha", "delta"} <= predicted
+    full = LRMFPredictor(**FAST, calibrate=False).fit(data)
+    assert "rare" in {p.benchmark for p in full.predict([query])}

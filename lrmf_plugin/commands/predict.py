@@ -102,13 +102,16 @@ def _table(report, reasons: dict[str, str]) -> str:
     status = "in the reference" if r.in_reference else "not in the reference"
     if r.measured:
         status += ", measured" if report.measured_shown else ", predicted as if new"
+    rows = report.rows()
+    width = max([12, *(len(row["benchmark"]) for row in rows)])  # eval-results benchmarks have long names
     lines = [f"{r.query.model} ({status})",
-             f"{'benchmark':<12} {'predicted':>9}  {'90% interval':<15} {'measured':>8}  source"]
-    for row in report.rows():
+             f"{'benchmark':<{width}} {'predicted':>9}  {'90% interval':<15} {'measured':>8}  source"]
+    for row in rows:
         measured = "" if row["measured"] is None else f"{row['measured']:.1f}"
         interval = "none (below)" if row["lower"] != row["lower"] else f"{row['lower']:.1f} - {row['upper']:.1f}"
         flagged = " (extrapolated)" if row.get("extrapolation") else ""
-        lines.append(f"{row['benchmark']:<12} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  {row['source']}{flagged}")
+        lines.append(f"{row['benchmark']:<{width}} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  "
+                     f"{row['source']}{flagged}")
     lines += [f"{b}: {why}" for b, why in _no_interval(report, reasons).items()]
     if report.flags:
         lines.append("EXTRAPOLATION: the model lies outside the reference's support, so its intervals are widened "

@@ -178,7 +178,7 @@ class LRMFPredictor(Predictor):
         self.posterior_ = Posterior(
             models=design.rows, U=U, M=M, node_cov=node_cov,
             loadings=Vs, biases=cs, block_kinds=[bl.kind for bl in design.blocks], score_names=design.score_names,
-            benchmarks=data.benchmark_names(), info=dict(data.benchmarks), item_names=design.item_names,
+            benchmarks=_predictable(data, design), info=dict(data.benchmarks), item_names=design.item_names,
             normal=design.normal, featurizer=featurizer, prior=prior, priors=priors, multipliers=self.multipliers(),
             graph=graph, score_noise=self.score_noise, item_weight=item_weight)
         self.support_ = Support.fit(data, self.posterior_, design.has)
@@ -329,3 +329,11 @@ class LRMFPredictor(Predictor):
     def load(cls, stem, graph: LineageGraph, reference_fingerprint: str) -> "LRMFPredictor":
         """Load a stored predictor; refuses one fitted on another reference (or another state of it)."""
         return persistence.load(cls, stem, graph, reference_fingerprint)
+
+
+def _predictable(data: ReferenceData, design: Design) -> list[str]:
+    """The benchmarks the fit can predict: those with a score column or items. A refit on a subset (the
+    calibration and shift passes) can lose every score of a rare benchmark, e.g. one known from a single
+    model's evaluation results, and must then leave it out rather than fail on it."""
+    with_items = {b for b, _ in design.item_names}
+    return [b for b in data.benchmark_names() if b in design.score_names or b in with_items]
