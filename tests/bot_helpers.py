@@ -24,6 +24,24 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 # ---------------------------------------------------------------------- a small fitted reference
 
+def family_scores(seed: int, n_scores: int, scale: float
+                  ) -> tuple[list[tuple[str, int, int, np.ndarray]], list[Edge]]:
+    """Eight families of five fine-tunes under a data-less root, scored on ``n_scores`` benchmarks by a
+    shared two-factor model: ``(name, family, member, scores)`` per fine-tune, and the lineage edges."""
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(size=(2, n_scores))
+    models, edges = [], []
+    for f in range(8):
+        root, u_root = f"fam{f}/base", rng.normal(size=2)
+        for j in range(5):
+            name = f"fam{f}/ft{j}"
+            u = u_root + rng.normal(scale=0.3, size=2)
+            scores = np.clip(30 + scale * u @ loadings + rng.normal(scale=1.0, size=n_scores), 0, 100)
+            models.append((name, f, j, scores))
+            edges.append(Edge(root, name, "finetune"))
+    return models, edges
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """Eight families (a data-less root, evaluated fine-tunes) on the six v2 benchmarks, fitted.
@@ -31,19 +49,10 @@ def reference(tmp_path_factory) -> Path:
     Families 0-5 are Llama models, 6-7 Gemma models (for the cross-architecture rule)."""
     from lrmf_plugin.api import Lrmf
 
-    rng = np.random.default_rng(0)
-    loadings = rng.normal(size=(2, len(BENCHMARKS)))
-    rows, edges, meta = [], [], []
-    for f in range(8):
-        root, u_root = f"fam{f}/base", rng.normal(size=2)
-        for j in range(5):
-            name = f"fam{f}/ft{j}"
-            u = u_root + rng.normal(scale=0.3, size=2)
-            score = 30 + 10 * u @ loadings + rng.normal(scale=1.0, size=len(BENCHMARKS))
-            rows += [(name, b, float(np.clip(s, 0, 100))) for b, s in zip(BENCHMARKS, score)]
-            edges.append(Edge(root, name, "finetune"))
-            meta.append({"model": name, "params_b": float(2 ** (f % 4)),
-                         "architecture": "Gemma2ForCausalLM" if f >= 6 else "LlamaForCausalLM"})
+    models, edges = family_scores(seed=0, n_scores=len(BENCHMARKS), scale=10.0)
+    rows = [(name, b, float(s)) for name, _, _, scores in models for b, s in zip(BENCHMARKS, scores)]
+    meta = [{"model": name, "params_b": float(2 ** (f % 4)),
+             "architecture": "Gemma2ForCausalLM" if f >= 6 else "LlamaForCausalLM"} for name, f, _, _ in models]
     path = tmp_path_factory.mktemp("ref")
     ref = Reference.create(path)
     ref.write_source(SourceData(key="synthetic", kind="test", location="test_bot", edges=edges,

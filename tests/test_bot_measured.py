@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot_helpers import NOW, cfg, created, finetune_of, hub  # noqa: F401  (fixture)
+from bot_helpers import NOW, cfg, created, family_scores, finetune_of, hub  # noqa: F401  (fixture)
 from fakehub_evalresults import eval_results_yaml, leaderboard_card
 from lrmf_bot.poller import run_once
 from lrmf_plugin.eval_results import SUITE, own_benchmark
 from lrmf_plugin.leaderboard import BENCHMARKS
 from lrmf_plugin.reference import Reference
-from lrmf_plugin.schema import BenchmarkInfo, Edge, Prediction
+from lrmf_plugin.schema import BenchmarkInfo, Prediction
 from lrmf_plugin.sources import SourceData
 from lrmf_plugin.track_record import PredictionLog
 
@@ -30,20 +30,11 @@ def reference(tmp_path_factory) -> Path:
     """Eight families on the six v2 benchmarks plus gpqa_diamond from evaluation results (30 of 40 models)."""
     from lrmf_plugin.api import Lrmf
 
-    rng = np.random.default_rng(1)
-    loadings = rng.normal(size=(2, len(BENCHMARKS) + 1))
-    rows, edges, meta = [], [], []
-    for f in range(8):
-        root, u_root = f"fam{f}/base", rng.normal(size=2)
-        for j in range(5):
-            name = f"fam{f}/ft{j}"
-            u = u_root + rng.normal(scale=0.3, size=2)
-            score = np.clip(30 + 8 * u @ loadings + rng.normal(scale=1.0, size=len(BENCHMARKS) + 1), 0, 100)
-            rows += [(name, b, float(s)) for b, s in zip(BENCHMARKS, score)]
-            if j < 4 or f < 2:
-                rows.append((name, GPQA_D, float(score[-1])))
-            edges.append(Edge(root, name, "finetune"))
-            meta.append({"model": name, "params_b": float(2 ** (f % 4)), "architecture": "LlamaForCausalLM"})
+    models, edges = family_scores(seed=1, n_scores=len(BENCHMARKS) + 1, scale=8.0)
+    rows = [(name, b, float(s)) for name, _, _, scores in models for b, s in zip(BENCHMARKS, scores)]
+    rows += [(name, GPQA_D, float(scores[-1])) for name, f, j, scores in models if j < 4 or f < 2]
+    meta = [{"model": name, "params_b": float(2 ** (f % 4)), "architecture": "LlamaForCausalLM"}
+            for name, f, _, _ in models]
     path = tmp_path_factory.mktemp("ref")
     Reference.create(path).write_source(SourceData(
         key="synthetic", kind="test", location="test_bot_measured", edges=edges, metadata=pd.DataFrame(meta),
