@@ -136,6 +136,12 @@ def test_bad_input_is_one_line_and_writes_nothing(ref, tmp_path, capsys, models_
     assert not (tmp_path / "pred.csv").exists()
 
 
+@pytest.mark.parametrize("model", ["", "   "])
+def test_an_empty_model_id_is_one_line_not_a_prediction(ref, capsys, model):
+    rc, out, err = run_cli(capsys, "predict", "--ref", str(ref["path"]), model)
+    assert rc == 2 and out == "" and err.strip() == "error: empty model id: name one model (ORG/MODEL)"
+
+
 def test_predictor_of_an_older_state_is_refused(ref, tmp_path):
     # importing anything new changes the reference: the stored predictor no longer matches it
     copy = tmp_path / "ref"

@@ -53,6 +53,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     if (args.model is None) == (args.models is None):
         raise InputError("name one model (ORG/MODEL) or give --models MODELS.csv")
+    if args.model is not None and not args.model.strip():  # as MODELS.csv refuses an empty 'model'
+        raise InputError("empty model id: name one model (ORG/MODEL)")
     if args.models is not None and (args.parent or args.relation):
         raise InputError("--parent and --relation go with one ORG/MODEL; MODELS.csv has `parents` and `relation`")
     if args.models is not None and args.out is None and not args.json:
