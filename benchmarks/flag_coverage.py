@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = LRMFPredictor(**fitted.get_params())
     for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
         setattr(plain, name, getattr(fitted, name))
-    plain.support_ = fitted.support_.with_widen({})
+    plain.support_ = fitted.support_.with_shift({}, fitted.support_.headroom)
     truth = full_scores(data)
     models = [data.models[i] for i in held]
     rows = []

@@ -76,12 +76,54 @@ def test_a_flagged_interval_is_widened_by_its_benchmarks_learned_factor(data, fi
     plain = LRMFPredictor(**fitted.get_params())
     for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
         setattr(plain, name, getattr(fitted, name))
-    plain.support_ = fitted.support_.with_widen({})
+    plain.support_ = fitted.support_.with_shift({}, {})
+    level = fitted.predictive().level(q)
     for w, p in zip(widened, plain.predict([q])):
         k = fitted.support_.widen.get(w.benchmark, 1.0)
+        room = fitted.support_.headroom[level].get(w.benchmark, 1.0)
         assert w.predicted == p.predicted and w.flags == p.flags
-        assert w.upper == pytest.approx(min(p.predicted + k * (p.upper - p.predicted), 100.0))
+        assert w.upper == pytest.approx(min(p.predicted + room * k * (p.upper - p.predicted), 100.0))
         assert w.lower == pytest.approx(max(p.predicted - k * (p.predicted - p.lower), 0.0))
+
+
+def test_every_interval_gets_its_levels_headroom_above_and_keeps_its_lower_side(data, fitted):
+    headroom = fitted.support_.headroom
+    assert {"lineage", "scores"} <= set(headroom) and all(k >= 1.0 for f in headroom.values() for k in f.values())
+    assert any(k > 1.0 for f in headroom.values() for k in f.values())  # the stronger models did lie above
+    q = data.query(_model(data), benchmarks_known=("alpha",))
+    plain = LRMFPredictor(**fitted.get_params())
+    for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
+        setattr(plain, name, getattr(fitted, name))
+    plain.support_ = fitted.support_.with_shift(fitted.support_.widen, {})
+    roomy = fitted.predict([q])
+    assert not any(p.flags for p in roomy)
+    for w, p in zip(roomy, plain.predict([q])):
+        room = headroom["scores"].get(w.benchmark, 1.0)
+        assert (w.predicted, w.lower) == (p.predicted, p.lower)
+        assert w.upper == pytest.approx(min(p.predicted + room * (p.upper - p.predicted), 100.0))
+
+
+def test_the_headroom_holds_the_truths_of_models_stronger_than_the_reference(data):
+    """Fitted without its strongest models, the reference's random-fold intervals miss them above far
+    more often than 5%; the headroom learned on its own shift holdout (half of it its strongest
+    models, half its newest, which here are any) brings a good share of them back."""
+    strength = full_scores(data).rank(pct=True).mean(axis=1)
+    has = data.has_data()
+    strong = strength[has].sort_values().index[-int(0.15 * has.sum()):]
+    keep = has & ~np.isin(np.array(data.models), strong)
+    fitted = LRMFPredictor(**FAST, seed=0).fit(data.subset(keep))
+    plain = LRMFPredictor(**fitted.get_params())
+    for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
+        setattr(plain, name, getattr(fitted, name))
+    plain.support_ = fitted.support_.with_shift(fitted.support_.widen, {})
+    truth = full_scores(data)
+    queries = [data.query(m) for m in strong]
+
+    def above(predictor) -> float:
+        rows = [(p.upper, truth.at[p.model, p.benchmark]) for p in predictor.predict(queries) if not p.observed]
+        return float(np.mean([y > upper for upper, y in rows if y == y]))
+
+    assert above(plain) > 0.15 and above(fitted) < 0.6 * above(plain)
 
 
 def test_the_shift_holdout_is_the_strongest_and_the_newest(data):
@@ -106,7 +148,7 @@ def test_the_stored_predictor_keeps_its_support(data, fitted, tmp_path):
     q = data.query(_model(data))
     q.metadata["upload_date"] = "2031-05-01"
     assert loaded.predict([q]) == fitted.predict([q])
-    assert loaded.support_.widen == fitted.support_.widen
+    assert loaded.support_.widen == fitted.support_.widen and loaded.support_.headroom == fitted.support_.headroom
 
 
 def test_a_random_share_reserves_the_prefix_of_a_fixed_random_order_and_plans_the_rest(data, fitted):

@@ -60,7 +60,8 @@ class LRMFPredictor(Predictor):
     calibration_share: share of data models held out for calibration.
     shift_calibration: also hold out the strongest and the newest models (``calibration_share`` of
         them, half each) and learn how much wider the intervals of queries outside the reference's
-        support must be (:mod:`.shift`); without it, such queries are flagged but not widened.
+        support must be, and how much room above its predictions every query needs (:mod:`.shift`);
+        without it, such queries are flagged but not widened.
     item_weight: weight of the item log-likelihood in fold-in (a power posterior). Answers to
         reference items are not independent given the model vector (the vector is fitted to the
         benchmark scores, and items share residual structure), so counting each answer fully makes
@@ -141,9 +142,9 @@ class LRMFPredictor(Predictor):
             if not result.map_levels:
                 self.item_map_ = None
         if self.shift_calibration:
-            self.support_ = self.support_.with_widen(
-                shift_widening(data, refit, self, seed=self.seed, share=self.calibration_share,
-                               progress=progress.nested("shift: ")))
+            self.support_ = self.support_.with_shift(
+                *shift_widening(data, refit, self, seed=self.seed, share=self.calibration_share,
+                                progress=progress.nested("shift: ")))
         return self
 
     def _fit_core(self, data: ReferenceData, warm: Posterior | None, item_weight: float,
@@ -302,8 +303,8 @@ class LRMFPredictor(Predictor):
         for q, mean in zip(queries, self.posterior_.prior_means(queries) if queries else []):
             rows = predictive.predict_one(q, mean, self.calibration_)
             u = self.posterior_.fold_in(q, mean)[0]
-            reasons = self.support_.reasons(q, self.posterior_, u)
-            rows = [self.support_.widened(p, reasons) for p in rows] if reasons else rows
+            reasons, level = self.support_.reasons(q, self.posterior_, u), predictive.level(q)
+            rows = [self.support_.widened(p, reasons, level) for p in rows]
             out += aipw.corrected(rows, q, self.posterior_, u) if q.random_items else rows
         return out
 

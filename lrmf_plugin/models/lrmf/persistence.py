@@ -18,7 +18,7 @@ from .posterior import Posterior
 from .support import Support
 
 ARTIFACT_KIND = "lrmf-predictor"
-ARTIFACT_VERSION = 9
+ARTIFACT_VERSION = 10
 
 
 class Stored(Protocol):

@@ -8,7 +8,9 @@ answered better (or worse) than any reference model is expected to answer that s
 beyond the reference's (more parameters than its largest model, a date after its newest), or a
 folded-in vector far from the reference's vectors (Mahalanobis distance beyond the reference's own
 99th percentile). A flagged query's interval is widened by a factor per benchmark learned on a
-*shift* holdout (:mod:`.shift`), since random folds never show these errors.
+*shift* holdout (:mod:`.shift`), since random folds never show these errors; and every query's
+interval gets the *headroom* above its prediction that the same holdout showed newer and stronger
+models need, flagged or not.
 """
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ from ...features import size_from_name
 from ...schema import ModelQuery, Prediction
 from .newton import sigmoid
 from .posterior import Posterior
+from .predictive import SIBLING_LEVEL
+
+#: the upper-side stretch of every interval per evidence level, then benchmark (learned by :mod:`.shift`)
+Headroom = dict[str, dict[str, float]]
 
 #: share of the reference's own vectors within the latent distance limit: a query beyond it is
 #: farther from the reference's centre than all but 1% of the reference's models
@@ -60,7 +66,8 @@ def _params(metadata: dict[str, Any], model: str) -> float | None:
 class Support:
     """The reference's extent: its largest model (billions of parameters), its newest dates, the
     centre and precision of its fitted vectors with the distance ``limit`` beyond which a vector is
-    outside, and ``widen``, the interval factor per benchmark for flagged queries (1 where none was learned)."""
+    outside, ``widen``, the interval factor per benchmark for flagged queries, and ``headroom``, the
+    upper side's factor per evidence level and benchmark for every query (1 where none was learned)."""
 
     params_max: float | None
     newest: dict[str, str]
@@ -68,6 +75,7 @@ class Support:
     precision: np.ndarray
     limit: float
     widen: dict[str, float] = field(default_factory=dict)
+    headroom: Headroom = field(default_factory=dict)
 
     @classmethod
     def fit(cls, data: ReferenceData, post: Posterior, has: np.ndarray) -> "Support":
@@ -91,8 +99,8 @@ class Support:
         return cls(max(sizes) if sizes else None, newest, centre, precision,
                    float(np.quantile(distances, LATENT_QUANTILE)))
 
-    def with_widen(self, widen: dict[str, float]) -> "Support":
-        return dataclasses.replace(self, widen=dict(widen))
+    def with_shift(self, widen: dict[str, float], headroom: Headroom) -> "Support":
+        return dataclasses.replace(self, widen=dict(widen), headroom={lvl: dict(f) for lvl, f in headroom.items()})
 
     def reasons(self, q: ModelQuery, post: Posterior, u: np.ndarray) -> list[str]:
         """Why ``q`` (folded in at ``u``) lies outside the reference; empty when it lies inside."""
@@ -143,22 +151,27 @@ class Support:
                            f"would get (expected {worst:.0%})")
         return out
 
-    def widened(self, p: Prediction, reasons: Sequence[str]) -> Prediction:
-        """``p`` flagged with ``reasons``, each side of its interval stretched by its benchmark's factor."""
+    def widened(self, p: Prediction, reasons: Sequence[str], level: str) -> Prediction:
+        """``p`` at evidence ``level``: flagged with ``reasons`` (if any), each side of its interval
+        then stretched by its benchmark's factor, and its upper side by the level's headroom."""
         if p.observed:
             return p
-        k = self.widen.get(p.benchmark, 1.0)
+        k = self.widen.get(p.benchmark, 1.0) if reasons else 1.0
+        room = self.headroom.get(level, self.headroom.get(SIBLING_LEVEL.get(level, ""), {})).get(p.benchmark, 1.0)
         return dataclasses.replace(p, lower=max(p.predicted - k * (p.predicted - p.lower), 0.0),
-                                   upper=min(p.predicted + k * (p.upper - p.predicted), 100.0), flags=tuple(reasons))
+                                   upper=min(p.predicted + room * k * (p.upper - p.predicted), 100.0),
+                                   flags=tuple(reasons))
 
     # -- persistence: plain JSON in the predictor's header ----------------------------------------
     def state(self) -> dict[str, Any]:
         return {"params_max": self.params_max, "newest": self.newest, "centre": self.centre.tolist(),
-                "precision": self.precision.tolist(), "limit": self.limit, "widen": self.widen}
+                "precision": self.precision.tolist(), "limit": self.limit, "widen": self.widen,
+                "headroom": self.headroom}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "Support":
         params = state["params_max"]
         return cls(None if params is None else float(params), {str(k): str(v) for k, v in state["newest"].items()},
                    np.asarray(state["centre"], dtype=float), np.asarray(state["precision"], dtype=float),
-                   float(state["limit"]), {str(b): float(k) for b, k in state["widen"].items()})
+                   float(state["limit"]), {str(b): float(k) for b, k in state["widen"].items()},
+                   {str(lvl): {str(b): float(k) for b, k in f.items()} for lvl, f in state["headroom"].items()})
