@@ -101,7 +101,8 @@ def shift_widening(data: ReferenceData, refit: Callable[[ReferenceData, str], Ca
     for level, p, y in judged:
         k = widen.get(p.benchmark, 1.0) if p.flags else 1.0
         if (half := min(k * (p.upper - p.predicted), 100.0 - p.predicted)) > 0:
-            above.setdefault(level, {}).setdefault(p.benchmark, []).append(max(y - p.predicted, 0.0) / half)
+            key = helper.support_.room_key(level, p)
+            above.setdefault(key, {}).setdefault(p.benchmark, []).append(max(y - p.predicted, 0.0) / half)
     return widen, {level: f for level, r in above.items() if (f := _factors(r, 1 - UPPER_TAIL))}
 
 

@@ -41,6 +41,9 @@ LATENT_RCOND = 1e-3
 #: best reference model (or too few for the worst): with five items a perfect run is common among
 #: strong reference models and is no evidence of a stronger model
 SUBSET_P = 0.05
+#: quantile of a benchmark's reference scores at or above which a prediction is near the top, where
+#: a stronger model is the likelier cause of a miss above (its headroom is learned apart)
+TOP_QUANTILE = 0.75
 #: metadata dates a query may lie beyond the reference's newest
 DATE_FIELDS = ("upload_date", "submission_date")
 
@@ -74,6 +77,7 @@ class Support:
     centre: np.ndarray
     precision: np.ndarray
     limit: float
+    top: dict[str, float] = field(default_factory=dict)
     widen: dict[str, float] = field(default_factory=dict)
     headroom: Headroom = field(default_factory=dict)
 
@@ -96,8 +100,10 @@ class Support:
         precision = (np.linalg.pinv(np.cov(U, rowvar=False), rcond=LATENT_RCOND, hermitian=True) if len(U) > U.shape[1]
                      else np.zeros((U.shape[1],) * 2))
         distances = np.einsum("ij,jk,ik->i", U - centre, precision, U - centre) if len(U) else np.zeros(1)
+        scores = data.scores.reindex(models)
+        top = {b: float(v) for b, v in scores.quantile(TOP_QUANTILE).items() if v == v}
         return cls(max(sizes) if sizes else None, newest, centre, precision,
-                   float(np.quantile(distances, LATENT_QUANTILE)))
+                   float(np.quantile(distances, LATENT_QUANTILE)), top)
 
     def with_shift(self, widen: dict[str, float], headroom: Headroom) -> "Support":
         return dataclasses.replace(self, widen=dict(widen), headroom={lvl: dict(f) for lvl, f in headroom.items()})
@@ -157,15 +163,23 @@ class Support:
         if p.observed:
             return p
         k = self.widen.get(p.benchmark, 1.0) if reasons else 1.0
-        room = self.headroom.get(level, self.headroom.get(SIBLING_LEVEL.get(level, ""), {})).get(p.benchmark, 1.0)
         return dataclasses.replace(p, lower=max(p.predicted - k * (p.predicted - p.lower), 0.0),
-                                   upper=min(p.predicted + room * k * (p.upper - p.predicted), 100.0),
+                                   upper=min(p.predicted + self.room(p, level) * k * (p.upper - p.predicted), 100.0),
                                    flags=tuple(reasons))
+
+    def room(self, p: Prediction, level: str) -> float:
+        """The headroom of ``p`` at ``level``: its sibling level's when ``level`` learned none, 1 when neither did."""
+        return next((self.headroom[key].get(p.benchmark, 1.0) for lvl in (level, SIBLING_LEVEL.get(level, ""))
+                     if (key := self.room_key(lvl, p)) in self.headroom), 1.0)
+
+    def room_key(self, level: str, p: Prediction) -> str:
+        """The headroom's key of ``p`` at ``level``: the level, marked when ``p`` is near the top."""
+        return f"{level}, top" if p.predicted >= self.top.get(p.benchmark, np.inf) else level
 
     # -- persistence: plain JSON in the predictor's header ----------------------------------------
     def state(self) -> dict[str, Any]:
         return {"params_max": self.params_max, "newest": self.newest, "centre": self.centre.tolist(),
-                "precision": self.precision.tolist(), "limit": self.limit, "widen": self.widen,
+                "precision": self.precision.tolist(), "limit": self.limit, "top": self.top, "widen": self.widen,
                 "headroom": self.headroom}
 
     @classmethod
@@ -173,5 +187,6 @@ class Support:
         params = state["params_max"]
         return cls(None if params is None else float(params), {str(k): str(v) for k, v in state["newest"].items()},
                    np.asarray(state["centre"], dtype=float), np.asarray(state["precision"], dtype=float),
-                   float(state["limit"]), {str(b): float(k) for b, k in state["widen"].items()},
+                   float(state["limit"]), {str(b): float(v) for b, v in state["top"].items()},
+                   {str(b): float(k) for b, k in state["widen"].items()},
                    {str(lvl): {str(b): float(k) for b, k in f.items()} for lvl, f in state["headroom"].items()})
