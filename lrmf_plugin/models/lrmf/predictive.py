@@ -48,9 +48,10 @@ T = TypeVar("T")
 
 class SharedSteps:
     """The steps of :meth:`Predictive.moments` that the calibration pass's options (item weights, the
-    item map or not) have in common, done once per held-out query: its links, its item-map moments
-    and its fold-ins without item answers (the item weight tempers only item answers), and its
-    fold-in with them once per weight (the map or not, it is the same). Keys hold the query's
+    item map or not) have in common, done once per held-out query: its links, its item-map moments,
+    its metadata prior's features and targets, and its fold-ins without item answers (the item
+    weight tempers only item answers), and its fold-in with them once per weight (the map or not,
+    it is the same). Keys hold the query's
     ``id``: valid while the queries live, for posteriors that differ only in their item weight."""
 
     def __init__(self) -> None:
@@ -165,13 +166,15 @@ class Predictive:
             lo, mid, hi = (self.to_scale(b, x, raw) for x in (mean - sd, mean, mean + sd))
             scores[b], sds[b] = mid, max((hi - lo) / 2, SMALLEST_SD)
         revealed = ModelQuery(model=q.model, metadata=q.metadata, parents=q.parents, scores=scores, score_sd=sds)
+        run = shared.get if shared else _compute
 
         def transfer() -> dict[str, tuple[float, float, bool]]:
-            u, cov = post.fold_in(revealed, post.prior_means([revealed], estimates=True)[0], links)
+            # the same model and metadata as the query: the same features and metadata-only targets
+            start = run(("prior targets", id(q)), lambda: post.prior_targets([revealed]))
+            u, cov = post.fold_in(revealed, post.prior_means([revealed], estimates=True, targets=start)[0], links)
             return {b: (*self.benchmark_moments(b, u, cov, revealed), False) for b in targets}
         # no item answers: the same for every item weight, given the same estimated scores
-        key = ("transfer", id(q), tuple(scores.items()), tuple(sds.items()), tuple(targets))
-        return (shared.get if shared else _compute)(key, transfer)
+        return run(("transfer", id(q), tuple(scores.items()), tuple(sds.items()), tuple(targets)), transfer)
 
     def mapped_scores(self, q: ModelQuery, prior_mean: np.ndarray, links: list[Link]) -> dict[str, tuple[float, float]]:
         """Score moments from the item map for a query that answers items; the map's
