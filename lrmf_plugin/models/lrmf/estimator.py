@@ -26,7 +26,7 @@ from .metadata_prior import MetadataPrior
 from .newton import node_covariance, svd_start, target_basis, update_columns, update_models
 from .posterior import Posterior
 from .progress import FitProgress, Stage, StageBar
-from .predictive import ITEM_LEVELS, Predictive, item_level
+from .predictive import ITEM_LEVELS, Predictive, SharedSteps, item_level
 from .shift import shift_widening
 from .support import Support
 
@@ -296,11 +296,17 @@ class LRMFPredictor(Predictor):
         return Predictive(self.posterior_, self.item_map_, self.map_levels_)
 
     def predict(self, queries: Sequence[ModelQuery]) -> list[Prediction]:
-        predictive = self.predictive()
+        predictive, post = self.predictive(), self.posterior_
         out: list[Prediction] = []
         queries = list(queries)
-        for q, mean in zip(queries, self.posterior_.prior_means(queries) if queries else []):
-            rows = predictive.predict_one(q, mean, self.calibration_)
+        if not queries:
+            return out
+        F, G = post.prior_targets(queries)
+        # a query's features and metadata-only targets, which its items' transfer starts from too
+        shared = SharedSteps()
+        for i, (q, mean) in enumerate(zip(queries, post.prior_means(queries, targets=(F, G)))):
+            shared.get(("prior targets", id(q)), lambda: (F[i:i + 1], G[i:i + 1]))
+            rows = predictive.predict_one(q, mean, self.calibration_, shared)
             u = self.posterior_.fold_in(q, mean)[0]
             reasons = self.support_.reasons(q, self.posterior_, u)
             rows = [self.support_.widened(p, reasons) for p in rows] if reasons else rows

@@ -102,10 +102,12 @@ class Predictive:
             return EvidenceLevel.REVEAL_SET if exact in post.prior.specialists_ else EvidenceLevel.SCORES
         return EvidenceLevel.LINEAGE if (post.links(q) if links is None else links) else EvidenceLevel.NONE
 
-    def predict_one(self, q: ModelQuery, prior_mean: np.ndarray, scales: dict[tuple[str, str], float]) -> list[Prediction]:
-        """Predictions of every benchmark for ``q``, intervals scaled by ``scales`` (benchmark, level)."""
+    def predict_one(self, q: ModelQuery, prior_mean: np.ndarray, scales: dict[tuple[str, str], float],
+                    shared: SharedSteps | None = None) -> list[Prediction]:
+        """Predictions of every benchmark for ``q``, intervals scaled by ``scales`` (benchmark, level);
+        ``shared``: see :meth:`moments`."""
         links = self.posterior.links(q)
-        moments = self.moments(q, prior_mean, links)
+        moments = self.moments(q, prior_mean, links, shared)
         level = self.level(q, links)
         out = []
         for b in self.posterior.benchmarks:
