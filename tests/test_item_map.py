@@ -67,9 +67,16 @@ def test_calibration_keeps_the_map_only_where_it_predicts_held_out_models_better
     assert without.mean() < with_map.mean()
 
 
+def _moments_one_by_one(predictive, cases):
+    """What ``case_moments`` yields, each query's moments computed alone."""
+    return [(level, b, y, *predictive.moments(q, mean)[b]) for level, q, truth, mean in cases
+            for b, y in truth.items() if b not in q.scores and b in predictive.posterior.benchmarks]
+
+
 def test_the_calibration_options_share_steps_without_changing_a_moment(split, mapped):
-    # the item-weight search reuses a case's links, map moments and weight-free fold-ins across its
-    # options: every option's moments (what the choice is made from) must be exactly the unshared ones
+    # the item-weight search reuses a case's links, map moments, metadata targets (computed for all
+    # cases in one batch) and weight-free fold-ins across its options: every option's moments (what
+    # the choice is made from) must be exactly those computed afresh
     data, _, held = split
     cases, _ = held_out_cases(data, mapped, held, np.random.default_rng(0), FitProgress(False))
     cases = [c for c in cases if c[1].items]
@@ -82,6 +89,12 @@ def test_the_calibration_options_share_steps_without_changing_a_moment(split, ma
             predictive = Predictive(post, m, mapped.map_levels_)
             by_option[w, m is not None] = list(predictive.case_moments(cases, shared))
             assert by_option[w, m is not None] == list(predictive.case_moments(cases))
+            # alone, a query's metadata targets are its row of the batch: the same trees, walked row
+            # by row (the ridge prior of this fixture: the same product, up to its last bit)
+            alone = _moments_one_by_one(predictive, cases)
+            assert [mo[:3] for mo in alone] == [mo[:3] for mo in by_option[w, m is not None]]
+            assert np.array([mo[3:5] for mo in alone]) == pytest.approx(
+                np.array([mo[3:5] for mo in by_option[w, m is not None]]), rel=1e-12, abs=1e-12)
     # not vacuous: the weight moves the vector's moments, and the map's are its own
     assert by_option[ITEM_WEIGHTS[0], False] != by_option[ITEM_WEIGHTS[-1], False]
     assert any(mo[-1] for mo in by_option[ITEM_WEIGHTS[0], True])

@@ -301,11 +301,9 @@ class LRMFPredictor(Predictor):
         queries = list(queries)
         if not queries:
             return out
-        F, G = post.prior_targets(queries)
-        # a query's features and metadata-only targets, which its items' transfer starts from too
         shared = SharedSteps()
-        for i, (q, mean) in enumerate(zip(queries, post.prior_means(queries, targets=(F, G)))):
-            shared.get(("prior targets", id(q)), lambda: (F[i:i + 1], G[i:i + 1]))
+        targets = predictive.share_prior_targets(queries, shared)
+        for q, mean in zip(queries, post.prior_means(queries, targets=targets)):
             rows = predictive.predict_one(q, mean, self.calibration_, shared)
             u = self.posterior_.fold_in(q, mean)[0]
             reasons = self.support_.reasons(q, self.posterior_, u)

@@ -57,6 +57,9 @@ class SharedSteps:
     def __init__(self) -> None:
         self._done: dict[tuple, Any] = {}
 
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._done
+
     def get(self, key: tuple, compute: Callable[[], T]) -> T:
         if key not in self._done:
             self._done[key] = compute()
@@ -247,11 +250,24 @@ class Predictive:
         """(level, benchmark, truth, mean, sd, raw) as :meth:`moments` gives them, for every
         held-out case (level, query, truth, prior mean) and every benchmark with truth that its
         query does not reveal (``shared``: see :meth:`moments`)."""
+        shared = SharedSteps() if shared is None else shared
+        new = [q for _, q, _, _ in cases if q.items and ("prior targets", id(q)) not in shared]
+        if new:
+            self.share_prior_targets(new, shared)
         for level, q, truth, prior_mean in cases:
             moments = self.moments(q, prior_mean, shared=shared)
             for b, y in truth.items():
                 if b not in q.scores and b in self.posterior.benchmarks:
                     yield (level, b, y, *moments[b])
+
+    def share_prior_targets(self, queries: list[ModelQuery], shared: SharedSteps) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`Posterior.prior_targets` of ``queries`` in one batch (a row at a time, featurising
+        and walking the trees cost ten times as much), each row shared as its query's own: where
+        the transfer of its items' scores starts."""
+        F, G = self.posterior.prior_targets(queries)
+        for i, q in enumerate(queries):
+            shared.get(("prior targets", id(q)), lambda: (F[i:i + 1], G[i:i + 1]))
+        return F, G
 
     def moments_error(self, moments: list[Moment]) -> float:
         """Mean absolute error (reference scale) of :meth:`case_moments` output."""
