@@ -47,12 +47,12 @@ T = TypeVar("T")
 
 
 class SharedSteps:
-    """The steps of :meth:`Predictive.moments` that the calibration pass's options (item weights, the
-    item map or not) have in common, done once per held-out query: its links, its item-map moments,
-    its metadata prior's features and targets, and its fold-ins without item answers (the item
-    weight tempers only item answers), and its fold-in with them once per weight (the map or not,
-    it is the same). Keys hold the query's
-    ``id``: valid while the queries live, for posteriors that differ only in their item weight."""
+    """Steps of :meth:`Predictive.moments` done once per query and reused: across the calibration
+    pass's options (item weights, the item map or not), a query's links, its item-map moments and
+    its fold-ins without item answers (the item weight tempers only item answers) are the same, and
+    its fold-in with them is the same per weight, the map or not; across a batch, its metadata
+    features and targets come from one pass (:meth:`Predictive.share_prior_targets`). Keys hold the
+    query's ``id``: valid while the queries live, for posteriors that differ only in their item weight."""
 
     def __init__(self) -> None:
         self._done: dict[tuple, Any] = {}
@@ -132,7 +132,7 @@ class Predictive:
         """Predictive (mean, sd, raw) of every benchmark ``q`` does not reveal exactly: from the item
         map for scores when ``q`` answers items (``raw``: on the reference's 0-100 scale, where the
         map is Gaussian), else from the folded-in vector (on the working scale). ``shared``: steps
-        done for another option of the calibration pass, reused."""
+        already done for ``q`` (for another option of the calibration pass, or for its batch), reused."""
         post, run = self.posterior, shared.get if shared else _compute
         if links is None:
             links = run(("links", id(q)), lambda: post.links(q))
