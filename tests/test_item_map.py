@@ -13,7 +13,10 @@ from lrmf_plugin.errors import UnknownItemError
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.item_map import ItemScoreMap
 from lrmf_plugin.models.lrmf import LRMFPredictor
-from lrmf_plugin.models.lrmf.defaults import Z90
+from lrmf_plugin.models.lrmf.calibration import held_out_cases
+from lrmf_plugin.models.lrmf.defaults import ITEM_WEIGHTS, Z90
+from lrmf_plugin.models.lrmf.predictive import Predictive, SharedSteps
+from lrmf_plugin.models.lrmf.progress import FitProgress
 from lrmf_plugin.planning import plan_items
 from lrmf_plugin.schema import ModelQuery
 
@@ -62,6 +65,40 @@ def test_calibration_keeps_the_map_only_where_it_predicts_held_out_models_better
     monkeypatch.setattr(mapped, "item_map_", None)
     without, _ = prediction_errors(mapped, data, queries)
     assert without.mean() < with_map.mean()
+
+
+def _moments_one_by_one(predictive, cases):
+    """What ``case_moments`` yields, each query's moments computed alone."""
+    return [(level, b, y, *predictive.moments(q, mean)[b]) for level, q, truth, mean in cases
+            for b, y in truth.items() if b not in q.scores and b in predictive.posterior.benchmarks]
+
+
+def test_the_calibration_options_share_steps_without_changing_a_moment(split, mapped):
+    # the item-weight search reuses a case's links, map moments, metadata targets (computed for all
+    # cases in one batch) and weight-free fold-ins across its options: every option's moments (what
+    # the choice is made from) must be exactly those computed afresh
+    data, _, held = split
+    cases, _ = held_out_cases(data, mapped, held, np.random.default_rng(0), FitProgress(False))
+    cases = [c for c in cases if c[1].items]
+    means = mapped.posterior_.prior_means([q for _, q, _ in cases])
+    cases = [(*c, m) for c, m in zip(cases, means)]
+    shared, by_option = SharedSteps(), {}
+    for w in ITEM_WEIGHTS:  # in the search's order: weights, then without and with the map
+        post = mapped.posterior_.with_item_weight(w)
+        for m in (None, mapped.item_map_):
+            predictive = Predictive(post, m, mapped.map_levels_)
+            by_option[w, m is not None] = list(predictive.case_moments(cases, shared))
+            assert by_option[w, m is not None] == list(predictive.case_moments(cases))
+            # alone, a query's metadata targets are its row of the batch: the same trees, walked row
+            # by row (the ridge prior of this fixture: the same product, up to its last bit)
+            alone = _moments_one_by_one(predictive, cases)
+            assert [mo[:3] + mo[5:] for mo in alone] == [mo[:3] + mo[5:] for mo in by_option[w, m is not None]]
+            assert np.array([mo[3:5] for mo in alone]) == pytest.approx(
+                np.array([mo[3:5] for mo in by_option[w, m is not None]]), rel=1e-12, abs=1e-12)
+    # not vacuous: the weight moves the vector's moments, and the map's are its own
+    assert by_option[ITEM_WEIGHTS[0], False] != by_option[ITEM_WEIGHTS[-1], False]
+    assert any(mo[-1] for mo in by_option[ITEM_WEIGHTS[0], True])
+    assert not any(mo[-1] for mo in by_option[ITEM_WEIGHTS[0], False])
 
 
 def test_the_map_predicts_scores_of_item_queries_only(split, mapped, monkeypatch):

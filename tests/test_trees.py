@@ -10,7 +10,7 @@ import pytest
 
 from lrmf_plugin.models.lrmf import MetadataPrior
 from lrmf_plugin.models.lrmf.defaults import METADATA_TREES
-from lrmf_plugin.models.trees import TreeEnsemble, fit_ensembles, predict_all
+from lrmf_plugin.models.trees import Forest, TreeEnsemble, fit_ensembles, predict_all
 
 PARAMS = {"objective": "l1", "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1, "num_threads": 1}
 
@@ -75,6 +75,20 @@ def test_several_ensembles_walk_together_as_each_alone(monkeypatch):
     import lrmf_plugin.models.trees as trees_module
     monkeypatch.setattr(trees_module, "WALK_PAIRS", 700)  # 10 rows per walk: the rows go in several chunks
     assert np.allclose(predict_all([trees[0], stump, trees[1], trees[2]], X), out)
+
+
+def test_a_joined_forest_predicts_a_row_alone_exactly_as_in_its_batch():
+    # fold-in predicts one row at a time from the forest joined once; the calibration pass and
+    # predict share a batch's rows with those one-row predictions, so they must be the same bits
+    X, _ = _missing_data(5, 120)
+    trees = [TreeEnsemble.from_lightgbm(lgb.train(PARAMS, lgb.Dataset(X, np.nan_to_num(X[:, k])), num_boost_round=20))
+             for k in range(2)]
+    forest = Forest(trees)
+    batch = forest.predict(X)
+    assert all(np.array_equal(forest.predict(X[i:i + 1]), batch[i:i + 1]) for i in range(len(X)))
+    assert np.array_equal(batch, predict_all(trees, X))
+    assert forest.joins(list(trees)) and not forest.joins([trees[1], trees[0]])
+    assert not forest.joins([dataclasses.replace(trees[0]), trees[1]])  # an equal copy is another ensemble
 
 
 def test_each_target_learns_only_from_its_known_rows_on_features_binned_once(monkeypatch):

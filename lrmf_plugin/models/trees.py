@@ -92,49 +92,72 @@ def _tree_arrays(block: str) -> tuple[np.ndarray, ...]:
 WALK_PAIRS = 1 << 20
 
 
-def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
-    """``(rows, ensembles)`` predictions of several ensembles over the same rows, in one walk.
+class Forest:
+    """Several ensembles' node tables joined into one, to predict them together (see :meth:`predict`).
 
-    All trees of all ensembles descend together, one level per step, and only the (row, tree)
-    pairs not yet at a leaf are carried on: a fold-in's single row pays the per-step overhead once
-    for every target rather than once per target, and a whole reference's rows skip finished paths.
-    The node tables are joined once; the rows go in chunks of about ``WALK_PAIRS`` pairs.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    n = len(X)
-    out = np.array([e.baseline for e in ensembles], dtype=np.float64)[None, :].repeat(n, axis=0)
-    t = sum(len(e.roots) for e in ensembles)
-    if t == 0 or n == 0:
+    Joining copies every node: for a one-row prediction it cost ten times the walk, so a caller that
+    predicts the same ensembles again and again joins them once (see :meth:`joins`)."""
+
+    def __init__(self, ensembles: list[TreeEnsemble]) -> None:
+        self.ensembles = tuple(ensembles)
+        offsets = np.cumsum([0] + [len(e.feature) for e in ensembles[:-1]])
+        self.baseline = np.array([e.baseline for e in ensembles], dtype=np.float64)
+        self.n_trees = sum(len(e.roots) for e in ensembles)
+        if not self.n_trees:
+            return
+        self.feature = np.concatenate([e.feature for e in ensembles])
+        self.threshold = np.concatenate([e.threshold for e in ensembles])
+        self.left = np.concatenate([e.left.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
+        self.right = np.concatenate([e.right.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
+        self.value = np.concatenate([e.value for e in ensembles])
+        self.missing_left = np.concatenate([e.missing_left for e in ensembles])
+        self.roots = np.concatenate([e.roots.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
+        self.has_trees = np.array([len(e.roots) > 0 for e in ensembles])
+        self.starts = np.cumsum([0] + [len(e.roots) for e in ensembles[:-1]])[self.has_trees]
+
+    def joins(self, ensembles: list[TreeEnsemble]) -> bool:
+        """Whether this forest is exactly ``ensembles`` (the same objects, in order: ensembles are
+        never changed in place, and the forest holds them, so none is another's recycled id)."""
+        return len(ensembles) == len(self.ensembles) and all(a is b for a, b in zip(ensembles, self.ensembles))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """``(rows, ensembles)`` predictions over the rows of ``X``, in one walk.
+
+        All trees of all ensembles descend together, one level per step, and only the (row, tree)
+        pairs not yet at a leaf are carried on: a fold-in's single row pays the per-step overhead
+        once for every target rather than once per target, and a whole reference's rows skip
+        finished paths. The rows go in chunks of about ``WALK_PAIRS`` pairs.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        n, t = len(X), self.n_trees
+        out = self.baseline[None, :].repeat(n, axis=0)
+        if t == 0 or n == 0:
+            return out
+        feature, threshold, missing_left = self.feature, self.threshold, self.missing_left
+        step = max(1, WALK_PAIRS // t)  # a whole reference at once would hold several rows x trees arrays
+        for first in range(0, n, step):
+            rows = X[first:first + step]
+            node = np.tile(self.roots, len(rows))             # row-major: a row's trees side by side
+            base = np.repeat(np.arange(len(rows), dtype=np.int64) * X.shape[1], t)
+            flat = rows.ravel()
+            active = np.flatnonzero(feature[node] >= 0)
+            while len(active):
+                at = node[active]
+                x = flat[base[active] + feature[at]]
+                go_left = x <= threshold[at]
+                nan = np.isnan(x)
+                if nan.any():
+                    go_left[nan] = missing_left[at[nan]]
+                node[active] = nxt = np.where(go_left, self.left[at], self.right[at])
+                active = active[feature[nxt] >= 0]
+            out[first:first + step, self.has_trees] += np.add.reduceat(self.value[node].reshape(len(rows), t),
+                                                                       self.starts, axis=1)
         return out
-    offsets = np.cumsum([0] + [len(e.feature) for e in ensembles[:-1]])
-    feature = np.concatenate([e.feature for e in ensembles])
-    threshold = np.concatenate([e.threshold for e in ensembles])
-    left = np.concatenate([e.left.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
-    right = np.concatenate([e.right.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
-    value = np.concatenate([e.value for e in ensembles])
-    missing_left = np.concatenate([e.missing_left for e in ensembles])
-    roots = np.concatenate([e.roots.astype(np.int64) + o for e, o in zip(ensembles, offsets)])
-    starts = np.cumsum([0] + [len(e.roots) for e in ensembles[:-1]])
-    has_trees = np.array([len(e.roots) > 0 for e in ensembles])
-    step = max(1, WALK_PAIRS // t)  # a whole reference at once would hold several rows x trees arrays
-    for first in range(0, n, step):
-        rows = X[first:first + step]
-        node = np.tile(roots, len(rows))                   # row-major: a row's trees side by side
-        base = np.repeat(np.arange(len(rows), dtype=np.int64) * X.shape[1], t)
-        flat = rows.ravel()
-        active = np.flatnonzero(feature[node] >= 0)
-        while len(active):
-            at = node[active]
-            x = flat[base[active] + feature[at]]
-            go_left = x <= threshold[at]
-            nan = np.isnan(x)
-            if nan.any():
-                go_left[nan] = missing_left[at[nan]]
-            node[active] = nxt = np.where(go_left, left[at], right[at])
-            active = active[feature[nxt] >= 0]
-        out[first:first + step, has_trees] += np.add.reduceat(value[node].reshape(len(rows), t),
-                                                              starts[has_trees], axis=1)
-    return out
+
+
+def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
+    """``(rows, ensembles)`` predictions of several ensembles over the same rows (see :class:`Forest`)."""
+    return Forest(ensembles).predict(X)
 
 
 #: targets grown at once, each by a single-threaded LightGBM in a thread of its own (LightGBM

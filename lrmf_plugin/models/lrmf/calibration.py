@@ -19,7 +19,7 @@ from ...schema import ModelQuery
 from ..scores import full_scores
 from .defaults import (CALIBRATION_MODELS, COVERAGE, ITEM_WEIGHTS, MIN_CALIBRATION_CASES, MIN_CALIBRATION_MODELS,
                        Z90)
-from .predictive import ITEM_LEVELS, Moment, Predictive
+from .predictive import ITEM_LEVELS, Moment, Predictive, SharedSteps
 from .progress import FitProgress
 
 #: (evidence level, query, truth), then with the query's prior mean appended
@@ -143,13 +143,14 @@ def _choose_item_use(helper: PlanningModel, item_cases: list, weights: tuple[flo
     few, so one map-or-not for all levels would give up one or the other. ``tried``: called per weight."""
     item_map = helper.item_map_
     maps = [None, item_map] if item_map is not None and item_cases else [item_map]
+    shared = SharedSteps()  # most of a case's work is the same for every option
     options = {}
     for w in weights:
         post = helper.posterior_.with_item_weight(w)
         by_level: dict[str, dict[bool, list[Moment]]] = {}
         for m in maps:
             predictive = Predictive(post, m, helper.map_levels_)
-            for moment in predictive.case_moments(item_cases):
+            for moment in predictive.case_moments(item_cases, shared):
                 by_level.setdefault(moment[0], {}).setdefault(m is not None, []).append(moment)
         error = Predictive(post, None, ()).moments_error
         chosen = {lvl: min(opts, key=lambda o: error(opts[o])) for lvl, opts in by_level.items()}

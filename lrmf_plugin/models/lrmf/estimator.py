@@ -26,7 +26,7 @@ from .metadata_prior import MetadataPrior
 from .newton import node_covariance, svd_start, target_basis, update_columns, update_models
 from .posterior import Posterior
 from .progress import FitProgress, Stage, StageBar
-from .predictive import ITEM_LEVELS, Predictive, item_level
+from .predictive import ITEM_LEVELS, Predictive, SharedSteps, item_level
 from .shift import shift_widening
 from .support import Support
 
@@ -297,11 +297,15 @@ class LRMFPredictor(Predictor):
         return Predictive(self.posterior_, self.item_map_, self.map_levels_)
 
     def predict(self, queries: Sequence[ModelQuery]) -> list[Prediction]:
-        predictive = self.predictive()
+        predictive, post = self.predictive(), self.posterior_
         out: list[Prediction] = []
         queries = list(queries)
-        for q, mean in zip(queries, self.posterior_.prior_means(queries) if queries else []):
-            rows = predictive.predict_one(q, mean, self.calibration_)
+        if not queries:
+            return out
+        shared = SharedSteps()
+        targets = predictive.share_prior_targets(queries, shared)
+        for q, mean in zip(queries, post.prior_means(queries, targets=targets)):
+            rows = predictive.predict_one(q, mean, self.calibration_, shared)
             u = self.posterior_.fold_in(q, mean)[0]
             reasons, level = self.support_.reasons(q, self.posterior_, u), predictive.level(q)
             rows = [self.support_.widened(p, reasons, level) for p in rows]

@@ -7,7 +7,7 @@ import numpy as np
 
 from ...defaults import MIN_ROWS
 from ...errors import InputError
-from ..trees import TreeEnsemble, fit_ensembles, predict_all
+from ..trees import Forest, TreeEnsemble, fit_ensembles
 from .defaults import CONDITIONAL_COPIES, CONDITIONAL_TREES, METADATA_TREES, MIN_VARIANCE, RESIDUAL_FOLDS
 
 #: told of each tree ensemble as it is grown (the fit's progress), or None
@@ -46,6 +46,7 @@ class MetadataPrior:
         if kind not in ("gbm", "ridge"):
             raise InputError(f"metadata_model must be 'gbm' or 'ridge', not {kind!r}")
         self.kind, self.l2, self.seed = kind, l2, seed
+        self._forests: dict[Any, Forest] = {}
 
     def fit(self, F: np.ndarray, U: np.ndarray, basis: np.ndarray | None = None, done: Grown = None
             ) -> "MetadataPrior":
@@ -183,15 +184,23 @@ class MetadataPrior:
             rows = np.flatnonzero((revealed == key).all(axis=1))
             if len(rows):
                 shared[rows] = False
-                out[np.ix_(rows, targets)] = predict_all(trees, features[rows])
+                out[np.ix_(rows, targets)] = self._joined(pattern, trees).predict(features[rows])
         if shared.any():
-            out[shared] += predict_all(self.conditional_, features[shared])
+            out[shared] += self._joined("conditional", self.conditional_).predict(features[shared])
         return out
 
     def predict_targets(self, F: np.ndarray) -> np.ndarray:
         if self.trees_:
-            return predict_all(self.trees_, F)
+            return self._joined("trees", self.trees_).predict(F)
         return self.const_[None, :] + F @ self.coef_
+
+    def _joined(self, name: Any, ensembles: list[TreeEnsemble]) -> Forest:
+        """``ensembles`` as one forest, joined once while they stay the ones fitted (fold-in predicts
+        one row at a time, thousands of times in a calibration pass)."""
+        forest = self._forests.get(name)
+        if forest is None or not forest.joins(ensembles):
+            forest = self._forests[name] = Forest(ensembles)
+        return forest
 
     def predict(self, F: np.ndarray) -> np.ndarray:
         """Prior mean of the latent vectors of the rows of ``F``."""

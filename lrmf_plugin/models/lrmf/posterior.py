@@ -117,7 +117,14 @@ class Posterior:
                         links.append((self.row[far], cov + np.linalg.inv(w2 * prec[e.relation]), self.priors.inherit[rel]))
         return [(row, np.linalg.inv(cov + self.node_cov[row]), K) for row, cov, K in links]
 
-    def prior_means(self, queries: Sequence[ModelQuery], estimates: bool = False) -> np.ndarray:
+    def prior_targets(self, queries: Sequence[ModelQuery]) -> tuple[np.ndarray, np.ndarray]:
+        """Metadata features of each query and the metadata prior's targets for them, before any
+        revealed score (what :meth:`prior_means` starts from; they depend on the model and its metadata only)."""
+        F = self.featurizer.transform([q.metadata for q in queries], [q.model for q in queries])
+        return F, self.prior.predict_targets(F)
+
+    def prior_means(self, queries: Sequence[ModelQuery], estimates: bool = False,
+                    targets: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Metadata prior mean of each query's vector, in one vectorised pass (featurising and walking
         the trees one row at a time is most of a lone fold-in's cost).
 
@@ -127,10 +134,10 @@ class Posterior:
         stay evidence for the fold-in only (the trees learned from exact ones), unless
         ``estimates``: scores estimated as posterior means (already shrunk toward what the model's
         other evidence says) then condition the trees as their values, the first-order value of the
-        conditional mean over the estimate's error.
+        conditional mean over the estimate's error. ``targets``: the queries' :meth:`prior_targets`,
+        when already computed.
         """
-        F = self.featurizer.transform([q.metadata for q in queries], [q.model for q in queries])
-        G = self.prior.predict_targets(F)
+        F, G = self.prior_targets(queries) if targets is None else targets
         M = G @ self.prior.back_.T
         if not self.prior.conditional_:
             return M

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,32 @@ SIBLING_LEVEL = {EvidenceLevel.NONE: EvidenceLevel.LINEAGE, EvidenceLevel.LINEAG
 SMALLEST_SD = 1e-3
 #: (level, benchmark, truth, mean, sd, raw) of one held-out prediction (see :meth:`Predictive.case_moments`)
 Moment = tuple[str, str, float, float, float, bool]
+T = TypeVar("T")
+
+
+class SharedSteps:
+    """Steps of :meth:`Predictive.moments` done once per query and reused: across the calibration
+    pass's options (item weights, the item map or not), a query's links, its item-map moments and
+    its fold-ins without item answers (the item weight tempers only item answers) are the same, and
+    its fold-in with them is the same per weight, the map or not; across a batch, its metadata
+    features and targets come from one pass (:meth:`Predictive.share_prior_targets`). Keys hold the
+    query's ``id``: valid while the queries live, for posteriors that differ only in their item weight."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple, Any] = {}
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._done
+
+    def get(self, key: tuple, compute: Callable[[], T]) -> T:
+        if key not in self._done:
+            self._done[key] = compute()
+        return self._done[key]
+
+
+def _compute(key: tuple, compute: Callable[[], T]) -> T:
+    """What :meth:`SharedSteps.get` does without anything shared."""
+    return compute()
 
 
 def item_level(n_item_benchmarks: int, counts: Sequence[int]) -> EvidenceLevel:
@@ -79,10 +105,12 @@ class Predictive:
             return EvidenceLevel.REVEAL_SET if exact in post.prior.specialists_ else EvidenceLevel.SCORES
         return EvidenceLevel.LINEAGE if (post.links(q) if links is None else links) else EvidenceLevel.NONE
 
-    def predict_one(self, q: ModelQuery, prior_mean: np.ndarray, scales: dict[tuple[str, str], float]) -> list[Prediction]:
-        """Predictions of every benchmark for ``q``, intervals scaled by ``scales`` (benchmark, level)."""
+    def predict_one(self, q: ModelQuery, prior_mean: np.ndarray, scales: dict[tuple[str, str], float],
+                    shared: SharedSteps | None = None) -> list[Prediction]:
+        """Predictions of every benchmark for ``q``, intervals scaled by ``scales`` (benchmark, level);
+        ``shared``: see :meth:`moments`."""
         links = self.posterior.links(q)
-        moments = self.moments(q, prior_mean, links)
+        moments = self.moments(q, prior_mean, links, shared)
         level = self.level(q, links)
         out = []
         for b in self.posterior.benchmarks:
@@ -99,24 +127,28 @@ class Predictive:
             out.append(Prediction(q.model, b, centre, lo, hi))
         return out
 
-    def moments(self, q: ModelQuery, prior_mean: np.ndarray, links: list[Link] | None = None
-                ) -> dict[str, tuple[float, float, bool]]:
+    def moments(self, q: ModelQuery, prior_mean: np.ndarray, links: list[Link] | None = None,
+                shared: SharedSteps | None = None) -> dict[str, tuple[float, float, bool]]:
         """Predictive (mean, sd, raw) of every benchmark ``q`` does not reveal exactly: from the item
         map for scores when ``q`` answers items (``raw``: on the reference's 0-100 scale, where the
-        map is Gaussian), else from the folded-in vector (on the working scale)."""
-        links = self.posterior.links(q) if links is None else links
-        mapped = self.mapped_scores(q, prior_mean, links)
-        wanted = [b for b in self.posterior.benchmarks if not q.knows_exactly(b)]
+        map is Gaussian), else from the folded-in vector (on the working scale). ``shared``: steps
+        already done for ``q`` (for another option of the calibration pass, or for its batch), reused."""
+        post, run = self.posterior, shared.get if shared else _compute
+        if links is None:
+            links = run(("links", id(q)), lambda: post.links(q))
+        mapped = run(("mapped", id(q), id(self.item_map), self.map_levels),
+                     lambda: self.mapped_scores(q, prior_mean, links))
+        wanted = [b for b in post.benchmarks if not q.knows_exactly(b)]
         if all(b in mapped for b in wanted):  # the map predicts everything: no fold-in needed
             own = {b: (*mapped[b], True) for b in wanted}
         else:
-            u, cov = self.posterior.fold_in(q, prior_mean, links)
+            u, cov = run(("fold-in", id(q), post.item_weight), lambda: post.fold_in(q, prior_mean, links))
             own = {b: (*mapped[b], True) if b in mapped else (*self.benchmark_moments(b, u, cov, q), False)
                    for b in wanted}
-        return {**own, **self.transferred(q, own, links)}
+        return {**own, **self.transferred(q, own, links, shared)}
 
-    def transferred(self, q: ModelQuery, own: dict[str, tuple[float, float, bool]], links: list[Link]
-                    ) -> dict[str, tuple[float, float, bool]]:
+    def transferred(self, q: ModelQuery, own: dict[str, tuple[float, float, bool]], links: list[Link],
+                    shared: SharedSteps | None = None) -> dict[str, tuple[float, float, bool]]:
         """Moments of the score benchmarks ``q`` gives neither items nor a score for, when it answers
         items on benchmarks that have scores too: those scores, estimated from the items (``own``'s
         moments, as are those of scores ``q`` estimated itself), enter as revealed scores with their standard errors (the score-conditional trees and the
@@ -139,8 +171,15 @@ class Predictive:
             lo, mid, hi = (self.to_scale(b, x, raw) for x in (mean - sd, mean, mean + sd))
             scores[b], sds[b] = mid, max((hi - lo) / 2, SMALLEST_SD)
         revealed = ModelQuery(model=q.model, metadata=q.metadata, parents=q.parents, scores=scores, score_sd=sds)
-        u, cov = post.fold_in(revealed, post.prior_means([revealed], estimates=True)[0], links)
-        return {b: (*self.benchmark_moments(b, u, cov, revealed), False) for b in targets}
+        run = shared.get if shared else _compute
+
+        def transfer() -> dict[str, tuple[float, float, bool]]:
+            # the same model and metadata as the query: the same features and metadata-only targets
+            start = run(("prior targets", id(q)), lambda: post.prior_targets([revealed]))
+            u, cov = post.fold_in(revealed, post.prior_means([revealed], estimates=True, targets=start)[0], links)
+            return {b: (*self.benchmark_moments(b, u, cov, revealed), False) for b in targets}
+        # no item answers: the same for every item weight, given the same estimated scores
+        return run(("transfer", id(q), tuple(scores.items()), tuple(sds.items()), tuple(targets)), transfer)
 
     def mapped_scores(self, q: ModelQuery, prior_mean: np.ndarray, links: list[Link]) -> dict[str, tuple[float, float]]:
         """Score moments from the item map for a query that answers items; the map's
@@ -206,15 +245,29 @@ class Predictive:
             return float(self.posterior.normal.forward(names.index(b), y))
         return float(y)
 
-    def case_moments(self, cases: list[tuple[str, ModelQuery, dict[str, float], np.ndarray]]) -> Iterator[Moment]:
+    def case_moments(self, cases: list[tuple[str, ModelQuery, dict[str, float], np.ndarray]],
+                     shared: SharedSteps | None = None) -> Iterator[Moment]:
         """(level, benchmark, truth, mean, sd, raw) as :meth:`moments` gives them, for every
         held-out case (level, query, truth, prior mean) and every benchmark with truth that its
-        query does not reveal."""
+        query does not reveal (``shared``: see :meth:`moments`)."""
+        shared = SharedSteps() if shared is None else shared
+        new = [q for _, q, _, _ in cases if q.items and ("prior targets", id(q)) not in shared]
+        if new:
+            self.share_prior_targets(new, shared)
         for level, q, truth, prior_mean in cases:
-            moments = self.moments(q, prior_mean)
+            moments = self.moments(q, prior_mean, shared=shared)
             for b, y in truth.items():
                 if b not in q.scores and b in self.posterior.benchmarks:
                     yield (level, b, y, *moments[b])
+
+    def share_prior_targets(self, queries: list[ModelQuery], shared: SharedSteps) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`Posterior.prior_targets` of ``queries`` in one batch (a row at a time, featurising
+        and walking the trees cost ten times as much), each row shared as its query's own: where
+        the transfer of its items' scores starts."""
+        F, G = self.posterior.prior_targets(queries)
+        for i, q in enumerate(queries):
+            shared.get(("prior targets", id(q)), lambda: (F[i:i + 1], G[i:i + 1]))
+        return F, G
 
     def moments_error(self, moments: list[Moment]) -> float:
         """Mean absolute error (reference scale) of :meth:`case_moments` output."""
