@@ -90,12 +90,19 @@ def test_every_interval_gets_its_levels_headroom_above_and_keeps_its_lower_side(
     headroom = fitted.support_.headroom
     assert {"lineage", "scores"} <= {key.split(",")[0] for key in headroom} and all(k >= 1.0 for f in headroom.values() for k in f.values())
     assert any(k > 1.0 for f in headroom.values() for k in f.values())  # the stronger models did lie above
+    # a prediction at or above the benchmark's upper quartile in the reference has its own headroom
+    top = fitted.support_.top
+    assert set(top) == set(data.scores.columns)
+    assert top["alpha"] == pytest.approx(data.scores["alpha"][data.has_data()].quantile(0.75))
     q = data.query(_model(data), benchmarks_known=("alpha",))
     plain = LRMFPredictor(**fitted.get_params())
     for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
         setattr(plain, name, getattr(fitted, name))
     plain.support_ = fitted.support_.with_shift(fitted.support_.widen, {})
     roomy = fitted.predict([q])
+    for p in roomy:
+        high = p.predicted >= top.get(p.benchmark, np.inf)
+        assert fitted.support_.room_key("scores", p) == ("scores, top" if high else "scores")
     assert not any(p.flags for p in roomy)
     for w, p in zip(roomy, plain.predict([q])):
         room = fitted.support_.room(p, "scores")
