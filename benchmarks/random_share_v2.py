@@ -22,7 +22,7 @@ from import_shared import DEFAULT_DATA
 from lrmf_plugin.dataset import ItemBlock, ReferenceData
 from lrmf_plugin.metadata import normalise_metadata
 from lrmf_plugin.models.lrmf import LRMFPredictor
-from lrmf_plugin.models.lrmf.defaults import Z90
+from lrmf_plugin.defaults import Z90
 from lrmf_plugin.models.lrmf.shift import shift_holdout
 from lrmf_plugin.models.scores import full_scores
 from lrmf_plugin.planning import plan_items, random_reserve, reserve_count

@@ -5,6 +5,8 @@ from __future__ import annotations
 #: and reveal-set variants, the residual covariance, the calibration pass): below it a fit is noise,
 #: and the component falls back to its simpler form
 MIN_ROWS = 20
+#: the standard normal's 95% quantile: a 90% interval is mean +- Z90 sd (every method's intervals)
+Z90 = 1.6448536269514722
 #: items per benchmark of the random and planned settings: the backtest's budgets, and the budgets the
 #: calibration pass draws its held-out item queries from (so intervals are scaled for what is reported)
 ITEM_BUDGETS: tuple[int, ...] = (5, 10, 25, 50)

@@ -15,7 +15,8 @@ from typing import Sequence
 import pandas as pd
 
 from .models.base import Predictor
-from .models.relation_offsets import Z90, RelationOffsets
+from .defaults import Z90
+from .models.relation_offsets import RelationOffsets
 from .resolution import ModelRequest, ModelResolver, ResolvedModel
 from .schema import ModelQuery, Prediction
 

@@ -14,7 +14,8 @@ from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.item_map import ItemScoreMap
 from lrmf_plugin.models.lrmf import LRMFPredictor
 from lrmf_plugin.models.lrmf.calibration import held_out_cases
-from lrmf_plugin.models.lrmf.defaults import ITEM_WEIGHTS, Z90
+from lrmf_plugin.defaults import Z90
+from lrmf_plugin.models.lrmf.defaults import ITEM_WEIGHTS
 from lrmf_plugin.models.lrmf.predictive import Predictive, SharedSteps
 from lrmf_plugin.models.lrmf.progress import FitProgress
 from lrmf_plugin.planning import plan_items

@@ -14,7 +14,8 @@ from lrmf_plugin.errors import ArtifactError, InputError, UnknownBenchmarkError,
 from lrmf_plugin.lineage import LineageGraph
 from lrmf_plugin.models.global_mean import GlobalMeanPredictor
 from lrmf_plugin.models.lrmf import LRMFPredictor, MetadataPrior
-from lrmf_plugin.models.lrmf.defaults import ITEM_WEIGHTS, Z90
+from lrmf_plugin.defaults import Z90
+from lrmf_plugin.models.lrmf.defaults import ITEM_WEIGHTS
 from lrmf_plugin.models.lrmf.empirical_bayes import Priors
 from lrmf_plugin.models.lrmf.newton import Block, data_hessian, grad_curv
 from lrmf_plugin.planning import budget_count, parse_budget, plan_items

@@ -21,8 +21,8 @@ import math
 import numpy as np
 
 from ..dataset import ReferenceData
+from ..defaults import Z90
 from .random_sampling import ItemBaseline, on_score_scale
-from .relation_offsets import Z90
 
 
 class AIPWPredictor(ItemBaseline):

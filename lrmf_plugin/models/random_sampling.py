@@ -28,10 +28,10 @@ from typing import Sequence
 import numpy as np
 
 from ..dataset import ReferenceData
+from ..defaults import Z90
 from ..schema import ModelQuery, Prediction
 from .base import Predictor
 from .global_mean import GlobalMeanPredictor
-from .relation_offsets import Z90
 from .scores import full_scores, make_prediction, observed_item_vector
 
 

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..defaults import Z90
 from ..lineage import LineageGraph
 from ..schema import Prediction
 
-#: The interval's normal quantile (90%).
-Z90 = 1.6448536269514722
 #: Below this many scored pairs of a benchmark, its offset is taken as zero and its spread as the default.
 MIN_PAIRS = 5
 #: Spread (score points, one standard deviation) assumed where the reference has too few pairs: a

@@ -15,8 +15,8 @@ import dataclasses
 
 import numpy as np
 
+from ...defaults import Z90
 from ...schema import ModelQuery, Prediction
-from .defaults import Z90
 from .posterior import Posterior
 
 #: random answers needed before their residuals' spread can be estimated

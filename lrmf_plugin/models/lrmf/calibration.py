@@ -13,12 +13,11 @@ from typing import Callable
 
 import numpy as np
 from ...dataset import ReferenceData
-from ...defaults import ITEM_BUDGETS, MIN_ROWS
+from ...defaults import ITEM_BUDGETS, MIN_ROWS, Z90
 from ...planning import PlanningModel, plan_items
 from ...schema import ModelQuery
 from ..scores import full_scores
-from .defaults import (CALIBRATION_MODELS, COVERAGE, ITEM_WEIGHTS, MIN_CALIBRATION_CASES, MIN_CALIBRATION_MODELS,
-                       Z90)
+from .defaults import CALIBRATION_MODELS, COVERAGE, ITEM_WEIGHTS, MIN_CALIBRATION_CASES, MIN_CALIBRATION_MODELS
 from .predictive import ITEM_LEVELS, Moment, Predictive, SharedSteps
 from .progress import FitProgress
 

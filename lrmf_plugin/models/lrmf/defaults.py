@@ -9,8 +9,6 @@ from __future__ import annotations
 FALLBACK_RELATION_PRECISION = {"quantized": 20.0, "adapter": 4.0, "finetune": 2.0, "merge": 2.0, "family": 0.5}
 #: edges of one relation (both ends with data) needed to estimate its inheritance and precision
 MIN_RELATION_EDGES = 5
-#: the standard normal's 95% quantile: a 90% interval is mean +- Z90 sd
-Z90 = 1.6448536269514722
 #: the interval coverage the calibration pass aims at
 COVERAGE = 0.9
 #: the metadata prior's gradient-boosted trees (LightGBM, one ensemble per target direction). Medians

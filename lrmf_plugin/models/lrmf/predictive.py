@@ -14,9 +14,10 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from ...defaults import Z90
 from ...schema import ModelQuery, Prediction
 from ..item_map import ItemScoreMap
-from .defaults import MANY_ITEMS, Z90
+from .defaults import MANY_ITEMS
 from .posterior import Link, Posterior
 
 
