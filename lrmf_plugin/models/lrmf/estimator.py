@@ -306,10 +306,11 @@ class LRMFPredictor(Predictor):
         targets = predictive.share_prior_targets(queries, shared)
         for q, mean in zip(queries, post.prior_means(queries, targets=targets)):
             rows = predictive.predict_one(q, mean, self.calibration_, shared)
-            u = self.posterior_.fold_in(q, mean)[0]
-            reasons, level = self.support_.reasons(q, self.posterior_, u), predictive.level(q)
+            links = predictive.links(q, shared)
+            u = predictive.fold_in(q, mean, links, shared)[0]
+            reasons, level = self.support_.reasons(q, post, u), predictive.level(q, links)
             rows = [self.support_.widened(p, reasons, level) for p in rows]
-            out += aipw.corrected(rows, q, self.posterior_, u) if q.random_items else rows
+            out += aipw.corrected(rows, q, post, u) if q.random_items else rows
         return out
 
     def item_level(self, counts: Sequence[int]) -> str:

@@ -110,7 +110,7 @@ class Predictive:
                     shared: SharedSteps | None = None) -> list[Prediction]:
         """Predictions of every benchmark for ``q``, intervals scaled by ``scales`` (benchmark, level);
         ``shared``: see :meth:`moments`."""
-        links = self.posterior.links(q)
+        links = self.links(q, shared)
         moments = self.moments(q, prior_mean, links, shared)
         level = self.level(q, links)
         out = []
@@ -135,18 +135,28 @@ class Predictive:
         map is Gaussian), else from the folded-in vector (on the working scale). ``shared``: steps
         already done for ``q`` (for another option of the calibration pass, or for its batch), reused."""
         post, run = self.posterior, shared.get if shared else _compute
-        if links is None:
-            links = run(("links", id(q)), lambda: post.links(q))
+        links = self.links(q, shared) if links is None else links
         mapped = run(("mapped", id(q), id(self.item_map), self.map_levels),
                      lambda: self.mapped_scores(q, prior_mean, links))
         wanted = [b for b in post.benchmarks if not q.knows_exactly(b)]
         if all(b in mapped for b in wanted):  # the map predicts everything: no fold-in needed
             own = {b: (*mapped[b], True) for b in wanted}
         else:
-            u, cov = run(("fold-in", id(q), post.item_weight), lambda: post.fold_in(q, prior_mean, links))
+            u, cov = self.fold_in(q, prior_mean, links, shared)
             own = {b: (*mapped[b], True) if b in mapped else (*self.benchmark_moments(b, u, cov, q), False)
                    for b in wanted}
         return {**own, **self.transferred(q, own, links, shared)}
+
+    def links(self, q: ModelQuery, shared: SharedSteps | None = None) -> list[Link]:
+        """``q``'s links to its relatives in the reference (once per query with ``shared``)."""
+        return (shared.get if shared else _compute)(("links", id(q)), lambda: self.posterior.links(q))
+
+    def fold_in(self, q: ModelQuery, prior_mean: np.ndarray, links: list[Link], shared: SharedSteps | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """``q``'s folded-in vector and covariance (once per query and item weight with ``shared``:
+        the same for the item map or not, and for the predictions and their extrapolation check)."""
+        return (shared.get if shared else _compute)(("fold-in", id(q), self.posterior.item_weight),
+                                                     lambda: self.posterior.fold_in(q, prior_mean, links))
 
     def transferred(self, q: ModelQuery, own: dict[str, tuple[float, float, bool]], links: list[Link],
                     shared: SharedSteps | None = None) -> dict[str, tuple[float, float, bool]]:
