@@ -21,14 +21,19 @@ ARTIFACT_KIND = "lrmf-predictor"
 ARTIFACT_VERSION = 10
 
 
-class Stored(Protocol):
-    """The estimator as persistence sees it: hyperparameters and learned state."""
+class Fitted(Protocol):
+    """A fitted LRMF predictor's learned state: what is stored, and what the shift pass reads and
+    writes on its refit."""
 
     posterior_: Posterior
     item_map_: ItemScoreMap | None
     map_levels_: tuple[str, ...]
     calibration_: dict[tuple[str, str], float]
     support_: Support
+
+
+class Stored(Fitted, Protocol):
+    """The estimator as persistence sees it: hyperparameters and learned state."""
 
     def get_params(self) -> dict[str, Any]: ...
 

@@ -25,27 +25,20 @@ import numpy as np
 
 from ...dataset import ReferenceData
 from ...schema import ModelQuery, Prediction
-from ..item_map import ItemScoreMap
 from ..scores import full_scores
 from .calibration import ITEM_MODEL, held_out_cases
 from .defaults import CALIBRATION_MODELS, COVERAGE, MIN_CALIBRATION_CASES, MIN_CALIBRATION_MODELS
-from .posterior import Posterior
+from .persistence import Fitted
 from .progress import FitProgress
-from .support import DATE_FIELDS, Headroom, Support
+from .support import DATE_FIELDS, Headroom
 
 #: share of a shift holdout's truths the headroom lets lie above an interval: its upper tail, as on
 #: random folds
 UPPER_TAIL = (1 - COVERAGE) / 2
 
 
-class Calibrated(Protocol):
-    """A fitted LRMF predictor as this pass reads and writes it."""
-
-    posterior_: Posterior
-    item_map_: ItemScoreMap | None
-    map_levels_: tuple[str, ...]
-    calibration_: dict[tuple[str, str], float]
-    support_: Support
+class Calibrated(Fitted, Protocol):
+    """A fitted LRMF predictor as this pass reads and writes it: its state, and its predictions."""
 
     def predict(self, queries: list[ModelQuery]) -> list[Prediction]: ...
 
