@@ -10,7 +10,7 @@ import pytest
 
 from lrmf_plugin.models.lrmf import MetadataPrior
 from lrmf_plugin.models.lrmf.defaults import METADATA_TREES
-from lrmf_plugin.models.trees import Forest, TreeEnsemble, fit_ensembles, predict_all
+from lrmf_plugin.models.trees import Forest, TreeEnsemble, fit_ensembles
 
 PARAMS = {"objective": "l1", "num_leaves": 15, "min_data_in_leaf": 5, "verbose": -1, "num_threads": 1}
 
@@ -66,15 +66,15 @@ def test_several_ensembles_walk_together_as_each_alone(monkeypatch):
                 for k, n in enumerate((25, 5, 40))]
     trees = [TreeEnsemble.from_lightgbm(b) for b in boosters]
     stump = dataclasses.replace(trees[1], roots=trees[1].roots[:0], baseline=0.5)  # no trees: its baseline
-    out = predict_all([trees[0], stump, trees[1], trees[2]], X)
+    out = Forest([trees[0], stump, trees[1], trees[2]]).predict(X)
     assert out.shape == (250, 4)
     for k, b in ((0, boosters[0]), (2, boosters[1]), (3, boosters[2])):
         assert np.allclose(out[:, k], b.predict(X), atol=1e-10)
     assert np.allclose(out[:, 1], 0.5)
-    assert np.allclose(predict_all(trees, X[:1]), out[:1, [0, 2, 3]])
+    assert np.allclose(Forest(trees).predict(X[:1]), out[:1, [0, 2, 3]])
     import lrmf_plugin.models.trees as trees_module
     monkeypatch.setattr(trees_module, "WALK_PAIRS", 700)  # 10 rows per walk: the rows go in several chunks
-    assert np.allclose(predict_all([trees[0], stump, trees[1], trees[2]], X), out)
+    assert np.allclose(Forest([trees[0], stump, trees[1], trees[2]]).predict(X), out)
 
 
 def test_a_joined_forest_predicts_a_row_alone_exactly_as_in_its_batch():
@@ -86,7 +86,7 @@ def test_a_joined_forest_predicts_a_row_alone_exactly_as_in_its_batch():
     forest = Forest(trees)
     batch = forest.predict(X)
     assert all(np.array_equal(forest.predict(X[i:i + 1]), batch[i:i + 1]) for i in range(len(X)))
-    assert np.array_equal(batch, predict_all(trees, X))
+    assert np.array_equal(batch, Forest(trees).predict(X))  # a fresh join: the same
     assert forest.joins(list(trees)) and not forest.joins([trees[1], trees[0]])
     assert not forest.joins([dataclasses.replace(trees[0]), trees[1]])  # an equal copy is another ensemble
 

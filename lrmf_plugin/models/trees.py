@@ -48,7 +48,7 @@ class TreeEnsemble:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Sum of the trees' leaf values for each row of ``X`` (NaN: missing, sent where training sent it)."""
-        return predict_all([self], X)[:, 0]
+        return Forest([self]).predict(X)[:, 0]
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {f"{prefix}feature": self.feature, f"{prefix}threshold": self.threshold, f"{prefix}left": self.left,
@@ -153,11 +153,6 @@ class Forest:
             out[first:first + step, self.has_trees] += np.add.reduceat(self.value[node].reshape(len(rows), t),
                                                                        self.starts, axis=1)
         return out
-
-
-def predict_all(ensembles: list[TreeEnsemble], X: np.ndarray) -> np.ndarray:
-    """``(rows, ensembles)`` predictions of several ensembles over the same rows (see :class:`Forest`)."""
-    return Forest(ensembles).predict(X)
 
 
 #: targets grown at once, each by a single-threaded LightGBM in a thread of its own (LightGBM
