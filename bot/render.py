@@ -11,7 +11,7 @@ from typing import Sequence
 from urllib.parse import quote
 
 from lrmf_plugin.leaderboard import BENCHMARKS
-from lrmf_plugin.schema import Prediction
+from lrmf_plugin.schema import Prediction, flag_reasons
 
 from .checks import average
 from .config import OPT_OUT_TAG
@@ -102,7 +102,7 @@ def why_wrong(parents: Sequence[tuple[str, str]]) -> str:
 def extrapolation(predictions: Sequence[Prediction]) -> list[str]:
     """The warning lines for a model outside the reference's support (none for one inside it); each
     reason in a code span, since it quotes the model's metadata."""
-    reasons = list(dict.fromkeys(f for p in predictions for f in p.flags))
+    reasons = flag_reasons(predictions)
     if not reasons:
         return []
     return ["", "**⚠ Outside the reference:** this model lies beyond what the predictor has seen ("

@@ -27,7 +27,7 @@ from . import __version__
 from .importers.lm_eval_output import RunObservations
 from .leaderboard import (BENCHMARKS, SCORE_BENCHMARK, SubsetEstimate, benchmark_keys, is_leaderboard_task,
                           leaderboard_scores, subset_estimate)
-from .schema import ModelQuery, Prediction
+from .schema import ModelQuery, Prediction, flag_reasons
 
 if TYPE_CHECKING:
     from .api import Lrmf
@@ -173,7 +173,7 @@ def _mark(benchmarks: dict[str, Any], preds: Mapping[str, Prediction], random: M
             row["extrapolation"] = list(p.flags)
         if bench in random and row["n"]:
             row["random_subset"] = {k: v for k, v in random[bench].items() if k != "ids"}
-    flags = list(dict.fromkeys(f for p in preds.values() for f in p.flags))
+    flags = flag_reasons(preds.values())
     if flags:
         warnings.append("the model lies outside the reference's support (" + "; ".join(flags) + "): its intervals "
                         "are widened, and predictions of such models miss more often")

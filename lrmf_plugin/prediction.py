@@ -18,7 +18,7 @@ from .models.base import Predictor
 from .defaults import Z90
 from .models.relation_offsets import RelationOffsets
 from .resolution import ModelRequest, ModelResolver, ResolvedModel
-from .schema import ModelQuery, Prediction
+from .schema import ModelQuery, Prediction, flag_reasons
 
 #: How many quantised hops a copy's parent may itself be a copy (a GGUF of an AWQ of a model).
 MAX_COPY_HOPS = 3
@@ -51,7 +51,7 @@ class ModelReport:
     @property
     def flags(self) -> list[str]:
         """Why this model's predictions extrapolate (see :data:`FLAG_COLUMN`); empty when they do not."""
-        return list(dict.fromkeys(f for p in self.predictions for f in p.flags))
+        return flag_reasons(self.predictions)
 
     def rows(self) -> list[dict]:
         out = []
@@ -199,7 +199,7 @@ def _mixture(parts: list[tuple[float, list[Prediction]]]) -> list[Prediction]:
         low = sum(w * (((p.predicted - p.lower) / Z90) ** 2 + (p.predicted - centre) ** 2) for w, p in zip(ws, rows))
         high = sum(w * (((p.upper - p.predicted) / Z90) ** 2 + (p.predicted - centre) ** 2) for w, p in zip(ws, rows))
         # the mixture extrapolates where any of its components does
-        flags = tuple(dict.fromkeys(f for p in rows for f in p.flags))
+        flags = tuple(flag_reasons(rows))
         out.append(Prediction(rows[0].model, rows[0].benchmark, centre, max(centre - Z90 * math.sqrt(low), 0.0),
                               min(centre + Z90 * math.sqrt(high), 100.0), flags=flags))
     return out

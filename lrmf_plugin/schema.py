@@ -6,7 +6,7 @@ algorithm never leaks into them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import InputError
 
@@ -108,6 +108,11 @@ class Prediction:
     def as_row(self) -> dict[str, Any]:
         return {"model": self.model, "benchmark": self.benchmark, "predicted": self.predicted,
                 "lower": self.lower, "upper": self.upper}
+
+
+def flag_reasons(predictions: Iterable[Prediction]) -> list[str]:
+    """Why any of ``predictions`` extrapolates: each reason once, in the order first given."""
+    return list(dict.fromkeys(f for p in predictions for f in p.flags))
 
 
 #: The one statement of the value ranges every input is checked against: benchmark scores on the

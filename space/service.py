@@ -21,7 +21,7 @@ import pandas as pd
 from lrmf_plugin.api import Lrmf
 from lrmf_plugin.errors import InputError, UnknownModelError
 from lrmf_plugin.leaderboard import display_name
-from lrmf_plugin.schema import RELATIONS, ModelQuery, Prediction
+from lrmf_plugin.schema import RELATIONS, ModelQuery, Prediction, flag_reasons
 from lrmf_plugin.track_record import PredictionLog
 
 import family
@@ -232,7 +232,7 @@ class SpaceService:
                                basis=self._basis(query, parents, source),
                                notes=[reasons[p.benchmark] for p in predictions
                                       if p.benchmark in reasons and not p.observed],
-                               extrapolation=list(dict.fromkeys(f for p in predictions for f in p.flags)))
+                               extrapolation=flag_reasons(predictions))
 
     def _basis(self, query: ModelQuery, parents: list[tuple[str, str]], source: str) -> str:
         """The one note on what a prediction used, from the query itself, so it cannot contradict the
