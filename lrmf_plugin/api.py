@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 
 from .errors import NotFittedError
@@ -187,3 +187,11 @@ class Lrmf:
                              f"{share:g} with seed {seed} draws were not evaluated; give the share and seed the "
                              "plan used")
         return drawn
+
+    def random_samples(self, samples: Mapping[str, Sequence[int]], share: float, seed: int) -> dict[str, list[int]]:
+        """The documents of an lm-eval ``samples`` map (task -> doc ids evaluated) that a plan with
+        ``random_share=share`` and ``seed`` drew uniformly at random, per task the reference has items of
+        (see :meth:`random_items`)."""
+        known = {t for t, info in self.reference.benchmarks().items() if info.n_items}
+        return {t: [int(i) for i in self.random_items(t, [str(d) for d in ids], share, seed)]
+                for t, ids in samples.items() if t in known}

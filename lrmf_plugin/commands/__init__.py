@@ -32,6 +32,15 @@ def reference_dir(ref: Path | None) -> Path:
     return ensure_default(default_reference_dir())
 
 
+def add_random_share_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--random-share S`` of the commands that plan (``plan``, ``run``); parsed by
+    :func:`lrmf_plugin.planning.parse_share` into a one-line error, which argparse's own types would not give."""
+    parser.add_argument("--random-share", default="0", metavar="S",
+                        help="share 0<=S<1 of each task's budget evaluated on uniformly random items (the rest "
+                             "planned): their residuals correct the prediction without trusting the reference "
+                             "(AIPW), and their mean is shown beside it as an unbiased estimate (default: %(default)s)")
+
+
 def add_ref_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--ref DIR`` option every data command shares."""
     parser.add_argument("--ref", type=Path, default=None, metavar="DIR",

@@ -52,10 +52,8 @@ def _estimate(args: argparse.Namespace) -> int:
     plan = {"source": str(args.run_dir),
             "samples": {t: sorted(o.values.get(t) or next(iter(o.values.values()))) for t, o in sorted(run.tasks.items())}}
     if share:
-        known = {t for t, info in lrmf.reference.benchmarks().items() if info.n_items}
         plan["random_share"] = share
-        plan["random"] = {t: [int(i) for i in lrmf.random_items(t, [str(d) for d in ids], share, args.seed)]
-                          for t, ids in plan["samples"].items() if t in known}
+        plan["random"] = lrmf.random_samples(plan["samples"], share, args.seed)
     block = predict_run(lrmf, run, plan=plan)
     folder = run.results_files[-1].parent if run.results_files else args.run_dir
     out = args.out if args.out is not None else folder / f"predictions_{datetime.now().isoformat().replace(':', '-')}.json"

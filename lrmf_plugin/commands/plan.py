@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import add_ref_argument, reference_dir
+from . import add_random_share_argument, add_ref_argument, reference_dir
 
 
 HELP = "choose the items to evaluate (PLAN.jsonl, or a --samples file for lm_eval)"
@@ -40,10 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how items are chosen (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the item selection; `run --seed S` plans with the same S (default: %(default)s)")
-    p.add_argument("--random-share", default="0", metavar="S",
-                   help="share 0<=S<1 of each task's budget evaluated on uniformly random items (the rest planned): their "
-                            "residuals correct the prediction without trusting the reference (AIPW), and their "
-                            "mean is shown beside it as an unbiased estimate (default: %(default)s)")
+    add_random_share_argument(p)
     p.add_argument("--out", required=True, metavar="FILE", help="PLAN.jsonl or samples.json")
     p.set_defaults(func=_plan)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EvaluationError, InputError
-from . import add_ref_argument, reference_dir
+from . import add_random_share_argument, add_ref_argument, reference_dir
 
 if TYPE_CHECKING:
     from ..api import Lrmf
@@ -59,10 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--target-ci", type=float, default=None, metavar="X",
                        help="evaluate in rounds until every task's 90%% interval half-width is <= X points "
                             "or the budget is spent")
-    group.add_argument("--random-share", default="0", metavar="S",
-                       help="share 0<=S<1 of each task's budget evaluated on uniformly random items (the rest planned): their "
-                            "residuals correct the prediction without trusting the reference (AIPW), and their "
-                            "mean is shown beside it as an unbiased estimate (default: %(default)s)")
+    add_random_share_argument(group)
     parser.set_defaults(func=execute)
 
 
@@ -277,9 +274,7 @@ class _Runner:
         share = self.ours["random_share"]
         if share:  # the random items, drawn again as the plan drew them (the plan fills each round's budget)
             info["random_share"] = share
-            info["random"] = {t: [int(i) for i in self.lrmf.random_items(t, [str(d) for d in union[t]], share,
-                                                                         self.selection_seed)]
-                              for t in self.planned if t in union}
+            info["random"] = self.lrmf.random_samples(union, share, self.selection_seed)
         return info
 
     # ------------------------------------------------------------------ output
