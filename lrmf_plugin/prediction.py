@@ -100,6 +100,11 @@ class PredictionPath:
         return [dataclasses.replace(p, lower=nan, upper=nan) if p.benchmark in self.no_interval and not p.observed
                 else p for rows in per_query for p in rows]
 
+    def why_no_interval(self, predictions: Sequence[Prediction]) -> dict[str, str]:
+        """Benchmark -> why its prediction among ``predictions`` has no interval (every face says so)."""
+        return {p.benchmark: self.no_interval[p.benchmark] for p in predictions
+                if p.benchmark in self.no_interval and not p.observed}
+
     def _undescribed(self, q: ModelQuery) -> bool:
         """A query with no evidence and fewer core metadata fields than the calibration ever saw."""
         known = set(q.metadata) | {f for _, extra in q.metadata_options for f in extra}

@@ -227,11 +227,9 @@ class SpaceService:
         predictions: list[Prediction] = self.lrmf.predict([query])
         frame = tables.prediction_frame(predictions, self.benchmarks, self.measured.get(query.model),
                                         {b: len(v) for b, v in query.items.items()})
-        reasons = self.lrmf.path.no_interval
         return ModelPrediction(query.model, parents, frame, tables.suite_averages(frame, self.suites), source,
                                basis=self._basis(query, parents, source),
-                               notes=[reasons[p.benchmark] for p in predictions
-                                      if p.benchmark in reasons and not p.observed],
+                               notes=list(self.lrmf.path.why_no_interval(predictions).values()),
                                extrapolation=flag_reasons(predictions))
 
     def _basis(self, query: ModelQuery, parents: list[tuple[str, str]], source: str) -> str:

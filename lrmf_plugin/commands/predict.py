@@ -75,31 +75,26 @@ def _predict(args: argparse.Namespace) -> int:
         read_observations_jsonl(args.observations, [r.query for r in resolved], api.reference)
     reports = api.path.report_resolved(resolved, as_if_new=args.as_if_new)
     if args.json:
-        write_output(args.out or "-", json.dumps([_as_json(r, api.path.no_interval) for r in reports], indent=1) + "\n")
+        write_output(args.out or "-", json.dumps([_as_json(r, api.path) for r in reports], indent=1) + "\n")
     elif args.out is not None:
         frame = report_frame(reports)
         where = write_output(args.out, frame.to_csv(index=False, float_format="%.4f"))
         print(f"wrote {len(frame)} predictions for {len(reports)} models to {where}", file=sys.stderr)
     else:
-        print("\n\n".join(_table(r, api.path.no_interval) for r in reports))
+        print("\n\n".join(_table(r, api.path) for r in reports))
     return 0
 
 
-def _as_json(report, reasons: dict[str, str]) -> dict:
+def _as_json(report, path) -> dict:
     r = report.resolved
     return {"model": r.query.model, "in_reference": r.in_reference,
             "inputs": {k: {"value": r.query.metadata.get(k), "source": s} for k, s in sorted(r.sources.items())},
             "parents": [{"model": p, "relation": rel} for p, rel in r.parents],
-            "warnings": r.warnings, "benchmarks": report.rows(), "no_interval": _no_interval(report, reasons),
+            "warnings": r.warnings, "benchmarks": report.rows(), "no_interval": path.why_no_interval(report.predictions),
             **({"extrapolation": report.flags} if report.flags else {})}
 
 
-def _no_interval(report, reasons: dict[str, str]) -> dict[str, str]:
-    """Benchmark -> why its prediction in ``report`` has no interval."""
-    return {p.benchmark: reasons[p.benchmark] for p in report.predictions if p.benchmark in reasons and not p.observed}
-
-
-def _table(report, reasons: dict[str, str]) -> str:
+def _table(report, path) -> str:
     r = report.resolved
     status = "in the reference" if r.in_reference else "not in the reference"
     if r.measured:
@@ -114,7 +109,7 @@ def _table(report, reasons: dict[str, str]) -> str:
         flagged = " (extrapolated)" if row.get("extrapolation") else ""
         lines.append(f"{row['benchmark']:<{width}} {row['predicted']:>9.1f}  {interval:<15} {measured:>8}  "
                      f"{row['source']}{flagged}")
-    lines += [f"{b}: {why}" for b, why in _no_interval(report, reasons).items()]
+    lines += [f"{b}: {why}" for b, why in path.why_no_interval(report.predictions).items()]
     if report.flags:
         lines.append("EXTRAPOLATION: the model lies outside the reference's support, so its intervals are widened "
                      "and may still miss more often:" + "".join(f"\n  {f}" for f in report.flags))
