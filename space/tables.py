@@ -205,29 +205,32 @@ def track_record(table: pd.DataFrame) -> pd.DataFrame:
     return done.reset_index(drop=True)
 
 
-def _inside(part: pd.DataFrame) -> str:
+#: the track record's columns after the one naming each row's group
+TRACK_STATS = ["Predictions", "MAE (points)", "In 90% interval"]
+
+
+def _track_row(part: pd.DataFrame, column: str, name: str) -> dict[str, Any]:
+    """One row of a track-record table: the group ``name`` (under ``column``), its count, MAE and share
+    inside the interval ("no interval" when none of its predictions had one)."""
     share = part["covered"].mean()
-    return "no interval" if share != share else f"{100 * float(share):.0f}%"
+    return {column: name, "Predictions": int(len(part)), "MAE (points)": round(float(part["error"].abs().mean()), 1),
+            "In 90% interval": "no interval" if share != share else f"{100 * float(share):.0f}%"}
 
 
 def track_summary(done: pd.DataFrame) -> pd.DataFrame:
     """Per benchmark and overall: count, mean absolute error, share inside the 90% interval."""
-    def stats(part: pd.DataFrame, name: str) -> dict[str, Any]:
-        return {"Benchmark": name, "Predictions": int(len(part)),
-                "MAE (points)": round(float(part["error"].abs().mean()), 1), "In 90% interval": _inside(part)}
-    rows = [stats(part, display_name(str(b))) for b, part in done.groupby("benchmark", sort=True)]
+    rows = [_track_row(part, "Benchmark", display_name(str(b))) for b, part in done.groupby("benchmark", sort=True)]
     if len(done):
-        rows.append(stats(done, "all"))
-    return pd.DataFrame(rows, columns=["Benchmark", "Predictions", "MAE (points)", "In 90% interval"])
+        rows.append(_track_row(done, "Benchmark", "all"))
+    return pd.DataFrame(rows, columns=["Benchmark", *TRACK_STATS])
 
 
 def track_by_evidence(done: pd.DataFrame) -> pd.DataFrame:
     """Per evidence level the prediction stood on (the bot logs it): count, MAE, share inside the interval."""
     evidence = done["evidence"] if "evidence" in done.columns else pd.Series(NOT_RECORDED, index=done.index)
-    rows = [{"Evidence": str(level), "Predictions": int(len(part)),
-             "MAE (points)": round(float(part["error"].abs().mean()), 1), "In 90% interval": _inside(part)}
-            for level, part in done.groupby(evidence.fillna(NOT_RECORDED), sort=True)]
-    return pd.DataFrame(rows, columns=["Evidence", "Predictions", "MAE (points)", "In 90% interval"])
+    groups = done.groupby(evidence.fillna(NOT_RECORDED), sort=True)
+    rows = [_track_row(part, "Evidence", str(level)) for level, part in groups]
+    return pd.DataFrame(rows, columns=["Evidence", *TRACK_STATS])
 
 
 def parse_candidates(text: str, known: set[str] | None = None) -> list[list[str]]:
