@@ -41,10 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     fitted = LRMFPredictor(progress=True, reveal_sets=[args.known]).fit(data.subset(keep))
     if args.save:
         fitted.save(args.save, "flag-coverage")
-    plain = LRMFPredictor(**fitted.get_params())
-    for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
-        setattr(plain, name, getattr(fitted, name))
-    plain.support_ = fitted.support_.with_shift({}, fitted.support_.headroom)
+    plain = fitted.with_shift({}, fitted.support_.headroom)
     truth = full_scores(data)
     models = [data.models[i] for i in held]
     rows = []

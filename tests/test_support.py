@@ -73,10 +73,7 @@ def test_a_flagged_interval_is_widened_by_its_benchmarks_learned_factor(data, fi
     q = data.query(_model(data))
     q.metadata["params_b"] = 400.0
     widened = fitted.predict([q])
-    plain = LRMFPredictor(**fitted.get_params())
-    for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
-        setattr(plain, name, getattr(fitted, name))
-    plain.support_ = fitted.support_.with_shift({}, {})
+    plain = fitted.with_shift({}, {})
     level = fitted.predictive().level(q)
     for w, p in zip(widened, plain.predict([q])):
         k = fitted.support_.widen.get(w.benchmark, 1.0)
@@ -95,10 +92,7 @@ def test_every_interval_gets_its_levels_headroom_above_and_keeps_its_lower_side(
     assert set(top) == set(data.scores.columns)
     assert top["alpha"] == pytest.approx(data.scores["alpha"][data.has_data()].quantile(0.75))
     q = data.query(_model(data), benchmarks_known=("alpha",))
-    plain = LRMFPredictor(**fitted.get_params())
-    for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
-        setattr(plain, name, getattr(fitted, name))
-    plain.support_ = fitted.support_.with_shift(fitted.support_.widen, {})
+    plain = fitted.with_shift(fitted.support_.widen, {})
     roomy = fitted.predict([q])
     for p in roomy:
         high = p.predicted >= top.get(p.benchmark, np.inf)
@@ -119,10 +113,7 @@ def test_the_headroom_holds_the_truths_of_models_stronger_than_the_reference(dat
     strong = strength[has].sort_values().index[-int(0.15 * has.sum()):]
     keep = has & ~np.isin(np.array(data.models), strong)
     fitted = LRMFPredictor(**FAST, seed=0).fit(data.subset(keep))
-    plain = LRMFPredictor(**fitted.get_params())
-    for name in ("posterior_", "item_map_", "map_levels_", "calibration_"):
-        setattr(plain, name, getattr(fitted, name))
-    plain.support_ = fitted.support_.with_shift(fitted.support_.widen, {})
+    plain = fitted.with_shift(fitted.support_.widen, {})
     truth = full_scores(data)
     queries = [data.query(m) for m in strong]
 

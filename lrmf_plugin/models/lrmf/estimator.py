@@ -6,6 +6,7 @@ Learned state (scikit-learn's ``attr_``): ``posterior_`` (the frozen fitted fact
 """
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any, Sequence
 
@@ -28,7 +29,7 @@ from .posterior import Posterior
 from .progress import FitProgress, Stage, StageBar
 from .predictive import ITEM_LEVELS, Predictive, SharedSteps, item_level
 from .shift import shift_widening
-from .support import Support
+from .support import Headroom, Support
 
 
 class LRMFPredictor(Predictor):
@@ -289,6 +290,13 @@ class LRMFPredictor(Predictor):
     @property
     def benchmarks_(self) -> list[str]:
         return self.posterior_.benchmarks
+
+    def with_shift(self, widen: dict[str, float], headroom: Headroom) -> "LRMFPredictor":
+        """This fitted predictor with another shift calibration: the flags' widening and the headroom
+        (e.g. none, to see what they add to the intervals); the fit itself is shared, not copied."""
+        other = copy.copy(self)
+        other.support_ = self.support_.with_shift(widen, headroom)
+        return other
 
     def predictive(self) -> Predictive:
         """The fitted predictive distribution (posterior, item map and the levels it predicts at)."""
